@@ -1,0 +1,78 @@
+"""The command line: parse, call one library function, render. No logic lives here.
+
+User mistakes (AnnotatorError) print one line on stderr and exit with status 2; bugs stay tracebacks.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from annotator.cli import codebook_cmds, data_cmds, project_cmds, prompt_cmds
+from annotator.cli.common import err_console, state
+from annotator.errors import AnnotatorError
+
+app = typer.Typer(
+    name="annotator",
+    help="Code texts with LLMs and validate the result against human coders (Törnberg 2024).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from annotator import __version__
+
+        print(f"annotator {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    project: Path | None = typer.Option(
+        None, "--project", "-p", help="Project folder (default: the nearest folder with annotator.toml)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
+) -> None:
+    state.project_dir = project
+
+
+project_cmds.register(app)
+data_cmds.register(app)
+app.add_typer(codebook_cmds.app, name="codebook")
+app.add_typer(prompt_cmds.app, name="prompt")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit status (tests call this directly)."""
+    state.project_dir = None
+    try:
+        result = app(args=argv, prog_name="annotator", standalone_mode=False)
+    except AnnotatorError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        problems = getattr(exc, "problems", None)
+        if problems and state.show_problems:
+            for problem in problems:
+                err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err_console.print("aborted", markup=False)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())

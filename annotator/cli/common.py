@@ -1,0 +1,46 @@
+"""What every command group shares: the selected project, consoles, and --json output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from annotator.project import Project
+
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class _State:
+    project_dir: Path | None = None
+    show_problems: bool = False
+
+
+state = _State()
+
+
+def get_project() -> Project:
+    from annotator.project import find_project
+
+    return find_project(state.project_dir)
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+    out = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for name in columns:
+        out.add_column(name, justify="right" if name in {"n", "codes", "runs", "items", "id"} else "left")
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row))
+    return out

@@ -1,0 +1,107 @@
+"""init, status, db."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from annotator.cli.common import console, get_project, print_json, table
+
+db_app = typer.Typer(help="The project database: schema version and migrations.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("status")(status)
+    app.add_typer(db_app, name="db")
+
+
+def init(
+    folder: Path = typer.Argument(..., help="Folder to create (or an empty existing one)."),
+    example: str | None = typer.Option(
+        None, "--example", "-e", help="Copy a shipped codebook and its prompts: sentiment or stance."
+    ),
+    name: str | None = typer.Option(None, help="Project name (default: the folder name)."),
+) -> None:
+    """Create a project: annotator.toml, codebooks/, prompts/ and a migrated annotator.db."""
+    from annotator.project import init_project
+
+    project = init_project(folder, name=name, example=example)
+    console.print(f"Created project {project.name!r} in {project.root}")
+    if example:
+        console.print(f"  with the {example} codebook and its prompts")
+    console.print(
+        f"Next: cd {folder} && annotator import example rotten-tomatoes  (or: annotator import docs FILE)"
+    )
+
+
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Documents per split, coders and their codes, runs."""
+    from annotator.status import project_status
+
+    info = project_status(get_project())
+    if as_json:
+        print_json(info)
+        return
+    docs = info["documents"]
+    console.print(f"[bold]{info['project']}[/bold]  {info['database']}  (schema {info['schema']})")
+    console.print(
+        f"documents: {docs['total']}  dev {docs['dev']}  test {docs['test']}  unassigned {docs['unassigned']}"
+    )
+    if info["split"]:
+        sp = info["split"]
+        how = f", stratified by {sp['stratify']}" if sp["stratify"] else ""
+        forced = " (forced re-split)" if sp["forced"] else ""
+        console.print(f"split: test share {sp['test_fraction']}, seed {sp['seed']}{how}, {sp['at']}{forced}")
+    if info["coders"]:
+        rows = [[c["name"], c["kind"], c["runs"], c["codes"]] for c in info["coders"]]
+        console.print(table("coders", ["coder", "kind", "runs", "codes"], rows))
+    if info["runs"]:
+        rows = [
+            [r["id"], r["coder"], r["kind"], r["codebook"], r["model"], r["split"], r["status"], r["items"]]
+            for r in info["runs"]
+        ]
+        console.print(
+            table("runs", ["id", "coder", "kind", "codebook", "model", "split", "status", "items"], rows)
+        )
+    if info["prompts"]:
+        rows = [[p["ref"], p["sha256"], p["frozen_at"] or "-"] for p in info["prompts"]]
+        console.print(table("prompts used", ["prompt", "sha256", "frozen"], rows))
+    if not docs["total"]:
+        console.print("No documents yet: `annotator import docs FILE --text COL --id COL`")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the current schema (done automatically whenever a project opens)."""
+    from annotator.store import db
+
+    project = get_project()
+    engine = db.make_engine(project.database_url)
+    before = db.current_revision(engine)
+    db.upgrade(engine)
+    console.print(f"{db.describe(engine)}: schema {before or 'empty'} -> {db.current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and the newest one this annotator knows."""
+    from annotator.store import db
+
+    project = get_project()
+    engine = db.make_engine(project.database_url)
+    current = db.current_revision(engine)
+    db.check_known(engine, current)
+    console.print(f"{db.describe(engine)}: schema {current or 'empty'} (head {db.head_revision()})")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base or 0001.")) -> None:
+    """Migrate the schema back (for developers; data in dropped tables is lost)."""
+    from annotator.store import db
+
+    project = get_project()
+    engine = db.make_engine(project.database_url)
+    db.downgrade(engine, revision)
+    console.print(f"{db.describe(engine)}: schema now {db.current_revision(engine) or 'empty'}")

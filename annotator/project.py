@@ -1,0 +1,180 @@
+"""A project is a folder with ``annotator.toml``, ``codebooks/``, ``prompts/`` and (by default) ``annotator.db``.
+
+Commands find it from the current folder upwards, or from ``--project DIR``. The database URL comes from
+``ANNOTATOR_DB``, else the toml, else ``sqlite:///annotator.db`` relative to the project folder; any
+SQLAlchemy URL works.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session
+
+from annotator.errors import ProjectError
+from annotator.resources import example_codebooks_dir, example_prompts_dir
+from annotator.store import db
+
+CONFIG_FILE = "annotator.toml"
+DEFAULT_DB_URL = "sqlite:///annotator.db"
+DEFAULT_MODEL = "local/smollm2"
+DB_ENV = "ANNOTATOR_DB"
+
+_TOML_TEMPLATE = """\
+# annotator project settings
+[project]
+name = "{name}"
+# the model used when `annotator run` is given no --model ("provider/model", e.g. openai/gpt-4o-mini)
+default_model = "{model}"
+
+[database]
+# any SQLAlchemy URL; relative SQLite paths are relative to this folder. ANNOTATOR_DB overrides it.
+url = "{url}"
+"""
+
+
+@dataclass
+class Project:
+    root: Path
+    name: str
+    database_url: str
+    default_model: str = DEFAULT_MODEL
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def codebooks_dir(self) -> Path:
+        return self.root / "codebooks"
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.root / "prompts"
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The project's database, migrated to the current schema on first use."""
+        engine = db.make_engine(self.database_url)
+        db.ensure_schema(engine)
+        return engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction for one command: all of it is written, or none of it."""
+        with db.transaction(self.engine) as session:
+            yield session
+
+    def codebook_path(self, name: str) -> Path:
+        return self.codebooks_dir / f"{name}.yaml"
+
+
+def _resolve_url(url: str, root: Path) -> str:
+    """Make a relative SQLite path relative to the project folder, not to the current directory."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database).expanduser()
+        if not path.is_absolute():
+            path = root / path
+        return parsed.set(database=str(path)).render_as_string(hide_password=False)
+    return url
+
+
+def load_project(root: Path) -> Project:
+    config_path = root / CONFIG_FILE
+    try:
+        config = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProjectError(f"{config_path}: not valid TOML ({exc}); fix the file") from None
+    except UnicodeDecodeError:
+        raise ProjectError(f"{config_path}: not UTF-8 text; save it as UTF-8") from None
+    section = config.get("project", {})
+    url = os.environ.get(DB_ENV) or config.get("database", {}).get("url") or DEFAULT_DB_URL
+    return Project(
+        root=root,
+        name=str(section.get("name", root.name)),
+        database_url=_resolve_url(url, root),
+        default_model=str(section.get("default_model", DEFAULT_MODEL)),
+        settings=config,
+    )
+
+
+def find_project(explicit: Path | None = None, start: Path | None = None) -> Project:
+    """The project at ``explicit``, or the nearest folder at or above ``start`` holding annotator.toml."""
+    if explicit is not None:
+        root = explicit.expanduser().resolve()
+        if not (root / CONFIG_FILE).is_file():
+            raise ProjectError(
+                f"no annotator project in {root} (no {CONFIG_FILE}); create one with `annotator init {explicit}`"
+            )
+        return load_project(root)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return load_project(folder)
+    raise ProjectError(
+        f"no annotator project in {here} or any folder above it; create one with `annotator init DIR` "
+        "and cd into it, or pass --project DIR"
+    )
+
+
+EXAMPLES = ("sentiment", "stance")
+
+
+def copy_example(name: str, root: Path, overwrite: bool = False) -> list[Path]:
+    """Copy a shipped codebook and its prompt templates into a project; returns the files written."""
+    if name not in EXAMPLES:
+        raise ProjectError(f"unknown example {name!r}; choose one of: {', '.join(EXAMPLES)}")
+    written: list[Path] = []
+    pairs = [(example_codebooks_dir() / f"{name}.yaml", root / "codebooks" / f"{name}.yaml")]
+    for src in sorted((example_prompts_dir() / name).glob("*.jinja")):
+        pairs.append((src, root / "prompts" / name / src.name))
+    for src, dst in pairs:
+        if dst.exists() and not overwrite:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        written.append(dst)
+    return written
+
+
+def init_project(
+    folder: Path, name: str | None = None, example: str | None = None, database_url: str | None = None
+) -> Project:
+    """Create a project folder (refusing one that already has annotator.toml) and migrate its database."""
+    root = folder.expanduser().resolve()
+    if (root / CONFIG_FILE).exists():
+        raise ProjectError(f"{root} is already an annotator project ({CONFIG_FILE} exists)")
+    if root.exists() and not root.is_dir():
+        raise ProjectError(f"{root} exists and is not a folder; choose another path")
+    if example is not None and example not in EXAMPLES:
+        raise ProjectError(f"unknown example {example!r}; choose one of: {', '.join(EXAMPLES)}")
+    project_name = name or root.name
+    if not re.fullmatch(r"[\w .-]+", project_name):
+        raise ProjectError(f"project name {project_name!r}: use letters, digits, spaces, '.', '-' or '_'")
+    created = not root.exists()
+    try:
+        for sub in ("codebooks", "prompts"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / CONFIG_FILE).write_text(
+            _TOML_TEMPLATE.format(name=project_name, model=DEFAULT_MODEL, url=database_url or DEFAULT_DB_URL),
+            encoding="utf-8",
+        )
+        if example:
+            copy_example(example, root)
+        project = load_project(root)
+        _ = project.engine  # create and migrate the database now
+    except BaseException:
+        if created:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            (root / CONFIG_FILE).unlink(missing_ok=True)
+        raise
+    return project

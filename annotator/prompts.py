@@ -1,0 +1,381 @@
+"""Prompt templates: versioned ``prompts/<codebook>/<name>.v<N>.jinja`` files turned into chat messages.
+
+A template is YAML front matter (model parameters, few-shot examples) plus a Jinja body whose lines
+``[system]``, ``[user]`` and ``[assistant]`` start messages. The body runs in an immutable sandbox with
+StrictUndefined, so a typo is an error, not an empty string. Role markers are rewritten to calls that emit a
+per-render random sentinel; the rendered text is split on it, so document text (data, never template) can
+neither create a role nor be evaluated. Every error names ``file:line`` as the user sees the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict
+
+import jinja2
+import yaml
+from jinja2 import StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from annotator.codebook import Codebook
+from annotator.errors import TemplateError
+
+_NAME = r"[a-z0-9][a-z0-9_-]*"
+_REF_RE = re.compile(rf"^({_NAME})/({_NAME})\.v([1-9][0-9]*)$")
+_FILE_RE = re.compile(rf"^({_NAME})\.v([1-9][0-9]*)\.jinja$")
+_ROLES = ("system", "user", "assistant")
+_MARKERS = {f"[{role}]": role for role in _ROLES}
+_VARIABLES = ("codebook", "document", "examples", "labels", "reasoning")
+_REF_HINT = "write CODEBOOK/NAME.vN, e.g. sentiment/zero-shot.v1 (`annotator prompt list` shows them)"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class PromptParams(_Strict):
+    """Model parameters stored with every run; unknown keys are refused so a typo cannot pass silently."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop: str | list[str] | None = None
+
+
+class Example(_Strict):
+    text: str = Field(min_length=1)
+    label: str = Field(min_length=1)
+
+
+class PromptMeta(_Strict):
+    description: str = ""
+    params: PromptParams = Field(default_factory=PromptParams)
+    reasoning: bool = False
+    examples: list[Example] = Field(default_factory=list)
+
+
+class Message(TypedDict):
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class DocumentInput:
+    """What a template sees as ``document``: the user's id, the text (verbatim) and its metadata."""
+
+    id: str
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PromptRef:
+    codebook: str
+    name: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.codebook}/{self.name}.v{self.version}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.codebook}/{self.name}.v{self.version}.jinja"
+
+
+def parse_ref(text: str) -> PromptRef:
+    """Read ``sentiment/zero-shot.v2`` or a path ending in ``sentiment/zero-shot.v2.jinja``."""
+    cleaned = str(text).strip().replace("\\", "/")
+    if cleaned.endswith(".jinja"):
+        cleaned = "/".join(cleaned[: -len(".jinja")].split("/")[-2:])
+    match = _REF_RE.match(cleaned)
+    if not match:
+        raise TemplateError(f"{text!r} is not a prompt reference: {_REF_HINT}")
+    return PromptRef(match[1], match[2], int(match[3]))
+
+
+def _display(path: Path) -> str:
+    """The path as the user should see it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def _yaml_line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """0-based line of the YAML node at a pydantic error location (the deepest part that exists)."""
+    if node is None:
+        return None
+    line = node.start_mark.line
+    for key in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(key, str):
+            pair = next(((k, v) for k, v in node.value if k.value == key), None)
+            if pair is None:
+                break
+            line, node = pair[0].start_mark.line, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line
+        else:
+            break
+    return line
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A parsed, compiled template. ``sha256`` is of the LF-normalised file text: any edit changes it."""
+
+    ref: PromptRef
+    path: Path
+    text: str
+    meta: PromptMeta
+    sha256: str
+    example_lines: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    _template: jinja2.Template | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def source(self) -> str:
+        return _display(self.path)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The model parameters that were set (None values left out), as stored with a run."""
+        return self.meta.params.model_dump(exclude_none=True)
+
+    def check_examples(self, codebook: Codebook) -> None:
+        """Refuse a few-shot example whose label the codebook does not allow: it would teach a wrong label."""
+        allowed = codebook.allowed_labels
+        for example, line in zip(self.meta.examples, self.example_lines, strict=True):
+            if example.label not in allowed:
+                raise TemplateError(
+                    f"{self.source}:{line}: example label {example.label!r} is not a label of codebook "
+                    f"{codebook.name!r} (allowed: {', '.join(allowed)}) — fix the example"
+                )
+
+    def render(self, codebook: Codebook, document: DocumentInput | Any) -> list[Message]:
+        """Render the chat messages for one document. Document text reaches the model verbatim."""
+        self.check_examples(codebook)
+        assert self._template is not None
+        nonce = secrets.token_hex(16)
+
+        def role_marker(role: str, line: int) -> str:
+            return f"\x00{nonce}:{role}:{line}\x00"
+
+        context = {
+            "codebook": codebook,
+            "labels": codebook.allowed_labels,
+            "examples": list(self.meta.examples),
+            "reasoning": self.meta.reasoning,
+            "document": document,
+            "__role__": role_marker,
+        }
+        try:
+            rendered = self._template.render(context)
+        except Exception as exc:
+            line = _template_line(exc)
+            if line is None:
+                raise
+            what = "undefined variable" if isinstance(exc, jinja2.UndefinedError) else "template error"
+            raise TemplateError(
+                f"{self.source}:{line}: {what}: {exc} — the template can use: {', '.join(_VARIABLES)}"
+            ) from exc
+        return self._split(rendered, nonce)
+
+    def _split(self, rendered: str, nonce: str) -> list[Message]:
+        parts = re.split(rf"\x00{nonce}:(system|user|assistant):(\d+)\x00", rendered)
+        if parts[0].strip():
+            raise TemplateError(
+                f"{self.source}:{self._first_text_line()}: text before the first role marker — "
+                "start the template with a [system] or [user] line"
+            )
+        messages: list[Message] = []
+        for i in range(1, len(parts), 3):
+            role, line, content = parts[i], parts[i + 1], parts[i + 2].strip()
+            if not content:
+                raise TemplateError(
+                    f"{self.source}:{line}: the [{role}] message is empty — give it text or remove the marker"
+                )
+            messages.append(Message(role=role, content=content))
+        if not any(m["role"] == "user" for m in messages):
+            raise TemplateError(
+                f"{self.source}:{self._first_text_line()}: no [user] message was rendered — "
+                "add a [user] line before {{ document.text }}"
+            )
+        return messages
+
+    def _first_text_line(self) -> int:
+        """Best guess at where stray text starts: the first non-blank body line."""
+        lines = self.text.split("\n")
+        for number in range(_body_start(lines) + 1, len(lines) + 1):
+            if lines[number - 1].strip():
+                return number
+        return 1
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line where a render error happened (Jinja rewrites tracebacks to template lines)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<prompt>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _body_start(lines: list[str]) -> int:
+    """Index of the first body line: after the closing ``---`` of the front matter, or 0 without one."""
+    if not lines or lines[0].rstrip() != "---":
+        return 0
+    for i in range(1, len(lines)):
+        if lines[i].rstrip() == "---":
+            return i + 1
+    return -1
+
+
+def parse_prompt(text: str, ref: PromptRef, path: Path | str) -> PromptTemplate:
+    """Parse front matter and compile the body; the store can call this on a registered body too."""
+    path = Path(path)
+    source = _display(path)
+    text = text.replace("\r\n", "\n")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.split("\n")
+    start = _body_start(lines)
+    if start < 0:
+        raise TemplateError(f"{source}:1: front matter opened by '---' is not closed — add a '---' line")
+    meta, example_lines = _parse_meta("\n".join(lines[1 : start - 1]) if start else "", source)
+    body = list(lines)
+    for i in range(start):
+        body[i] = ""  # keep the line count so Jinja line numbers are file line numbers
+    for i in range(start, len(lines)):
+        role = _MARKERS.get(lines[i].strip())
+        if role:
+            body[i] = f'{{{{ __role__("{role}", {i + 1}) }}}}'
+    if not any(_MARKERS.get(line.strip()) == "user" for line in lines[start:]):
+        raise TemplateError(f"{source}:{start + 1}: no [user] line — add one before {{{{ document.text }}}}")
+    try:
+        code = _ENV.compile("\n".join(body), name=str(ref), filename="<prompt>")
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"{source}:{exc.lineno}: template syntax error: {exc.message} — fix the template"
+        ) from exc
+    template = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return PromptTemplate(ref, path, text, meta, digest, example_lines, template)
+
+
+def _parse_meta(front: str, source: str) -> tuple[PromptMeta, tuple[int, ...]]:
+    """Validate the front matter; lines are file lines (the YAML starts on line 2)."""
+    try:
+        node = yaml.compose(front, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(front)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 2 if exc.problem_mark else 1
+        raise TemplateError(f"{source}:{line}: front matter is not valid YAML: {exc.problem}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TemplateError(f"{source}:2: front matter must be a mapping (description, params, ...)")
+    try:
+        meta = PromptMeta.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        found = _yaml_line(node, tuple(error["loc"]))
+        where = ".".join(str(part) for part in error["loc"]) or "front matter"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise TemplateError(
+            f"{source}:{(found or 0) + 2}: front matter {where}: {error['msg']}{more} — fix the front matter"
+        ) from exc
+    lines = tuple((_yaml_line(node, ("examples", i, "label")) or 0) + 2 for i in range(len(meta.examples)))
+    return meta, lines
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TemplateError(
+            f"{_display(path)}: not UTF-8 text (byte {exc.start}) — save the file as UTF-8"
+        ) from exc
+
+
+def load_prompt(prompts_dir: Path, ref: str | PromptRef) -> PromptTemplate:
+    """Read, parse and compile a template, so syntax errors surface at load, not mid-run."""
+    ref = ref if isinstance(ref, PromptRef) else parse_ref(ref)
+    path = Path(prompts_dir) / ref.filename
+    if not path.is_file():
+        known = [r for r in list_prompts(prompts_dir) if r.codebook == ref.codebook]
+        same = [f"v{r.version}" for r in known if r.name == ref.name]
+        if same:
+            hint = f"versions of {ref.codebook}/{ref.name}: {', '.join(same)}"
+        elif known:
+            hint = f"prompts of {ref.codebook}: {', '.join(map(str, known))}"
+        else:
+            hint = f"no prompts for codebook {ref.codebook!r}; create one with `annotator prompt new`"
+        raise TemplateError(f"{_display(path)} does not exist — {hint}")
+    return parse_prompt(_read(path), ref, path)
+
+
+def list_prompts(prompts_dir: Path) -> list[PromptRef]:
+    """Every template file that follows the naming scheme (no parsing: a broken file still shows)."""
+    refs = []
+    root = Path(prompts_dir)
+    if not root.is_dir():
+        return []
+    for path in root.glob("*/*.jinja"):
+        match = _FILE_RE.match(path.name)
+        if match and re.fullmatch(_NAME, path.parent.name) and path.is_file():
+            refs.append(PromptRef(path.parent.name, match[1], int(match[2])))
+    return sorted(refs, key=lambda r: (r.codebook, r.name, r.version))
+
+
+def new_prompt(prompts_dir: Path, name: str, from_ref: str | PromptRef) -> PromptRef:
+    """Copy a template to a new version or name; never overwrites, so a registered version stays intact."""
+    source = load_prompt(prompts_dir, from_ref)
+    match = re.fullmatch(rf"(?:({_NAME})/)?({_NAME})(?:\.v([1-9][0-9]*))?", name.strip())
+    if not match:
+        raise TemplateError(f"{name!r} is not a prompt name: write NAME, CODEBOOK/NAME or CODEBOOK/NAME.vN")
+    codebook, base = match[1] or source.ref.codebook, match[2]
+    if match[3]:
+        ref = PromptRef(codebook, base, int(match[3]))
+    else:
+        versions = [r.version for r in list_prompts(prompts_dir) if (r.codebook, r.name) == (codebook, base)]
+        ref = PromptRef(codebook, base, max(versions, default=0) + 1)
+    path = Path(prompts_dir) / ref.filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with path.open("x", encoding="utf-8", newline="\n") as handle:
+            handle.write(source.text)
+    except FileExistsError:
+        raise TemplateError(
+            f"{_display(path)} already exists — prompt versions are never overwritten; "
+            f"give a new version or just the name {ref.codebook}/{ref.name} for the next free one"
+        ) from None
+    return ref
+
+
+def prompt_diff(a: PromptTemplate, b: PromptTemplate) -> str:
+    """A unified diff of two templates' texts, named by their refs ('' when equal)."""
+    out = []
+    lines_a, lines_b = a.text.splitlines(keepends=True), b.text.splitlines(keepends=True)
+    for line in difflib.unified_diff(lines_a, lines_b, fromfile=str(a.ref), tofile=str(b.ref)):
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)

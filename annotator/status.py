@@ -1,0 +1,89 @@
+"""What a project holds: documents per split, coders and their codes, runs, registered versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from annotator.project import Project
+from annotator.store import db
+from annotator.store.models import (
+    Annotation,
+    CodebookVersion,
+    Coder,
+    Document,
+    PromptVersion,
+    Run,
+    SplitEvent,
+)
+
+
+def project_status(project: Project) -> dict[str, Any]:
+    engine = project.engine
+    with db.transaction(engine) as s:
+        splits = dict(s.execute(select(Document.split, func.count()).group_by(col(Document.split))).all())
+        coders = s.execute(
+            select(
+                Coder.name, Coder.kind, func.count(func.distinct(col(Run.id))), func.count(col(Annotation.id))
+            )
+            .outerjoin(Run, col(Run.coder_id) == Coder.id)
+            .outerjoin(Annotation, col(Annotation.run_id) == Run.id)
+            .group_by(col(Coder.id))
+            .order_by(col(Coder.kind), col(Coder.id))
+        ).all()
+        runs = s.execute(
+            select(Run, Coder.name, CodebookVersion.name, CodebookVersion.version)
+            .join(Coder, col(Coder.id) == Run.coder_id)
+            .outerjoin(CodebookVersion, col(CodebookVersion.id) == Run.codebook_id)
+            .order_by(col(Run.id))
+        ).all()
+        prompts = s.execute(select(PromptVersion).order_by(col(PromptVersion.id))).scalars().all()
+        last_split = s.execute(select(SplitEvent).order_by(col(SplitEvent.id).desc())).scalars().first()
+    return {
+        "project": project.name,
+        "root": str(project.root),
+        "database": db.describe(engine),
+        "schema": db.current_revision(engine),
+        "documents": {
+            "total": sum(splits.values()),
+            "dev": splits.get("dev", 0),
+            "test": splits.get("test", 0),
+            "unassigned": splits.get(None, 0),
+        },
+        "split": None
+        if last_split is None
+        else {
+            "test_fraction": last_split.test_fraction,
+            "seed": last_split.seed,
+            "stratify": last_split.stratify,
+            "forced": last_split.forced,
+            "at": last_split.created_at.isoformat(timespec="seconds"),
+        },
+        "coders": [{"name": n, "kind": k, "runs": r, "codes": c} for n, k, r, c in coders],
+        "runs": [
+            {
+                "id": run.id,
+                "coder": coder,
+                "kind": run.kind,
+                "codebook": f"{cb}@{v}" if cb else None,
+                "model": run.model,
+                "split": run.split,
+                "status": run.status,
+                "items": run.n_items,
+                "invalid": run.n_invalid,
+                "errors": run.n_error,
+                "started": run.started_at.isoformat(timespec="seconds"),
+            }
+            for run, coder, cb, v in runs
+        ],
+        "prompts": [
+            {
+                "ref": p.ref,
+                "sha256": p.sha256[:12],
+                "frozen_at": p.frozen_at.isoformat(timespec="seconds") if p.frozen_at else None,
+            }
+            for p in prompts
+        ],
+    }

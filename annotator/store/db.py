@@ -1,0 +1,129 @@
+"""Engine, session and schema migrations.
+
+SQLite is the embedded default (WAL, busy_timeout, foreign keys); any SQLAlchemy URL works. The schema is
+owned by Alembic (``migrations/``): opening a database upgrades it to head, and a database stamped with a
+revision this version of annotator does not know was written by a newer annotator and is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from annotator.errors import DatabaseError
+from annotator.resources import migrations_dir
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets its pragmas on every connection."""
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    if engine is not None:
+        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+@lru_cache(maxsize=1)
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    head = _script().get_current_head()
+    assert head is not None, "migrations/ has no revisions"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def describe(engine: Engine) -> str:
+    """The database's location for messages, without any password."""
+    url = make_url(engine.url)
+    if url.drivername.startswith("sqlite"):
+        return url.database or ":memory:"
+    return url.render_as_string(hide_password=True)
+
+
+def check_known(engine: Engine, revision: str | None) -> None:
+    if revision is None:
+        return
+    try:
+        _script().get_revision(revision)
+    except Exception:
+        raise DatabaseError(
+            f"{describe(engine)} was written by a newer version of annotator (schema revision {revision}, "
+            f"this version knows up to {head_revision()}); upgrade annotator to open it"
+        ) from None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    check_known(engine, current_revision(engine))
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    check_known(engine, current_revision(engine))
+    command.downgrade(alembic_config(engine), revision)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Bring the database to head (cheap when it is there already)."""
+    revision = current_revision(engine)
+    if revision == head_revision():
+        return
+    check_known(engine, revision)
+    upgrade(engine)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One session, one transaction: committed when the block ends, rolled back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]], chunk: int = 5_000) -> None:
+    """Insert many rows through Core executemany (the ORM's bulk path costs ~5x more per row)."""
+    table = model.__table__
+    connection = session.connection()
+    for start in range(0, len(rows), chunk):
+        connection.execute(table.insert(), rows[start : start + chunk])

@@ -1,0 +1,178 @@
+"""Every table of the annotator database, in one module.
+
+Human codes, LLM answers and baseline predictions are all annotations of a run by a coder, so every
+coder is read the same way. Timestamps are timezone-aware UTC. JSON columns use the generic JSON type, so the
+schema works on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+CODER_KINDS = ("human", "llm", "baseline", "gold")
+RUN_STATUSES = ("running", "done", "interrupted", "failed")
+ANNOTATION_STATUSES = ("ok", "invalid", "error")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey(target, ondelete="CASCADE"), nullable=nullable, index=index),
+    )
+
+
+class Document(SQLModel, table=True):
+    __tablename__ = "documents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    doc_key: str = Field(unique=True, index=True, description="the user's own id")
+    text: str = Field(sa_type=Text)
+    text_sha256: str = Field(index=True, max_length=64)
+    meta: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    split: str | None = Field(default=None, index=True, max_length=8)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CodebookVersion(SQLModel, table=True):
+    __tablename__ = "codebooks"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    version: int
+    sha256: str = Field(max_length=64)
+    body: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PromptVersion(SQLModel, table=True):
+    __tablename__ = "prompts"
+    __table_args__ = (UniqueConstraint("codebook", "name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    codebook: str = Field(index=True)
+    name: str
+    version: int
+    sha256: str = Field(max_length=64)
+    body: str = Field(sa_type=Text)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow)
+    frozen_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.codebook}/{self.name}.v{self.version}"
+
+
+class Coder(SQLModel, table=True):
+    __tablename__ = "coders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    kind: str = Field(max_length=16)  # one of CODER_KINDS
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Run(SQLModel, table=True):
+    """One coding pass: a human import, an LLM run or a baseline, with everything needed to reproduce it."""
+
+    __tablename__ = "runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    coder_id: int = _fk("coders.id")
+    kind: str = Field(max_length=16)  # the coder's kind at the time of the run
+    codebook_id: int | None = _fk("codebooks.id", nullable=True)
+    prompt_id: int | None = _fk("prompts.id", nullable=True)
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    split: str | None = Field(default=None, max_length=8)
+    status: str = Field(default="running", max_length=16)  # one of RUN_STATUSES
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    n_items: int = 0
+    n_ok: int = 0
+    n_invalid: int = 0
+    n_error: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    versions: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    source: str | None = None  # where an import came from (file name and sha256)
+
+
+class Annotation(SQLModel, table=True):
+    __tablename__ = "annotations"
+    __table_args__ = (UniqueConstraint("run_id", "document_id", "repeat"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = _fk("runs.id", index=False)  # the unique constraint indexes it
+    document_id: int = _fk("documents.id")
+    repeat: int = 0
+    label: str | None = None
+    probability: float | None = None
+    rationale: str | None = Field(default=None, sa_type=Text)
+    status: str = Field(default="ok", max_length=8)  # one of ANNOTATION_STATUSES
+    raw: str | None = Field(default=None, sa_type=Text)
+    error: str | None = Field(default=None, sa_type=Text)
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    latency_ms: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class LLMCache(SQLModel, table=True):
+    __tablename__ = "llm_cache"
+
+    key: str = Field(primary_key=True, max_length=64)
+    response: str = Field(sa_type=Text)
+    usage: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Embedding(SQLModel, table=True):
+    __tablename__ = "embeddings"
+    __table_args__ = (UniqueConstraint("model", "text_sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    model: str
+    text_sha256: str = Field(max_length=64)
+    dim: int
+    vector: bytes = Field(sa_type=LargeBinary)
+
+
+class Metric(SQLModel, table=True):
+    """A stored result of agreement or validation, read back by compare and report."""
+
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_kind_run", "kind", "run_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)
+    run_id: int | None = _fk("runs.id", nullable=True, index=False)
+    split: str | None = Field(default=None, max_length=8)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    result: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SplitEvent(SQLModel, table=True):
+    """Each time documents were assigned to dev/test: the parameters, so the split can be reproduced."""
+
+    __tablename__ = "splits"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    test_fraction: float
+    seed: int
+    stratify: str | None = None
+    forced: bool = False
+    n_dev: int = 0
+    n_test: int = 0

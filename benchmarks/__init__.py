@@ -1,0 +1,1 @@
+"""Speed and memory figures, printed with ratios against a baseline measured in the same run."""

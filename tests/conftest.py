@@ -1,0 +1,67 @@
+"""Shared fixtures: every test gets its own temp project with a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from annotator.cli import main
+from annotator.project import DB_ENV, Project, init_project
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's database override or API keys."""
+    monkeypatch.delenv(DB_ENV, raising=False)
+    for key in list(os.environ):
+        if key.endswith("_API_KEY"):
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """A fresh project with the sentiment example, and the current directory inside it."""
+    proj = init_project(tmp_path / "proj", example="sentiment")
+    monkeypatch.chdir(proj.root)
+    yield proj
+    proj.engine.dispose()
+
+
+class CLIResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self) -> str:
+        return f"CLIResult(code={self.code}, out={self.out[-800:]!r}, err={self.err[-800:]!r})"
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run the real CLI in-process: cli('status', '--json') -> CLIResult(code, out, err)."""
+
+    def run(*args: str) -> CLIResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CLIResult(code, captured.out, captured.err)
+
+    return run
+
+
+def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding=encoding)
+    return path
+
+
+def db_snapshot(project: Project) -> str:
+    """Every row of every table, to assert that a refused command wrote nothing."""
+    import sqlite3
+
+    url = project.database_url
+    assert url.startswith("sqlite:///")
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        return "\n".join(conn.iterdump())

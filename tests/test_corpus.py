@@ -1,0 +1,178 @@
+"""Documents and human codes: every format, and every bad input named with its file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from annotator.corpus import import_codes, import_documents
+from annotator.errors import InputError
+from annotator.store.models import Annotation, Coder, Document
+from tests.conftest import db_snapshot, write
+
+DOCS = [
+    {"doc": "d1", "body": "A gorgeous, witty film.", "year": 2001},
+    {"doc": "d2", "body": "Tedious and overlong.", "year": 2002},
+    {"doc": "d3", "body": "It has {{ 7*7 }} moments, some good.", "year": 2003},
+]
+
+
+def _csv(tmp_path: Path, name: str = "docs.csv") -> Path:
+    return write(
+        tmp_path / name, "doc,body,year\n" + "".join(f'{d["doc"]},"{d["body"]}",{d["year"]}\n' for d in DOCS)
+    )
+
+
+def _count(project, model) -> int:
+    with project.transaction() as s:
+        return s.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet", "xlsx"])
+def test_import_docs_every_format_keeps_metadata(project, tmp_path: Path, fmt: str) -> None:
+    frame = pd.DataFrame(DOCS)
+    path = tmp_path / f"docs.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "tsv":
+        frame.to_csv(path, index=False, sep="\t")
+    elif fmt == "jsonl":
+        frame.to_json(path, orient="records", lines=True)
+    elif fmt == "parquet":
+        frame.to_parquet(path)
+    else:
+        frame.to_excel(path, index=False)
+    result = import_documents(project, path, text="body", id="doc")
+    assert (result.added, result.unchanged) == (3, 0)
+    with project.transaction() as s:
+        docs = {d.doc_key: d for d in s.execute(select(Document)).scalars()}
+    assert docs["d3"].text == "It has {{ 7*7 }} moments, some good."
+    assert str(docs["d2"].meta["year"]) == "2002"
+    assert len(docs["d1"].text_sha256) == 64
+
+
+def test_reimport_adds_nothing_and_changed_text_is_refused(project, tmp_path: Path, cli) -> None:
+    path = _csv(tmp_path)
+    assert import_documents(project, path, text="body", id="doc").added == 3
+    again = import_documents(project, path, text="body", id="doc")
+    assert (again.added, again.unchanged) == (0, 3)
+    before = db_snapshot(project)
+    changed = write(tmp_path / "changed.csv", 'doc,body\nd4,"new one"\nd2,"Tedious, overlong."\n')
+    result = cli("import", "docs", changed, "--text", "body", "--id", "doc")
+    assert result.code == 2
+    assert "'d2' (changed.csv:3)" in result.err and "give changed texts new ids" in result.err
+    assert db_snapshot(project) == before  # d4 was not written either
+
+
+def test_bad_document_files(project, tmp_path: Path, cli) -> None:
+    before = db_snapshot(project)
+    cases = {
+        "missing file": (["import", "docs", tmp_path / "nope.csv"], "file not found"),
+        "missing column": (
+            ["import", "docs", _csv(tmp_path), "--text", "content", "--id", "doc"],
+            "no column 'content' (it has 'doc', 'body', 'year'); name the right one with --text",
+        ),
+        "duplicate ids": (
+            ["import", "docs", write(tmp_path / "dup.csv", "id,text\na,x\nb,y\na,z\n")],
+            "duplicate document ids in the file: 'a' at dup.csv:2 and dup.csv:4",
+        ),
+        "empty text": (
+            ["import", "docs", write(tmp_path / "empty.csv", "id,text\na,x\nb,  \n")],
+            "empty text at empty.csv:3",
+        ),
+        "bad encoding": (
+            ["import", "docs", tmp_path / "latin.csv"],
+            "latin.csv:3: not valid utf-8",
+        ),
+        "broken jsonl": (
+            ["import", "docs", write(tmp_path / "b.jsonl", '{"id": 1, "text": "ok"}\n{"id": 2, text}\n')],
+            "b.jsonl:2: not valid JSON",
+        ),
+        "unknown format": (["import", "docs", write(tmp_path / "x.doc", "hi")], "cannot tell the format"),
+    }
+    (tmp_path / "latin.csv").write_bytes("id,text\na,fine\nb,caf\xe9 cr\xe8me\n".encode("latin-1"))
+    for name, (args, message) in cases.items():
+        result = cli(*args)
+        assert result.code == 2, name
+        assert message in result.err, (name, result.err)
+        assert result.err.count("\n") == 1 and "Traceback" not in result.err, name
+    assert db_snapshot(project) == before
+    # the same latin-1 file imports when its encoding is named
+    assert cli("import", "docs", tmp_path / "latin.csv", "--encoding", "latin-1").code == 0
+    with project.transaction() as s:
+        assert s.execute(select(Document.text).where(Document.doc_key == "b")).scalar_one() == "café crème"
+
+
+def test_multiline_csv_field_keeps_true_line_numbers(project, tmp_path: Path) -> None:
+    path = write(tmp_path / "ml.csv", 'id,text\na,"line one\nline two"\nb,""\n')
+    with pytest.raises(InputError, match=r"empty text at ml\.csv:4"):
+        import_documents(project, path)
+
+
+def _codes_project(project, tmp_path: Path) -> None:
+    import_documents(project, _csv(tmp_path), text="body", id="doc")
+
+
+def test_import_codes_normalises_labels_and_reimport_is_idempotent(project, tmp_path: Path, cli) -> None:
+    _codes_project(project, tmp_path)
+    path = write(tmp_path / "alice.csv", "doc,code\nd1,Positive\nd2, negative \nd3,neutral\n")
+    result = cli("import", "codes", path, "--coder", "alice", "--label", "code", "--id", "doc")
+    assert result.code == 0, result
+    assert "alice 3" in result.out
+    with project.transaction() as s:
+        labels = dict(s.execute(select(Document.doc_key, Annotation.label).join(Annotation)).all())
+        coder = s.execute(select(Coder).where(Coder.name == "alice")).scalar_one()
+    assert labels == {"d1": "positive", "d2": "negative", "d3": "neutral"}
+    assert coder.kind == "human"
+    again = import_codes(project, path, coder="alice", label="code", id="doc")
+    assert again.coders == {"alice": 0} and again.unchanged == 3
+    assert _count(project, Annotation) == 3
+
+
+def test_unknown_labels_are_listed_and_nothing_is_imported(project, tmp_path: Path, cli) -> None:
+    _codes_project(project, tmp_path)
+    before = db_snapshot(project)
+    path = write(tmp_path / "bob.csv", "id,label\nd1,positive\nd2,meh\nd3,meh\n")
+    result = cli("import", "codes", path, "--coder", "bob")
+    assert result.code == 2
+    assert "labels not in codebook sentiment@1: 'meh' (2x, first at bob.csv:3)" in result.err
+    assert "allowed: negative, positive, neutral" in result.err
+    assert db_snapshot(project) == before
+
+
+def test_long_format_and_gold(project, tmp_path: Path) -> None:
+    _codes_project(project, tmp_path)
+    rows = [
+        {"id": d, "coder": c, "label": lab}
+        for d, c, lab in [
+            ("d1", "ann", "positive"),
+            ("d2", "ann", "negative"),
+            ("d1", "ben", "positive"),
+            ("d3", "ben", ""),
+        ]
+    ]
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    result = import_codes(project, path, coder_column="coder")
+    assert result.coders == {"ann": 2, "ben": 1} and result.blank == 1
+    gold = write(tmp_path / "gold.csv", "id,label\nd1,positive\n")
+    import_codes(project, gold, coder="expert", kind="gold")
+    with pytest.raises(InputError, match="already exists as a gold coder"):
+        import_codes(project, gold, coder="expert")
+
+
+def test_conflicting_recode_and_unknown_documents_are_refused(project, tmp_path: Path) -> None:
+    _codes_project(project, tmp_path)
+    import_codes(project, write(tmp_path / "a.csv", "id,label\nd1,positive\n"), coder="alice")
+    with pytest.raises(
+        InputError, match=r"already coded these documents differently: 'd1' \(b.csv:2: negative"
+    ):
+        import_codes(project, write(tmp_path / "b.csv", "id,label\nd1,negative\n"), coder="alice")
+    with pytest.raises(InputError, match=r"not imported: 'zz' \(c.csv:2\)"):
+        import_codes(project, write(tmp_path / "c.csv", "id,label\nzz,negative\n"), coder="alice")
+    with pytest.raises(InputError, match="--coder NAME"):
+        import_codes(project, tmp_path / "a.csv")

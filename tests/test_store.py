@@ -1,0 +1,119 @@
+"""The schema is owned by Alembic: migrate from empty, down and up again, refuse a newer database."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from annotator.errors import DatabaseError
+from annotator.project import find_project
+from annotator.store import db
+
+TABLES = {
+    "documents",
+    "codebooks",
+    "prompts",
+    "coders",
+    "runs",
+    "annotations",
+    "llm_cache",
+    "embeddings",
+    "metrics",
+    "splits",
+}
+
+
+def test_empty_database_migrates_to_head(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    assert db.current_revision(engine) is None
+    db.ensure_schema(engine)
+    assert db.current_revision(engine) == db.head_revision()
+    assert set(inspect(engine).get_table_names()) >= TABLES
+
+
+def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    db.upgrade(engine)
+    db.downgrade(engine, "base")
+    assert not TABLES & set(inspect(engine).get_table_names())
+    db.upgrade(engine)
+    assert set(inspect(engine).get_table_names()) >= TABLES
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == db.SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_database_from_a_newer_annotator_is_refused(project, cli) -> None:
+    path = project.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'f00dcafe9999'")
+    with pytest.raises(DatabaseError, match="newer version of annotator"):
+        _ = find_project(project.root).engine
+    result = cli("status")
+    assert result.code == 2
+    assert "written by a newer version of annotator (schema revision f00dcafe9999" in result.err
+    assert "Traceback" not in result.err and result.err.count("\n") == 1
+
+
+def test_db_upgrade_command_reports_the_revision(project, cli) -> None:
+    result = cli("db", "current")
+    assert result.code == 0 and db.head_revision() in result.out
+    assert cli("db", "upgrade").code == 0
+
+
+@pytest.mark.slow
+def test_installed_wheel_finds_its_migrations_and_examples(tmp_path: Path) -> None:
+    """A non-editable install carries migrations/, codebooks/ and prompts/ inside the package."""
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "wheel"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(root),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(out.glob("annotator-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "annotator/_migrations/env.py" in names
+    assert "annotator/_examples/codebooks/sentiment.yaml" in names
+    assert "annotator/datasets/hutto_icwsm2014.zip" in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    script = (
+        "import annotator, annotator.resources as r, sys;"
+        "from annotator.project import init_project;"
+        f"assert annotator.__file__.startswith({str(site)!r}), annotator.__file__;"
+        f"assert str(r.migrations_dir()).startswith({str(site)!r});"
+        f"p = init_project(__import__('pathlib').Path({str(tmp_path / 'p')!r}), example='sentiment');"
+        "from annotator.store import db; print(db.current_revision(p.engine))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == db.head_revision()
