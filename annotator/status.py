@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import case, func
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from annotator.project import Project
@@ -25,11 +26,17 @@ def project_status(project: Project) -> dict[str, Any]:
     with db.transaction(engine) as s:
         splits = dict(s.execute(select(Document.split, func.count()).group_by(col(Document.split))).all())
         coders = s.execute(
-            select(
-                Coder.name, Coder.kind, func.count(func.distinct(col(Run.id))), func.count(col(Annotation.id))
+            sa_select(  # sqlmodel's select types at most four columns
+                col(Coder.name),
+                col(Coder.kind),
+                func.count(func.distinct(col(Run.id))),
+                func.count(col(Annotation.id)),
+                func.count(case((col(Document.split) == "dev", 1))),
+                func.count(case((col(Document.split) == "test", 1))),
             )
             .outerjoin(Run, col(Run.coder_id) == Coder.id)
             .outerjoin(Annotation, col(Annotation.run_id) == Run.id)
+            .outerjoin(Document, col(Document.id) == Annotation.document_id)
             .group_by(col(Coder.id))
             .order_by(col(Coder.kind), col(Coder.id))
         ).all()
@@ -61,7 +68,10 @@ def project_status(project: Project) -> dict[str, Any]:
             "forced": last_split.forced,
             "at": last_split.created_at.isoformat(timespec="seconds"),
         },
-        "coders": [{"name": n, "kind": k, "runs": r, "codes": c} for n, k, r, c in coders],
+        "coders": [
+            {"name": n, "kind": k, "runs": r, "codes": c, "dev": dev, "test": test}
+            for n, k, r, c, dev, test in coders
+        ],
         "runs": [
             {
                 "id": run.id,

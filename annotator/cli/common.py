@@ -40,7 +40,9 @@ def print_json(data: Any) -> None:
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
     out = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for name in columns:
-        out.add_column(name, justify="right" if name in {"n", "codes", "runs", "items", "id"} else "left")
+        out.add_column(
+            name, justify="right" if name in {"n", "codes", "runs", "items", "id", "dev", "test"} else "left"
+        )
     for row in rows:
         out.add_row(*("" if v is None else str(v) for v in row))
     return out

@@ -55,12 +55,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         forced = " (forced re-split)" if sp["forced"] else ""
         console.print(f"split: test share {sp['test_fraction']}, seed {sp['seed']}{how}, {sp['at']}{forced}")
     if info["coders"]:
-        rows = [[c["name"], c["kind"], c["runs"], c["codes"]] for c in info["coders"]]
-        console.print(table("coders", ["coder", "kind", "runs", "codes"], rows))
-    if info["runs"]:
+        rows = [[c["name"], c["kind"], c["runs"], c["codes"], c["dev"], c["test"]] for c in info["coders"]]
+        console.print(table("coders", ["coder", "kind", "runs", "codes", "dev", "test"], rows))
+    coded = [r for r in info["runs"] if r["kind"] not in ("human", "gold")]  # imports are in the coders table
+    if coded:
         rows = [
             [r["id"], r["coder"], r["kind"], r["codebook"], r["model"], r["split"], r["status"], r["items"]]
-            for r in info["runs"]
+            for r in coded
         ]
         console.print(
             table("runs", ["id", "coder", "kind", "codebook", "model", "split", "status", "items"], rows)
