@@ -278,6 +278,11 @@ def _lint(data: dict[str, Any]) -> list[tuple[Path_, str]]:
         )
     kind, at = data.get("kind", "nominal"), lambda i: ("labels", i, "value")
     given = [i for i, label in enumerate(labels) if label.get("value") is not None]
+    found += [
+        (at(i), "must be a finite number, not .nan or .inf")
+        for i in given
+        if isinstance(labels[i]["value"], float) and not math.isfinite(labels[i]["value"])
+    ]
     if kind in ("nominal", "multilabel"):
         found += [(at(i), "'value' is only for kind: ordinal; remove it or set kind: ordinal") for i in given]
     elif kind == "ordinal" and given and len(given) < len(labels):

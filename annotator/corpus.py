@@ -69,6 +69,9 @@ def add_documents(session: Session, docs: list[NewDocument]) -> tuple[int, int]:
     empty = [d.where for d in docs if not d.text.strip()]
     if empty:
         raise InputError(f"empty text at {list_problems(empty)}; remove those rows or fill in their text")
+    nul = [d.where for d in docs if "\x00" in d.text]
+    if nul:
+        raise InputError(f"text with a NUL character at {list_problems(nul)}; remove it from the file")
     existing = dict(session.execute(select(Document.doc_key, Document.text_sha256)).all())
     now, rows, changed, unchanged = utcnow(), [], [], 0
     for d in docs:
@@ -117,7 +120,9 @@ def import_documents(
         if not key:
             raise InputError(f"{where}: empty id in column {id!r}; every document needs an id")
         raw_text = row.get(text)
-        meta = {k: v for k, v in row.items() if k not in (id, text) and cell(v) != ""}
+        if isinstance(raw_text, (dict, list)) or isinstance(row.get(id), (dict, list)):
+            raise InputError(f"{where}: the id and the text must be plain values, not a JSON object or list")
+        meta = {k: v for k, v in row.items() if k not in (id, text) and v not in (None, "")}
         docs.append(
             NewDocument(key=key, text="" if raw_text is None else str(raw_text), meta=meta, where=where)
         )
@@ -132,6 +137,26 @@ class NewCode:
     label: str  # as written in the file
     raw: str | None
     where: str
+
+
+def normalise_labels(codebook: Codebook, codes: list[NewCode]) -> list[str]:
+    """Each code in the codebook's spelling; any unknown label stops everything, all of them listed."""
+    labels: list[str] = []
+    unknown: Counter[str] = Counter()
+    first_seen: dict[str, str] = {}
+    for c in codes:
+        label = codebook.normalize_label(c.label)
+        if label is None:
+            unknown[c.label] += 1
+            first_seen.setdefault(c.label, c.where)
+        labels.append(label or "")
+    if unknown:
+        shown = [f"{v!r} ({n}x, first at {first_seen[v]})" for v, n in unknown.most_common()]
+        raise InputError(
+            f"labels not in codebook {codebook.ref}: {list_problems(shown)}; allowed: "
+            f"{', '.join(codebook.allowed_labels)}; fix the file or add the label to the codebook (new version)"
+        )
+    return labels
 
 
 def document_ids(session: Session) -> dict[str, int]:
@@ -199,21 +224,7 @@ def add_codes(
             f"codes for documents that are not imported: {list_problems(missing)}; import the documents first "
             "(`annotator import docs`) or fix the ids"
         )
-    labels: list[str | None] = []
-    unknown: Counter[str] = Counter()
-    first_seen: dict[str, str] = {}
-    for c in codes:
-        label = codebook.normalize_label(c.label)
-        if label is None:
-            unknown[c.label] += 1
-            first_seen.setdefault(c.label, c.where)
-        labels.append(label)
-    if unknown:
-        shown = [f"{v!r} ({n}x, first at {first_seen[v]})" for v, n in unknown.most_common()]
-        raise InputError(
-            f"labels not in codebook {codebook.ref}: {list_problems(shown)}; allowed: "
-            f"{', '.join(codebook.allowed_labels)}; fix the file or add the label to the codebook (new version)"
-        )
+    labels = normalise_labels(codebook, codes)
     coder = get_or_create_coder(session, coder_name, kind)
     run = _import_run(session, coder, codebook_row)
     existing = dict(
@@ -272,6 +283,8 @@ def import_codes(
     fmt: str | None = None,
 ) -> CodesImported:
     """Import human (or gold) codes: one coder (``coder``) or long format with a coder column."""
+    if coder is not None and not coder.strip():
+        raise InputError("--coder: give the coder a name, e.g. --coder alice")
     if (coder is None) == (coder_column is None):
         raise InputError("name the coder with --coder NAME, or give a coder column with --coder-column COL")
     cb = project_codebook(project, codebook)
@@ -297,6 +310,7 @@ def import_codes(
     source = {"file": table.path.name, "sha256": table.sha256, "at": utcnow().isoformat(timespec="seconds")}
     added: dict[str, int] = {}
     unchanged = 0
+    normalise_labels(cb, [c for codes in by_coder.values() for c in codes])  # every unknown label at once
     with project.transaction() as session:
         cb_row = register_codebook(session, cb, str(project.codebook_path(cb.name)))
         doc_ids = document_ids(session)

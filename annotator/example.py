@@ -59,6 +59,7 @@ def import_example(
             f"{project_file}: the example needs labels positive and negative and an uncertain label (for 0 "
             "ratings); restore the shipped codebook with `annotator init --example sentiment` in a new folder"
         )
+    name = data.name  # the canonical spelling ('Rotten_Tomatoes' is 'rotten-tomatoes')
     prefix = PREFIXES.get(name, name)
     frame = data.documents
     keys = [f"{prefix}-{i}" for i in frame["id"]]

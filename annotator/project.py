@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 from annotator.errors import ProjectError
@@ -73,12 +74,21 @@ class Project:
             yield session
 
     def codebook_path(self, name: str) -> Path:
-        return self.codebooks_dir / f"{name}.yaml"
+        """codebooks/NAME.yaml (or NAME.yml when only that exists)."""
+        path = self.codebooks_dir / f"{name}.yaml"
+        alternative = path.with_suffix(".yml")
+        return alternative if not path.exists() and alternative.exists() else path
 
 
 def _resolve_url(url: str, root: Path) -> str:
     """Make a relative SQLite path relative to the project folder, not to the current directory."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ProjectError(
+            f"database URL {url!r} is not a SQLAlchemy URL; write e.g. sqlite:///annotator.db or "
+            "postgresql+psycopg://user@host/db (in ANNOTATOR_DB or annotator.toml)"
+        ) from None
     if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database).expanduser()
         if not path.is_absolute():
@@ -95,8 +105,14 @@ def load_project(root: Path) -> Project:
         raise ProjectError(f"{config_path}: not valid TOML ({exc}); fix the file") from None
     except UnicodeDecodeError:
         raise ProjectError(f"{config_path}: not UTF-8 text; save it as UTF-8") from None
-    section = config.get("project", {})
-    url = os.environ.get(DB_ENV) or config.get("database", {}).get("url") or DEFAULT_DB_URL
+    section, database = config.get("project", {}), config.get("database", {})
+    if not isinstance(section, dict) or not isinstance(database, dict):
+        raise ProjectError(
+            f"{config_path}: [project] and [database] must be sections (tables); see `annotator init`"
+        )
+    url = os.environ.get(DB_ENV) or database.get("url") or DEFAULT_DB_URL
+    if not isinstance(url, str):
+        raise ProjectError(f'{config_path}: [database] url must be text, e.g. url = "sqlite:///annotator.db"')
     return Project(
         root=root,
         name=str(section.get("name", root.name)),
@@ -160,6 +176,7 @@ def init_project(
     if not re.fullmatch(r"[\w .-]+", project_name):
         raise ProjectError(f"project name {project_name!r}: use letters, digits, spaces, '.', '-' or '_'")
     created = not root.exists()
+    before = set(root.rglob("*")) if not created else set()
     try:
         for sub in ("codebooks", "prompts"):
             (root / sub).mkdir(parents=True, exist_ok=True)
@@ -174,7 +191,11 @@ def init_project(
     except BaseException:
         if created:
             shutil.rmtree(root, ignore_errors=True)
-        else:
-            (root / CONFIG_FILE).unlink(missing_ok=True)
+        else:  # leave the folder as it was: remove only what this call created
+            for path in sorted(set(root.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
         raise
     return project

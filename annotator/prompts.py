@@ -138,6 +138,63 @@ def _yaml_line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None
     return line
 
 
+class _View:
+    """What a template sees of the codebook, the examples and the document: plain data, read-only.
+
+    ``x.key`` and ``x["key"]`` read values, so a metadata column named ``values`` or ``items`` reads the
+    column, not a dict method; and no Python object (a pydantic model's classmethods, say) is reachable.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        object.__setattr__(self, "_data", data)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return _wrap(self._data[name])
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return _wrap(self._data[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Any:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __str__(self) -> str:
+        return str(self._data)
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _View(value)
+    if isinstance(value, (list, tuple)):
+        return [_wrap(item) for item in value]
+    return value
+
+
+_CODEBOOK_VIEWS: dict[str, _View] = {}
+
+
+def _codebook_view(codebook: Codebook) -> _View:
+    key = codebook.canonical_json()
+    view = _CODEBOOK_VIEWS.get(key)
+    if view is None:
+        data = codebook.model_dump(mode="json")
+        data.update(
+            allowed_labels=codebook.allowed_labels, label_names=codebook.label_names, ref=codebook.ref
+        )
+        view = _CODEBOOK_VIEWS[key] = _View(data)
+    return view
+
+
 @dataclass(frozen=True)
 class PromptTemplate:
     """A parsed, compiled template. ``sha256`` is of the LF-normalised file text: any edit changes it."""
@@ -179,11 +236,11 @@ class PromptTemplate:
             return f"\x00{nonce}:{role}:{line}\x00"
 
         context = {
-            "codebook": codebook,
+            "codebook": _codebook_view(codebook),
             "labels": codebook.allowed_labels,
-            "examples": list(self.meta.examples),
+            "examples": [_wrap(example.model_dump()) for example in self.meta.examples],
             "reasoning": self.meta.reasoning,
-            "document": document,
+            "document": _wrap({"id": document.id, "text": document.text, "meta": dict(document.meta or {})}),
             "__role__": role_marker,
         }
         try:
@@ -290,6 +347,8 @@ def _parse_meta(front: str, source: str) -> tuple[PromptMeta, tuple[int, ...]]:
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 2 if exc.problem_mark else 1
         raise TemplateError(f"{source}:{line}: front matter is not valid YAML: {exc.problem}") from exc
+    except yaml.YAMLError as exc:  # e.g. a control character (ReaderError carries no mark)
+        raise TemplateError(f"{source}: front matter is not valid YAML: {exc}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):

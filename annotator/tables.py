@@ -64,6 +64,31 @@ def cell(value: Any) -> str:
     return str(value).strip()
 
 
+def json_safe(value: Any) -> Any:
+    """A value that JSON (and PostgreSQL's JSON type) can store: dates as ISO text, numpy scalars and arrays
+    as Python values, NaN and infinities as None."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "isoformat"):  # datetime, date, time, pandas Timestamp
+        try:
+            import pandas as pd
+
+            if value is pd.NaT:
+                return None
+        except ImportError:  # pragma: no cover
+            pass
+        return value.isoformat()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return json_safe(value.tolist())
+    return str(value)
+
+
 def _decode(path: Path, data: bytes, encoding: str | None) -> str:
     enc = encoding or "utf-8-sig"
     try:
@@ -80,6 +105,7 @@ def _decode(path: Path, data: bytes, encoding: str | None) -> str:
 
 
 def _read_delimited(path: Path, text: str, delimiter: str) -> tuple[list[str], list[dict], list[int]]:
+    csv.field_size_limit(2**31 - 1)  # long speeches and transcripts are texts too
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -113,7 +139,8 @@ def _read_delimited(path: Path, text: str, delimiter: str) -> tuple[list[str], l
 
 def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[dict], list[int]]:
     rows, lines, columns = [], [], {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on newlines only: JSON strings may hold U+2028 and friends, which str.splitlines() splits on
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -126,7 +153,7 @@ def _read_jsonl(path: Path, text: str) -> tuple[list[str], list[dict], list[int]
             raise InputError(
                 f'{path}:{number}: a JSON {type(obj).__name__}, not an object; use {{"id": ...}}'
             )
-        rows.append(obj)
+        rows.append({k: json_safe(v) for k, v in obj.items()})
         lines.append(number)
         columns.update(dict.fromkeys(obj))
     return list(columns), rows, lines
@@ -151,17 +178,27 @@ def _read_frame(path: Path, fmt: str) -> tuple[list[str], list[dict], list[int]]
             f"{path}: cannot read it as {fmt} ({exc}); check that the file is a valid {fmt}"
         ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    rows = frame.to_dict(orient="records")
-    return list(frame.columns), rows, list(range(first, first + len(rows)))
+    numbers = [first + i for i in range(len(frame))]
+    rows, lines = [], []
+    for number, row in zip(numbers, frame.to_dict(orient="records"), strict=True):
+        clean = {k: json_safe(v) for k, v in row.items()}
+        if any(v not in (None, "") for v in clean.values()):  # blank spreadsheet rows are skipped
+            rows.append(clean)
+            lines.append(number)
+    return list(frame.columns), rows, lines
 
 
 def read_table(path: str | Path, encoding: str | None = None, fmt: str | None = None) -> Table:
     """Read a data file; the format comes from ``fmt`` or the file extension."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the data file inside it")
     if not path.is_file():
         hint = "" if path.parent.is_dir() else f" (folder {path.parent} does not exist either)"
         raise InputError(f"file not found: {path}{hint}; check the path")
-    kind = fmt or FORMATS.get(path.suffix.lower())
+    if fmt is not None and fmt.lower() not in set(FORMATS.values()):
+        raise InputError(f"--format {fmt!r}: use csv, tsv, jsonl, parquet or xlsx")
+    kind = fmt.lower() if fmt else FORMATS.get(path.suffix.lower())
     if kind not in set(FORMATS.values()):
         raise InputError(
             f"{path}: cannot tell the format from {path.suffix!r}; use .csv, .tsv, .jsonl, .parquet or .xlsx, "

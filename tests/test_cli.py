@@ -181,3 +181,46 @@ def test_module_entry_point_and_exit_status() -> None:
         [sys.executable, "-m", "annotator", "--version"], capture_output=True, text=True, env=env
     )
     assert version.returncode == 0 and version.stdout.startswith("annotator ")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("foo", "is not a SQLAlchemy URL"), ("sqlite:////nonexistent/dir/x.db", "cannot open the database")],
+)
+def test_bad_database_urls_are_one_line(project, cli, monkeypatch, url: str, message: str) -> None:
+    monkeypatch.setenv("ANNOTATOR_DB", url)
+    result = cli("status")
+    assert result.code == 2 and message in result.err and "Traceback" not in result.err
+
+
+def test_failed_init_leaves_an_existing_folder_as_it_was(tmp_path: Path, cli) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "annotator.db").write_text("garbage, not a database")
+    result = cli("init", folder, "--example", "sentiment")
+    assert result.code == 2 and "not a database annotator can use" in result.err
+    assert sorted(p.name for p in folder.iterdir()) == ["annotator.db"]
+
+
+def test_yml_codebooks_work_like_yaml(project, cli) -> None:
+    (project.codebooks_dir / "sentiment.yaml").rename(project.codebooks_dir / "sentiment.yml")
+    write(project.root / "d.csv", "id,text\na,hello\n")
+    assert cli("import", "docs", "d.csv").code == 0
+    assert cli("prompt", "render", "sentiment/zero-shot.v1", "--doc", "a").code == 0
+
+
+def test_templates_see_data_not_python_objects(project, cli) -> None:
+    write(project.root / "d.csv", "id,text,values\na,hello,conservative\n")
+    assert cli("import", "docs", "d.csv").code == 0
+    write(
+        project.prompts_dir / "sentiment/meta.v1.jinja",
+        "[system]\n{{ document.meta.values }}\n[user]\n{{ document.text }}\n",
+    )
+    out = cli("prompt", "render", "sentiment/meta.v1", "--json")
+    assert json.loads(out.out)[0]["content"] == "conservative"
+    write(
+        project.prompts_dir / "sentiment/peek.v1.jinja",
+        '[system]\n{{ codebook.parse_file("/etc/hostname") }}\n[user]\n{{ document.text }}\n',
+    )
+    peek = cli("prompt", "render", "sentiment/peek.v1")
+    assert peek.code == 2 and "peek.v1.jinja:2" in peek.err

@@ -176,3 +176,46 @@ def test_conflicting_recode_and_unknown_documents_are_refused(project, tmp_path:
         import_codes(project, write(tmp_path / "c.csv", "id,label\nzz,negative\n"), coder="alice")
     with pytest.raises(InputError, match="--coder NAME"):
         import_codes(project, tmp_path / "a.csv")
+
+
+def test_spreadsheet_and_parquet_cells_are_cleaned(project, tmp_path: Path, cli) -> None:
+    import datetime as dt
+
+    frame = pd.DataFrame(
+        {
+            "id": ["e1", None, "e2"],
+            "text": ["ok", None, "fine"],
+            "when": [dt.datetime(2020, 1, 1), None, dt.datetime(2021, 5, 6)],
+        }
+    )
+    frame.to_excel(tmp_path / "s.xlsx", index=False)  # the middle row is blank: skipped
+    assert import_documents(project, tmp_path / "s.xlsx").added == 2
+    with project.transaction() as s:
+        meta = s.execute(select(Document.meta).where(Document.doc_key == "e1")).scalar_one()
+    assert meta == {"when": "2020-01-01T00:00:00"}
+    before = db_snapshot(project)
+    pd.DataFrame({"id": ["p1", "p2"], "text": [None, "ok"], "tags": [["a"], ["b", "c"]]}).to_parquet(
+        tmp_path / "p.parquet"
+    )
+    result = cli("import", "docs", tmp_path / "p.parquet")
+    assert result.code == 2 and "empty text at p.parquet row 1" in result.err
+    assert db_snapshot(project) == before
+
+
+def test_jsonl_line_separators_and_long_csv_fields(project, tmp_path: Path) -> None:
+    path = tmp_path / "sep.jsonl"
+    path.write_text(
+        json.dumps({"id": "j1", "text": "one\u2028two"}, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    assert import_documents(project, path).added == 1
+    speech = "word " * 40_000  # 200,000 characters: over csv's default field limit
+    assert import_documents(project, write(tmp_path / "long.csv", f'id,text\nlong,"{speech}"\n')).added == 1
+
+
+def test_unknown_labels_of_every_coder_are_listed_at_once(project, tmp_path: Path) -> None:
+    _codes_project(project, tmp_path)
+    path = write(tmp_path / "long.csv", "id,coder,label\nd1,ann,meh\nd1,ben,bof\n")
+    with pytest.raises(
+        InputError, match=r"'meh' \(1x, first at long.csv:2\), 'bof' \(1x, first at long.csv:3\)"
+    ):
+        import_codes(project, path, coder_column="coder")

@@ -82,7 +82,7 @@ def import_codes_cmd(
 def import_example_cmd(
     name: str = typer.Argument("rotten-tomatoes", help=f"One of: {', '.join(EXAMPLE_DATA)}."),
     n: int | None = typer.Option(None, "--n", help="A seeded random sample of N sentences (default: all)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sample."),
     raters: int = typer.Option(15, "--raters", help="Crowd pseudo-coders to create (1-29)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -105,16 +105,20 @@ def split(
     test: float = typer.Option(
         ..., "--test", help="Share of documents held out for the test split, e.g. 0.3."
     ),
-    seed: int = typer.Option(..., "--seed", help="Random seed (stored, so the split can be reproduced)."),
+    seed: int = typer.Option(
+        ..., "--seed", min=0, help="Random seed (stored, so the split can be reproduced)."
+    ),
     stratify_by: str | None = typer.Option(None, "--stratify-by", help="Metadata column to stratify by."),
     stratify_by_coder: str | None = typer.Option(
         None, "--stratify-by-coder", help="Stratify by this coder's labels (e.g. a gold coder)."
     ),
     force: bool = typer.Option(False, "--force", help="Reassign an existing test split (recorded)."),
+    new_only: bool = typer.Option(False, "--new-only", help="Assign only documents without a split yet."),
 ) -> None:
     """Assign every document to dev (to iterate on) or test (held out, never used for tuning)."""
     from annotator.splits import make_split
 
-    event = make_split(get_project(), test, seed, stratify_by, stratify_by_coder, force)
+    event = make_split(get_project(), test, seed, stratify_by, stratify_by_coder, force, new_only)
     how = f", stratified by {event.stratify}" if event.stratify else ""
-    console.print(f"split (seed {seed}{how}): dev {event.n_dev}, test {event.n_test}")
+    scope = " of the new documents" if new_only else ""
+    console.print(f"split{scope} (seed {seed}{how}): dev {event.n_dev}, test {event.n_test}")

@@ -144,6 +144,8 @@ def _load_domain(domain: str) -> tuple[pd.DataFrame, list[list[int]]]:
 
 def _sample_positions(n: int, labels: list[str] | None, total: int, seed: int) -> np.ndarray:
     """Sorted row positions of a seeded sample of ``n`` rows, stratified by ``labels`` if given."""
+    if seed < 0:
+        raise InputError(f"--seed {seed}: use a whole number of 0 or more")
     rng = np.random.default_rng(seed)
     if labels is None:
         return np.sort(rng.choice(total, size=n, replace=False))

@@ -17,8 +17,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlmodel import Session, create_engine
 
 from annotator.errors import DatabaseError
@@ -38,7 +41,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets its pragmas on every connection."""
-    engine = create_engine(url)
+    try:
+        engine = create_engine(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"database URL {url!r} is not a SQLAlchemy URL; write e.g. sqlite:///annotator.db or "
+            "postgresql+psycopg://user@host/db (in ANNOTATOR_DB or annotator.toml)"
+        ) from None
+    except ImportError as exc:
+        raise DatabaseError(
+            f"the database driver for {make_url(url).drivername} is not installed ({exc})"
+        ) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -97,16 +110,24 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     check_known(engine, current_revision(engine))
-    command.downgrade(alembic_config(engine), revision)
+    try:
+        command.downgrade(alembic_config(engine), revision)
+    except CommandError as exc:
+        raise DatabaseError(f"cannot downgrade to {revision!r}: {exc}") from None
 
 
 def ensure_schema(engine: Engine) -> None:
     """Bring the database to head (cheap when it is there already)."""
-    revision = current_revision(engine)
-    if revision == head_revision():
-        return
-    check_known(engine, revision)
-    upgrade(engine)
+    try:
+        revision = current_revision(engine)
+        if revision == head_revision():
+            return
+        check_known(engine, revision)
+        upgrade(engine)
+    except OperationalError as exc:
+        raise DatabaseError(f"cannot open the database {describe(engine)}: {exc.orig}") from None
+    except SQLAlchemyDatabaseError as exc:
+        raise DatabaseError(f"{describe(engine)} is not a database annotator can use ({exc.orig})") from None
 
 
 @contextmanager
@@ -127,3 +148,34 @@ def bulk_insert(session: Session, model: Any, rows: list[dict[str, Any]], chunk:
     connection = session.connection()
     for start in range(0, len(rows), chunk):
         connection.execute(table.insert(), rows[start : start + chunk])
+
+
+def _dialect_insert(session: Session, table: Any) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    if name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    raise DatabaseError(f"the {name} database is not supported; use SQLite or PostgreSQL")
+
+
+def insert_ignore(session: Session, model: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """Insert rows, skipping those whose ``keys`` already exist (answers stored by an earlier process)."""
+    if not rows:
+        return
+    stmt = _dialect_insert(session, model.__table__).on_conflict_do_nothing(index_elements=keys)
+    session.connection().execute(stmt, rows)
+
+
+def upsert(session: Session, model: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """Insert rows, replacing existing rows with the same ``keys`` (an error replaced by an answer)."""
+    if not rows:
+        return
+    table = model.__table__
+    stmt = _dialect_insert(session, table)
+    updates = {c: stmt.excluded[c] for c in rows[0] if c not in keys and c != "id"}
+    session.connection().execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)

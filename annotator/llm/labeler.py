@@ -1,0 +1,376 @@
+"""The run engine: label every missing (document, repeat) of a run with a bounded pool of async requests.
+
+Flow: a producer renders prompts in chunks and answers what it can from the cache; C workers send the rest
+(retries and adaptive concurrency in transport.py); every answer is validated against the codebook's
+response model, re-asked on invalid output, and stored as ok / invalid / error with its raw text. Answers
+are written in small batches as they come, so a crash, kill -9 or Ctrl-C loses at most the requests in
+flight; resuming asks only for what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from annotator.errors import TemplateError
+from annotator.llm import cache
+from annotator.llm.providers import cost
+from annotator.llm.response import Answer, label_probability, parse_answer
+from annotator.llm.runstore import RunStore
+from annotator.llm.spec import Item, ResolvedRun
+from annotator.llm.transport import AdaptiveLimit, Backoff, ChatClient, Completion, RequestFailed, RunAborted
+from annotator.prompts import Message
+from annotator.store.models import utcnow
+
+PRODUCER_CHUNK = 256
+FLUSH_EVERY_S = 0.2
+FLUSH_AT = 128
+REASK = (
+    "That answer is not valid: {error}. Reply again with only a JSON object that follows the required schema, "
+    "using exactly one of these labels: {labels}."
+)
+
+
+@dataclass
+class Stats:
+    total: int = 0  # items in the run
+    before: int = 0  # answered before this session started
+    ok: int = 0
+    invalid: int = 0
+    error: int = 0
+    cached: int = 0
+    requests: int = 0
+    cost: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def done(self) -> int:
+        return self.ok + self.invalid + self.error
+
+
+ProgressCallback = Callable[[Stats], None]
+
+
+@dataclass
+class Work:
+    item: Item
+    messages: list[Message]
+    params: dict[str, Any]
+    key: str
+    first: Completion | None = None  # a cached first answer that did not validate
+
+
+class Engine:
+    def __init__(
+        self,
+        resolved: ResolvedRun,
+        store: RunStore,
+        base_url: str,
+        api_key: str | None,
+        concurrency: int,
+        prices: tuple[float, float] | None,
+        stats: Stats,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.r = resolved
+        self.store = store
+        self.base_url = base_url
+        self.api_key = api_key
+        self.concurrency = max(1, concurrency)
+        self.prices = prices
+        self.stats = stats
+        self.progress = progress or (lambda _stats: None)
+        req = resolved.request
+        self.backoff = Backoff(retries=req.retries)
+        self.timeout = req.timeout or resolved.model.info.timeout_s
+        self.max_cost = req.max_cost
+        self.reserved = 0.0
+        self.stop_reason: str | None = None
+        self.aborted: RunAborted | None = None
+        self.server_model: str | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._cache_rows: list[dict[str, Any]] = []
+        self._pending_cost = 0.0
+        self._consecutive_transient = 0
+        self._schema_sha = resolved.spec["schema_sha256"]
+        self._labels = ", ".join(resolved.codebook.allowed_labels)
+
+    # ---- results ------------------------------------------------------------------------------------
+    def _record(
+        self,
+        item: Item,
+        status: str,
+        answer: Answer | None,
+        raw: str | None,
+        error: str | None,
+        completion: Completion | None,
+        attempts: int,
+        cached: bool,
+        tokens: tuple[int, int],
+    ) -> None:
+        probability = None
+        if answer is not None and answer.label and completion is not None and completion.content:
+            probability = label_probability(completion.content, completion.logprobs, answer.label)
+        self._pending.append(
+            {
+                "run_id": self.store.run_id,
+                "document_id": item.document_id,
+                "repeat": item.repeat,
+                "label": answer.label if answer else None,
+                "probability": probability,
+                "rationale": answer.rationale if answer else None,
+                "status": status,
+                "raw": raw,
+                "error": error,
+                "tokens_in": tokens[0],
+                "tokens_out": tokens[1],
+                "latency_ms": completion.latency_ms if completion and not cached else None,
+                "attempts": attempts,
+                "cached": cached,
+                "created_at": utcnow(),
+            }
+        )
+        setattr(self.stats, status, getattr(self.stats, status) + 1)
+        self.stats.cached += cached
+        if len(self._pending) >= FLUSH_AT:
+            self.flush()
+        self.progress(self.stats)
+
+    def _remember(self, key: str, completion: Completion) -> None:
+        self._cache_rows.append(
+            {
+                "key": key,
+                "response": completion.content or "",
+                "logprobs": completion.logprobs,
+                "usage": {"prompt_tokens": completion.tokens_in, "completion_tokens": completion.tokens_out},
+                "model": completion.model,
+                "created_at": utcnow(),
+            }
+        )
+
+    def flush(self) -> None:
+        if not self._pending and not self._cache_rows:
+            return
+        rows, cache_rows, spent = self._pending, self._cache_rows, self._pending_cost
+        self._pending, self._cache_rows, self._pending_cost = [], [], 0.0
+        self.store.write(rows, cache_rows, spent)
+
+    async def _flusher(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            self.flush()
+
+    # ---- requests -----------------------------------------------------------------------------------
+    def _payload(self, work: Work, messages: list[Message]) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": self.r.model.model,
+            "messages": messages,
+            **work.params,
+            "response_format": self.r.response_format,
+        }
+        if self.r.logprobs:
+            payload["logprobs"] = True
+            payload["top_logprobs"] = 5
+        return payload
+
+    def _estimate(self, messages: list[Message]) -> float:
+        chars = sum(len(m["content"]) for m in messages)
+        out = int(self.r.params.get("max_tokens") or 64)
+        return cost(self.prices, chars // 4 + 10 * len(messages), out) or 0.0
+
+    async def _ask(
+        self, client: ChatClient, limit: AdaptiveLimit, work: Work, messages: list[Message], key: str
+    ) -> Completion:
+        estimate = self._estimate(messages) if self.max_cost is not None else 0.0
+        if self.max_cost is not None and self.stats.cost + self.reserved + estimate > self.max_cost:
+            self._stop(
+                f"stopped before exceeding --max-cost ${self.max_cost:g} (spent ${self.stats.cost:.4f})"
+            )
+            raise asyncio.CancelledError
+        self.reserved += estimate
+        try:
+            completion = await client.complete(self._payload(work, messages), limit, self.backoff)
+        finally:
+            self.reserved -= estimate
+        self.stats.requests += completion.attempts
+        spent = cost(self.prices, completion.tokens_in, completion.tokens_out) or 0.0
+        self.stats.cost += spent
+        self._pending_cost += spent
+        self.server_model = self.server_model or completion.model
+        self._remember(key, completion)
+        return completion
+
+    async def _label(self, client: ChatClient, limit: AdaptiveLimit, work: Work) -> None:
+        messages, attempts, tokens_in, tokens_out = list(work.messages), 0, 0, 0
+        completion: Completion | None = None
+        answer: Answer | None = None
+        for ask in range(self.r.request.reasks + 1):
+            if ask == 0 and work.first is not None:
+                completion = work.first
+            else:
+                key = (
+                    work.key
+                    if ask == 0
+                    else cache.cache_key(
+                        self.r.spec["model"],
+                        messages,
+                        work.params,
+                        self._schema_sha,
+                        self.r.logprobs,
+                        work.item.repeat,
+                    )
+                )
+                try:
+                    completion = await self._ask(client, limit, work, messages, key)
+                except RequestFailed as exc:
+                    self._consecutive_transient = self._consecutive_transient + 1 if exc.transient else 0
+                    if self._consecutive_transient >= max(10, 2 * self.concurrency):
+                        self._stop(f"the server stopped answering ({exc})")
+                    self._record(
+                        work.item,
+                        "error",
+                        None,
+                        None,
+                        str(exc),
+                        completion,
+                        attempts + exc.attempts,
+                        False,
+                        (tokens_in, tokens_out),
+                    )
+                    return
+                attempts += completion.attempts
+                tokens_in += completion.tokens_in
+                tokens_out += completion.tokens_out
+            self._consecutive_transient = 0
+            answer = parse_answer(completion.content, self.r.answer_model, self.r.codebook)
+            if answer.label is not None:
+                self._record(
+                    work.item,
+                    "ok",
+                    answer,
+                    completion.content,
+                    None,
+                    completion,
+                    max(attempts, 1),
+                    attempts == 0,
+                    (tokens_in, tokens_out),
+                )
+                return
+            messages = [
+                *messages,
+                {"role": "assistant", "content": completion.content or ""},
+                {"role": "user", "content": REASK.format(error=answer.error, labels=self._labels)},
+            ]
+        assert completion is not None and answer is not None
+        self._record(
+            work.item,
+            "invalid",
+            None,
+            completion.content,
+            answer.error,
+            completion,
+            max(attempts, 1),
+            attempts == 0,
+            (tokens_in, tokens_out),
+        )
+
+    def _stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    # ---- the pool -----------------------------------------------------------------------------------
+    def _prepare(self, items: list[Item], queue: asyncio.Queue[Work | None]) -> None:
+        works: list[Work] = []
+        for item in items:
+            params = self.r.params_for(item.repeat)
+            try:
+                messages = self.r.messages(item)
+            except TemplateError as exc:
+                self._record(item, "error", None, None, str(exc), None, 0, False, (0, 0))
+                continue
+            key = cache.cache_key(
+                self.r.spec["model"], messages, params, self._schema_sha, self.r.logprobs, item.repeat
+            )
+            works.append(Work(item, messages, params, key))
+        hits: dict[str, Any] = {}
+        if self.r.request.cache and works:
+            with self.store.project.transaction() as session:
+                hits = cache.lookup(session, [w.key for w in works])
+        for work in works:
+            hit = hits.get(work.key)
+            if hit is None:
+                queue.put_nowait(work)
+                continue
+            usage = hit.usage or {}
+            completion = Completion(
+                hit.response,
+                hit.logprobs,
+                int(usage.get("prompt_tokens", 0)),
+                int(usage.get("completion_tokens", 0)),
+                0.0,
+                hit.model,
+                attempts=0,
+            )
+            answer = parse_answer(completion.content, self.r.answer_model, self.r.codebook)
+            if answer.label is not None or self.r.request.reasks == 0:
+                status = "ok" if answer.label is not None else "invalid"
+                self._record(
+                    work.item,
+                    status,
+                    answer if answer.label else None,
+                    completion.content,
+                    answer.error,
+                    completion,
+                    0,
+                    True,
+                    (completion.tokens_in, completion.tokens_out),
+                )
+            else:
+                work.first = completion
+                queue.put_nowait(work)
+
+    async def _produce(self, items: list[Item], queue: asyncio.Queue[Work | None]) -> None:
+        for start in range(0, len(items), PRODUCER_CHUNK):
+            if self.stop_reason:
+                break
+            self._prepare(items[start : start + PRODUCER_CHUNK], queue)
+            await asyncio.sleep(0)
+        for _ in range(self.concurrency):
+            queue.put_nowait(None)
+
+    async def _work(
+        self, client: ChatClient, limit: AdaptiveLimit, queue: asyncio.Queue[Work | None]
+    ) -> None:
+        while self.stop_reason is None:
+            work = await queue.get()
+            if work is None:
+                return
+            try:
+                await self._label(client, limit, work)
+            except RunAborted as exc:
+                self.aborted = self.aborted or exc
+                self._stop(str(exc))
+            except asyncio.CancelledError:
+                if self.stop_reason is None:
+                    raise
+                return
+
+    async def run(self, items: list[Item]) -> None:
+        queue: asyncio.Queue[Work | None] = asyncio.Queue()
+        client = ChatClient(
+            self.base_url, self.api_key, self.timeout, self.concurrency, self.r.model.info.key_env
+        )
+        limit = AdaptiveLimit(self.concurrency)
+        flusher = asyncio.create_task(self._flusher())
+        producer = asyncio.create_task(self._produce(items, queue))
+        workers = [asyncio.create_task(self._work(client, limit, queue)) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(producer, *workers)
+        finally:
+            for task in (flusher, producer, *workers):
+                task.cancel()
+            await client.close()
+            self.flush()

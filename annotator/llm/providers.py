@@ -1,0 +1,147 @@
+"""The one module that names providers: where each one lives, how it authenticates, what it supports, and
+what it costs.
+
+Every provider speaks the OpenAI chat-completions protocol (OpenAI, Groq, vLLM, Ollama, LM Studio,
+llama.cpp's server, and the embedded local model), so one transport serves them all. Keys come from the
+environment or the project's ``.env``; they are read when a request is made and never stored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from annotator.errors import AnnotatorError
+
+
+class ProviderError(AnnotatorError):
+    """A model string, base URL, key or price that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    base_url: str | None
+    key_env: str | None  # environment variable holding the API key; None: no key needed
+    key_required: bool
+    logprobs: bool  # answers `logprobs=True, top_logprobs=N`
+    concurrency: int  # a polite default number of requests in flight
+    timeout_s: float
+    doc: str
+
+
+PROVIDERS: dict[str, ProviderInfo] = {
+    "openai": ProviderInfo("https://api.openai.com/v1", "OPENAI_API_KEY", True, True, 16, 60.0, "OpenAI"),
+    "groq": ProviderInfo("https://api.groq.com/openai/v1", "GROQ_API_KEY", True, False, 8, 60.0, "Groq"),
+    "openai-compatible": ProviderInfo(
+        None,
+        "OPENAI_COMPATIBLE_API_KEY",
+        False,
+        True,
+        8,
+        120.0,
+        "any OpenAI-compatible server (vLLM, Ollama, LM Studio, llama.cpp); needs --base-url",
+    ),
+    "local": ProviderInfo(
+        None, None, False, True, 1, 300.0, "the embedded offline model (annotator models pull)"
+    ),
+}
+
+# USD per million tokens (input, output), from the providers' price pages in 2025. Prices change: check
+# them, and add or override models in annotator.toml:  [prices."openai/gpt-4o-mini"] input = 0.15 output = 0.6
+PRICES: dict[str, tuple[float, float]] = {
+    "openai/gpt-4o-mini": (0.15, 0.60),
+    "openai/gpt-4o": (2.50, 10.00),
+    "openai/gpt-4.1": (2.00, 8.00),
+    "openai/gpt-4.1-mini": (0.40, 1.60),
+    "openai/gpt-4.1-nano": (0.10, 0.40),
+    "groq/llama-3.1-8b-instant": (0.05, 0.08),
+    "groq/llama-3.3-70b-versatile": (0.59, 0.79),
+    "groq/meta-llama/llama-4-scout-17b-16e-instruct": (0.11, 0.34),
+    "groq/meta-llama/llama-4-maverick-17b-128e-instruct": (0.20, 0.60),
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    provider: str
+    model: str
+    base_url: str | None = None
+    info: ProviderInfo = field(repr=False, compare=False, default=PROVIDERS["local"])
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What identifies this model for the cache and the run spec (a local server's port does not)."""
+        ident: dict[str, Any] = {"provider": self.provider, "model": self.model}
+        if self.provider == "openai-compatible":
+            ident["base_url"] = self.base_url
+        return ident
+
+
+def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
+    """``provider/model`` -> ModelRef; the model part may itself contain '/' (groq/meta-llama/...)."""
+    provider, sep, model = spec.partition("/")
+    if not sep or not model:
+        raise ProviderError(
+            f"model {spec!r}: write PROVIDER/MODEL, e.g. local/smollm2, openai/gpt-4o-mini, "
+            f"groq/llama-3.1-8b-instant; providers: {', '.join(PROVIDERS)}"
+        )
+    info = PROVIDERS.get(provider)
+    if info is None:
+        raise ProviderError(
+            f"unknown provider {provider!r} in {spec!r}; use one of {', '.join(PROVIDERS)} "
+            "(openai-compatible/MODEL --base-url URL reaches any OpenAI-compatible server)"
+        )
+    url = base_url or info.base_url
+    if provider == "openai-compatible":
+        url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not url:
+            raise ProviderError(
+                f"{spec}: give the server's address with --base-url, e.g. http://localhost:8000/v1"
+            )
+    elif base_url and provider == "local":
+        raise ProviderError("local models run on a server annotator starts itself; --base-url does not apply")
+    return ModelRef(provider=provider, model=model, base_url=url.rstrip("/") if url else None, info=info)
+
+
+def api_key(ref: ModelRef, project_root: Path | None = None) -> str | None:
+    """The key from the environment, else from the project's .env file; never logged or stored."""
+    env = ref.info.key_env
+    if env is None:
+        return None
+    key = os.environ.get(env)
+    if not key and project_root is not None and (project_root / ".env").is_file():
+        from dotenv import dotenv_values
+
+        key = dotenv_values(project_root / ".env").get(env) or None
+    if not key and ref.info.key_required:
+        raise ProviderError(
+            f"{ref} needs an API key: set {env} in the environment or in {project_root or '.'}/.env "
+            f"(the key is never written to the database, logs or exports)"
+        )
+    return key
+
+
+def price(ref: ModelRef, overrides: dict[str, Any] | None = None) -> tuple[float, float] | None:
+    """(input, output) USD per million tokens, or None when unknown. Local models cost nothing."""
+    if ref.provider == "local":
+        return (0.0, 0.0)
+    custom = (overrides or {}).get(str(ref))
+    if custom is not None:
+        try:
+            return (float(custom["input"]), float(custom["output"]))
+        except (KeyError, TypeError, ValueError):
+            raise ProviderError(
+                f'annotator.toml [prices."{ref}"] needs numbers `input` and `output` (USD per million tokens)'
+            ) from None
+    return PRICES.get(str(ref))
+
+
+def cost(prices: tuple[float, float] | None, tokens_in: int, tokens_out: int) -> float | None:
+    if prices is None:
+        return None
+    return (tokens_in * prices[0] + tokens_out * prices[1]) / 1_000_000

@@ -1,0 +1,198 @@
+"""Run a labeling job end to end: resolve the request, find or create the run, start the local model if
+asked for, drive the engine, and leave the run `done`, `interrupted` or `failed` with every answer saved."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from annotator.llm.labeler import Engine, ProgressCallback, Stats
+from annotator.llm.providers import api_key, cost, price
+from annotator.llm.runstore import RunStore
+from annotator.llm.spec import ResolvedRun, RunError, RunRequest, resolve
+from annotator.project import Project
+from annotator.store.models import Run
+
+Notify = Callable[[str], None]
+
+
+@dataclass
+class RunOutcome:
+    run_id: int
+    status: str
+    stats: Stats
+    elapsed_s: float
+    message: str | None
+    run: Run
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _local_identity(name: str) -> tuple[Path | None, str | None]:
+    """The gguf file of a local model (None if not pulled yet) and its sha256 for the run spec."""
+    from annotator.llm import local
+
+    known = local.LOCAL_MODELS.get(name)
+    if known is not None:
+        try:
+            return local.resolve(name), known.sha256
+        except Exception:  # not pulled yet: ensure() pulls it when the run starts
+            return None, known.sha256
+    path = local.resolve(name)
+    return path, _file_sha256(path)
+
+
+def resolve_request(project: Project, request: RunRequest) -> ResolvedRun:
+    model_name = request.model or project.default_model
+    local_sha = None
+    if model_name.startswith("local/"):
+        _, local_sha = _local_identity(model_name.removeprefix("local/"))
+    with project.transaction() as session:
+        return resolve(project, session, request, local_sha)
+
+
+def plan(project: Project, request: RunRequest) -> dict[str, Any]:
+    """What a run would do, without calling any model: one rendered prompt, counts, cost and time estimates."""
+    resolved = resolve_request(project, request)
+    items = resolved.items()
+    with project.transaction() as session:
+        from sqlmodel import col, func, select
+
+        existing = session.exec(select(Run).where(col(Run.spec_sha256) == resolved.spec_sha256)).first()
+        done = 0
+        if existing is not None:
+            from annotator.store.models import Annotation
+
+            done = session.exec(
+                select(func.count()).where(
+                    col(Annotation.run_id) == existing.id, col(Annotation.status) != "error"
+                )
+            ).one()
+    first = resolved.messages(items[0])
+    chars = sum(len(m["content"]) for m in first)
+    tokens_in = chars // 4 + 10 * len(first)  # about 4 characters a token in English
+    tokens_out = int(resolved.params.get("max_tokens") or 64)
+    todo = len(items) - done
+    prices = price(resolved.model, project.settings.get("prices"))
+    per_item = cost(prices, tokens_in, tokens_out)
+    concurrency = request.concurrency or resolved.model.info.concurrency
+    seconds_per_item = 0.6 if resolved.model.provider != "local" else 1.0 + tokens_out / 85
+    return {
+        "prompt": str(resolved.template.ref),
+        "codebook": resolved.codebook.ref,
+        "model": str(resolved.model),
+        "params": resolved.params,
+        "split": request.split,
+        "documents": len(resolved.documents),
+        "repeats": request.repeats,
+        "items": len(items),
+        "already_done": done,
+        "to_do": todo,
+        "existing_run": existing.id if existing is not None else None,
+        "messages": first,
+        "example_document": items[0].doc_key,
+        "tokens_in_per_item": tokens_in,
+        "tokens_out_per_item_max": tokens_out,
+        "price_per_million": prices,
+        "cost_usd_max": None if per_item is None else round(per_item * todo, 4),
+        "time_s": round(todo * seconds_per_item / concurrency, 1),
+        "concurrency": concurrency,
+    }
+
+
+@contextmanager
+def _endpoint(
+    project: Project, resolved: ResolvedRun, concurrency: int, notify: Notify
+) -> Iterator[tuple[str, str | None]]:
+    """(base_url, api_key) for the run; for local models, a server started for the run and stopped after."""
+    ref = resolved.model
+    if ref.provider != "local":
+        assert ref.base_url is not None
+        yield ref.base_url, api_key(ref, project.root)
+        return
+    from annotator.llm import local
+
+    path = local.ensure(ref.model, progress=notify)
+    notify(f"starting the local model {ref.model} ({path.name})")
+    with local.LocalServer(path, parallel=concurrency) as server:
+        yield server.base_url, None
+
+
+def label(
+    project: Project,
+    request: RunRequest,
+    progress: ProgressCallback | None = None,
+    resume_id: int | None = None,
+    notify: Notify | None = None,
+) -> RunOutcome:
+    """Label the documents a request selects; returns when the run is done, stopped or failed.
+
+    Ctrl-C stops it (the run is left `interrupted` with every finished answer saved) and re-raises
+    KeyboardInterrupt; an abort (bad key, unknown model) leaves it `failed` and raises the error.
+    """
+    notify = notify or (lambda _message: None)
+    resolved = resolve_request(project, request)
+    store = RunStore(project, resolved)
+    _, done = store.open(resume_id)
+    items = [i for i in resolved.items() if done.get((i.document_id, i.repeat)) not in ("ok", "invalid")]
+    stats = Stats(total=len(resolved.items()), before=len(resolved.items()) - len(items))
+    concurrency = request.concurrency or resolved.model.info.concurrency
+    prices = price(resolved.model, project.settings.get("prices"))
+    if request.max_cost is not None and prices is None:
+        store.finish("interrupted", "no price known for this model", None)
+        raise RunError(
+            f'--max-cost needs a price for {resolved.model}: add [prices."{resolved.model}"] input = ... '
+            "output = ... (USD per million tokens) to annotator.toml"
+        )
+    start = time.perf_counter()
+    status, message = "done", None
+    engine: Engine | None = None
+    try:
+        if items:
+            with _endpoint(project, resolved, concurrency, notify) as (base_url, key):
+                engine = Engine(resolved, store, base_url, key, concurrency, prices, stats, progress)
+                asyncio.run(engine.run(items))
+            if engine.aborted is not None:
+                status, message = "failed", str(engine.aborted)
+            elif engine.stop_reason is not None:
+                status, message = "interrupted", engine.stop_reason
+    except KeyboardInterrupt:
+        store.finish("interrupted", "stopped by Ctrl-C", engine.server_model if engine else None)
+        raise
+    except BaseException as exc:
+        store.finish("failed", f"{type(exc).__name__}: {exc}", engine.server_model if engine else None)
+        raise
+    final = store.finish(status, message, engine.server_model if engine else None)
+    if engine is not None and engine.aborted is not None:
+        raise engine.aborted
+    return RunOutcome(final.id or 0, status, stats, time.perf_counter() - start, message, final)
+
+
+def resume(
+    project: Project,
+    run_id: int,
+    progress: ProgressCallback | None = None,
+    notify: Notify | None = None,
+    **overrides: Any,
+) -> RunOutcome:
+    """Continue a run: ask only for what is missing (and retry items that ended in an error)."""
+    with project.transaction() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.kind != "llm":
+            raise RunError(f"no LLM run {run_id}; `annotator runs` lists them")
+        stored = dict(run.params.get("request") or {})
+    stored["base_url"] = overrides.pop("base_url", None) or run.params.get("base_url")
+    request = replace(RunRequest(**stored), **{k: v for k, v in overrides.items() if v is not None})
+    return label(project, request, progress, resume_id=run_id, notify=notify)

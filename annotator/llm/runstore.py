@@ -1,0 +1,222 @@
+"""A run's rows: create or find it by its spec, hold its lease, and write its answers in batches.
+
+The lease makes 'the same run started twice at once' safe: the process working on a run renews it while
+it works; a second process refuses while the holder is alive, and takes over when it is gone (a crash or
+kill -9 on this machine is detected at once through its pid; elsewhere the lease expires).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from dataclasses import asdict
+from datetime import timedelta
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from annotator.corpus import get_or_create_coder
+from annotator.errors import AnnotatorError
+from annotator.llm.spec import ResolvedRun
+from annotator.project import Project
+from annotator.registry import register_codebook, register_prompt
+from annotator.store.db import insert_ignore, upsert
+from annotator.store.models import Annotation, LLMCache, Run, utcnow
+
+LEASE_S = 60
+PACKAGES = ("annotator", "aiohttp", "pydantic", "jinja2", "sqlalchemy", "openai", "instructor", "xllamacpp")
+
+
+class RunBusy(AnnotatorError):
+    """Another live process is working on this run."""
+
+
+def software_versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _safe_url(url: str | None) -> str | None:
+    """A base URL without any user:password part."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _alive(run: Run) -> bool:
+    if not run.lease_owner or run.lease_until is None or run.lease_until < utcnow():
+        return False
+    if run.lease_host == socket.gethostname() and run.lease_pid:
+        try:
+            os.kill(run.lease_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+class RunStore:
+    def __init__(self, project: Project, resolved: ResolvedRun) -> None:
+        self.project = project
+        self.resolved = resolved
+        self.owner = uuid.uuid4().hex
+        self.run_id: int | None = None
+        self._last_renew = utcnow()
+
+    def open(self, existing_id: int | None = None) -> tuple[Run, dict[tuple[int, int], str]]:
+        """Create or find the run, take its lease, and return it with the statuses already stored."""
+        r = self.resolved
+        try:
+            with self.project.transaction() as session:
+                run = self._find_or_create(session, existing_id)
+        except IntegrityError:  # the same spec was created by another process a moment ago
+            with self.project.transaction() as session:
+                run = self._find_or_create(session, existing_id)
+        self.run_id = run.id
+        self._take_lease(run)
+        with self.project.transaction() as session:
+            done = {
+                (d, rep): status
+                for d, rep, status in session.exec(
+                    select(Annotation.document_id, Annotation.repeat, Annotation.status).where(
+                        col(Annotation.run_id) == run.id
+                    )
+                )
+            }
+            run = session.get(Run, run.id)  # type: ignore[assignment]
+            assert run is not None
+            run.status = "running"
+            run.error = None
+            run.n_items = len(r.documents) * r.request.repeats
+            session.add(run)
+        return run, done
+
+    def _find_or_create(self, session: Session, existing_id: int | None) -> Run:
+        r = self.resolved
+        cb_row = register_codebook(session, r.codebook, str(self.project.codebook_path(r.codebook.name)))
+        prompt_row = register_prompt(session, r.template)
+        if existing_id is not None:
+            run = session.get(Run, existing_id)
+            if run is None:
+                raise AnnotatorError(f"no run {existing_id}; `annotator runs` lists them")
+            if run.spec_sha256 != r.spec_sha256:
+                raise AnnotatorError(
+                    f"run {existing_id} was made with other settings (its codebook, prompt or model changed "
+                    "since); start a new run instead"
+                )
+            return run
+        run = session.exec(select(Run).where(col(Run.spec_sha256) == r.spec_sha256)).first()
+        if run is not None:
+            return run
+        coder = get_or_create_coder(session, str(r.model), "llm")
+        request = {**{k: v for k, v in asdict(r.request).items() if k != "base_url"}, "model": str(r.model)}
+        run = Run(
+            coder_id=coder.id,  # type: ignore[arg-type]
+            kind="llm",
+            codebook_id=cb_row.id,
+            prompt_id=prompt_row.id,
+            model=str(r.model),
+            params={
+                "model_params": r.params,
+                "logprobs": r.logprobs,
+                "reasks": r.request.reasks,
+                "retries": r.request.retries,
+                "base_url": _safe_url(r.model.base_url) if r.model.provider != "local" else None,
+                "request": request,
+                "spec": r.spec,
+            },
+            split=r.request.split,
+            sample={
+                "n": r.request.sample,
+                "seed": r.request.seed,
+                "repeats": r.request.repeats,
+                "documents": len(r.documents),
+            },
+            spec_sha256=r.spec_sha256,
+            versions=software_versions(),
+        )
+        session.add(run)
+        session.flush()
+        return run
+
+    def _take_lease(self, run: Run) -> None:
+        with self.project.transaction() as session:
+            current = session.get(Run, run.id)
+            assert current is not None
+            if current.lease_owner and current.lease_owner != self.owner and _alive(current):
+                raise RunBusy(
+                    f"run {run.id} is being labeled by another annotator process (pid {current.lease_pid} on "
+                    f"{current.lease_host}); wait for it to finish, or stop it and `annotator run --resume {run.id}`"
+                )
+            previous = current.lease_owner
+            condition = (
+                col(Run.lease_owner).is_(None) if previous is None else col(Run.lease_owner) == previous
+            )
+            result = session.connection().execute(
+                update(Run)
+                .where(col(Run.id) == run.id, condition)
+                .values(
+                    lease_owner=self.owner,
+                    lease_pid=os.getpid(),
+                    lease_host=socket.gethostname(),
+                    lease_until=utcnow() + timedelta(seconds=LEASE_S),
+                )
+            )
+            if result.rowcount != 1:
+                raise RunBusy(f"run {run.id} was taken by another annotator process a moment ago")
+
+    def write(self, annotations: list[dict[str, Any]], cache_rows: list[dict[str, Any]], cost: float) -> None:
+        """Store a batch of answers in one transaction, and renew the lease."""
+        now = utcnow()
+        with self.project.transaction() as session:
+            upsert(session, Annotation, annotations, ["run_id", "document_id", "repeat"])
+            insert_ignore(session, LLMCache, cache_rows, ["key"])
+            values: dict[str, Any] = {"cost_usd": Run.cost_usd + cost}
+            if (now - self._last_renew).total_seconds() > 5:
+                values["lease_until"] = now + timedelta(seconds=LEASE_S)
+                self._last_renew = now
+            session.connection().execute(update(Run).where(col(Run.id) == self.run_id).values(**values))
+
+    def finish(self, status: str, error: str | None, server_model: str | None) -> Run:
+        with self.project.transaction() as session:
+            run = session.get(Run, self.run_id)
+            assert run is not None
+            counts = dict(
+                session.exec(
+                    select(Annotation.status, func.count())
+                    .where(col(Annotation.run_id) == self.run_id)
+                    .group_by(col(Annotation.status))
+                ).all()
+            )
+            run.n_ok, run.n_invalid, run.n_error = (counts.get(s, 0) for s in ("ok", "invalid", "error"))
+            tokens_in, tokens_out = session.exec(
+                select(
+                    func.coalesce(func.sum(Annotation.tokens_in), 0),
+                    func.coalesce(func.sum(Annotation.tokens_out), 0),
+                ).where(col(Annotation.run_id) == self.run_id, col(Annotation.cached).is_(False))
+            ).one()
+            run.tokens_in, run.tokens_out = int(tokens_in or 0), int(tokens_out or 0)
+            run.status = status
+            run.error = error
+            run.finished_at = utcnow()
+            if server_model:
+                run.versions = {**run.versions, "server_model": server_model}
+            if run.lease_owner == self.owner:
+                run.lease_owner = run.lease_pid = run.lease_host = run.lease_until = None
+            session.add(run)
+        return run

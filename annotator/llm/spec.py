@@ -1,0 +1,203 @@
+"""What a labeling run is: the request a user makes, resolved into everything that determines its answers.
+
+Two runs with the same spec ask the same questions, so the spec's hash identifies a run: starting the same
+spec again resumes it instead of paying twice. Concurrency, cost limits and timeouts are not in the spec:
+they change how fast answers come, not what they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, col, select
+
+from annotator.codebook import Codebook
+from annotator.errors import AnnotatorError
+from annotator.llm.providers import ModelRef, parse_model
+from annotator.llm.response import json_schema, response_format, response_model
+from annotator.project import Project
+from annotator.prompts import DocumentInput, Message, PromptTemplate, load_prompt, parse_ref
+from annotator.registry import find_prompt_version, project_codebook
+from annotator.store.models import Document
+
+SPLITS = ("dev", "test", "all")
+
+
+class RunError(AnnotatorError):
+    """A run request that cannot be carried out as asked."""
+
+
+@dataclass
+class RunRequest:
+    """A labeling run as a user asks for it (CLI options or the Python API)."""
+
+    prompt: str
+    model: str | None = None
+    base_url: str | None = None
+    split: str = "dev"
+    sample: int | None = None
+    seed: int = 0
+    repeats: int = 1
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    concurrency: int | None = None
+    max_cost: float | None = None
+    reasks: int = 1
+    retries: int = 5
+    timeout: float | None = None
+    cache: bool = True
+    logprobs: bool | None = None  # None: where the provider supports them
+    tag: str | None = None  # a name that makes an otherwise identical run a separate one
+
+
+@dataclass(frozen=True)
+class Doc:
+    id: int
+    key: str
+    text: str
+    meta: dict[str, Any]
+    split: str | None
+
+
+@dataclass
+class Item:
+    document_id: int
+    doc_key: str
+    text: str
+    meta: dict[str, Any]
+    repeat: int
+
+
+@dataclass
+class ResolvedRun:
+    request: RunRequest
+    template: PromptTemplate
+    codebook: Codebook
+    model: ModelRef
+    params: dict[str, Any]  # model parameters sent with every request
+    logprobs: bool
+    schema: dict[str, Any]
+    response_format: dict[str, Any]
+    answer_model: Any
+    documents: list[Doc]
+    spec: dict[str, Any] = field(default_factory=dict)
+    spec_sha256: str = ""
+
+    def items(self) -> list[Item]:
+        return [
+            Item(d.id, d.key, d.text, d.meta, r) for r in range(self.request.repeats) for d in self.documents
+        ]
+
+    def params_for(self, repeat: int) -> dict[str, Any]:
+        """Each repeat gets its own seed (seed + repeat), so sampled repeats differ reproducibly."""
+        if repeat and "seed" in self.params:
+            return {**self.params, "seed": self.params["seed"] + repeat}
+        return self.params
+
+    def messages(self, item: Item) -> list[Message]:
+        return self.template.render(
+            self.codebook, DocumentInput(id=item.doc_key, text=item.text, meta=item.meta)
+        )
+
+
+def sha256_json(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def select_documents(session: Session, split: str, sample: int | None, seed: int) -> list[Doc]:
+    """The split's documents in id order, or a seeded sample of them (the same on every machine)."""
+    if split not in SPLITS:
+        raise RunError(f"--split {split!r}: use dev, test or all")
+    query = select(Document.id, Document.doc_key).order_by(col(Document.doc_key))
+    if split != "all":
+        query = query.where(col(Document.split) == split)
+    keys = session.exec(query).all()
+    if not keys:
+        hint = (
+            "import documents first"
+            if split == "all"
+            else "assign splits first (`annotator split --test 0.3 --seed 1`)"
+        )
+        raise RunError(f"no documents in split {split!r}; {hint}")
+    if sample is not None:
+        if not 1 <= sample <= len(keys):
+            raise RunError(
+                f"--sample {sample}: the {split} split has {len(keys)} documents; choose 1 to {len(keys)}"
+            )
+        chosen = np.random.default_rng(seed).choice(len(keys), size=sample, replace=False)
+        keys = [keys[i] for i in sorted(chosen)]
+    wanted = [doc_id for doc_id, _ in keys]
+    rows: dict[int, Doc] = {}
+    table = Document.__table__  # type: ignore[attr-defined]
+    columns = (table.c.id, table.c.doc_key, table.c.text, table.c.meta, table.c.split)
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        for row in session.connection().execute(
+            table.select().with_only_columns(*columns).where(table.c.id.in_(chunk))
+        ):
+            rows[row.id] = Doc(row.id, row.doc_key, row.text, row.meta or {}, row.split)
+    return [rows[doc_id] for doc_id in wanted if doc_id is not None]
+
+
+def resolve(
+    project: Project, session: Session, request: RunRequest, local_model_sha: str | None = None
+) -> ResolvedRun:
+    """Load and check everything a run needs; raise before any request is made."""
+    if request.repeats < 1:
+        raise RunError(f"--repeats {request.repeats}: at least 1")
+    if request.reasks < 0 or request.retries < 0:
+        raise RunError("--reasks and --retries cannot be negative")
+    ref = parse_ref(request.prompt)
+    template = load_prompt(project.prompts_dir, ref)
+    codebook = project_codebook(project, ref.codebook)
+    template.check_examples(codebook)
+    model = parse_model(request.model or project.default_model, request.base_url)
+    params = dict(template.params)
+    for name in ("temperature", "top_p", "max_tokens"):
+        value = getattr(request, name)
+        if value is not None:
+            params[name] = value
+    logprobs = model.info.logprobs if request.logprobs is None else request.logprobs
+    answer_model = response_model(codebook, template.meta.reasoning)
+    schema = json_schema(answer_model)
+    documents = select_documents(session, request.split, request.sample, request.seed)
+    if any(d.split == "test" for d in documents):
+        row = find_prompt_version(session, ref)
+        if row is None or row.frozen_at is None or row.sha256 != template.sha256:
+            raise RunError(
+                f"{ref} is not frozen, so it may not run on the test split: test data must never be used to "
+                f"tune a prompt. Finish tuning on dev, then `annotator prompt freeze {ref}` and run again"
+            )
+    resolved = ResolvedRun(
+        request=request,
+        template=template,
+        codebook=codebook,
+        model=model,
+        params=params,
+        logprobs=logprobs,
+        schema=schema,
+        response_format=response_format(answer_model),
+        answer_model=answer_model,
+        documents=documents,
+    )
+    resolved.spec = {
+        "codebook": {"name": codebook.name, "version": codebook.version, "sha256": codebook.sha256},
+        "prompt": {"ref": str(ref), "sha256": template.sha256},
+        "model": {**model.identity, **({"file_sha256": local_model_sha} if local_model_sha else {})},
+        "params": params,
+        "logprobs": logprobs,
+        "schema_sha256": sha256_json(schema),
+        "split": request.split,
+        "sample": request.sample,
+        "seed": request.seed if request.sample is not None else None,
+        "repeats": request.repeats,
+        "reasks": request.reasks,
+        "tag": request.tag,
+    }
+    resolved.spec_sha256 = sha256_json(resolved.spec)
+    return resolved

@@ -1,0 +1,329 @@
+"""LLM runs against a scripted OpenAI-compatible endpoint: answers, failures, cache, resume, concurrency.
+
+The scripted server stands in only for failure modes a real server will not produce on demand; the real
+local model is exercised in test_local_run.py.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from annotator.corpus import import_documents
+from annotator.llm import runner
+from annotator.llm.spec import RunError, RunRequest
+from annotator.llm.transport import AdaptiveLimit, RunAborted
+from annotator.registry import freeze_prompt
+from annotator.splits import make_split
+from annotator.store.models import Annotation, Document, Run
+from tests.conftest import db_snapshot, write
+from tests.scripted_server import Broken, Fail, Label, ScriptedServer, Sleep
+
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+    "quebec",
+    "romeo",
+    "sierra",
+    "tango",
+]
+
+
+def _label_for(text: str) -> str:
+    return "negative" if "awful" in text else "positive"
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer(label_for=_label_for) as srv:
+        yield srv
+
+
+@pytest.fixture
+def docs(project, tmp_path: Path) -> dict[str, str]:
+    """Twenty documents, all in dev except the last four (test)."""
+    texts = {
+        f"d{i:02d}": f"{w} film, {'awful' if i % 3 == 0 else 'lovely'} acting" for i, w in enumerate(WORDS)
+    }
+    rows = "".join(f'{k},"{t}",{"test" if i >= 16 else "dev"}\n' for i, (k, t) in enumerate(texts.items()))
+    import_documents(project, write(tmp_path / "docs.csv", "id,text,part\n" + rows))
+    with project.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            d.split = d.meta["part"]
+            s.add(d)
+    return texts
+
+
+def _request(server: ScriptedServer, **kw) -> RunRequest:
+    defaults = {
+        "prompt": "sentiment/zero-shot.v1",
+        "model": "openai-compatible/scripted",
+        "base_url": server.base_url,
+        "split": "dev",
+        "concurrency": 4,
+        "retries": 2,
+    }
+    return RunRequest(**{**defaults, **kw})
+
+
+def _annotations(project, run_id: int) -> dict[str, Annotation]:
+    with project.transaction() as s:
+        rows = s.exec(
+            select(Document.doc_key, Annotation).join(Annotation).where(col(Annotation.run_id) == run_id)
+        )
+        return {key: a for key, a in rows.all()}
+
+
+def test_run_stores_every_answer_with_provenance(project, docs, server) -> None:
+    outcome = runner.label(project, _request(server))
+    assert outcome.status == "done"
+    stored = _annotations(project, outcome.run_id)
+    assert len(stored) == 16 and len(server.requests) == 16
+    for key, a in stored.items():
+        assert a.status == "ok" and a.label == _label_for(docs[key])
+        assert a.raw == f'{{"label": "{a.label}"}}' and a.tokens_in and a.latency_ms is not None
+        assert a.attempts == 1 and not a.cached
+        assert a.probability is not None and abs(a.probability - 0.9) < 1e-6  # from the logprobs
+    with project.transaction() as s:
+        run = s.get(Run, outcome.run_id)
+    assert run.n_ok == 16 and run.status == "done" and run.params["model_params"]["temperature"] == 0
+    assert run.versions["annotator"] and run.spec_sha256 and run.lease_owner is None
+    body = server.requests[0].body
+    assert body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"] == [
+        "negative",
+        "positive",
+        "neutral",
+    ]
+    assert body["temperature"] == 0 and body["seed"] == 42 and body["logprobs"] is True
+
+
+def test_same_spec_again_makes_no_call_and_a_tagged_run_is_answered_from_cache(project, docs, server) -> None:
+    first = runner.label(project, _request(server, sample=8, seed=3))
+    calls = len(server.requests)
+    again = runner.label(project, _request(server, sample=8, seed=3))
+    assert again.run_id == first.run_id and again.stats.done == 0 and again.stats.before == 8
+    tagged = runner.label(project, _request(server, sample=8, seed=3, tag="copy"))
+    assert tagged.run_id != first.run_id and len(server.requests) == calls
+    assert all(a.cached and a.status == "ok" for a in _annotations(project, tagged.run_id).values())
+    fresh = runner.label(project, _request(server, sample=8, seed=3, tag="fresh", cache=False))
+    assert fresh.stats.cached == 0 and len(server.requests) == calls + 8
+
+
+def test_retries_honour_retry_after_and_recover_from_500_and_timeouts(project, docs, server) -> None:
+    server.script([Fail(429, retry_after=1), Fail(500), Fail(503)], text_contains="alpha")
+    server.script([Sleep(3)], text_contains="bravo")
+    outcome = runner.label(project, _request(server, timeout=1.0, retries=3))
+    stored = _annotations(project, outcome.run_id)
+    assert outcome.status == "done" and all(a.status == "ok" for a in stored.values())
+    assert stored["d00"].attempts == 4 and stored["d01"].attempts == 2
+    alpha = [r.time for r in server.requests if "alpha" in r.text]
+    assert alpha[1] - alpha[0] >= 0.9  # waited for Retry-After: 1
+
+
+def test_invalid_output_is_reasked_then_stored_invalid_with_raw_text(project, docs, server) -> None:
+    server.script([Broken()], text_contains="alpha")  # a re-ask fixes it
+    server.script([Label("ecstatic")], text_contains="charlie")  # never valid: neither the answer...
+    server.script([Label("ecstatic")], text_contains="Input should be")  # ...nor the re-ask
+    outcome = runner.label(project, _request(server, reasks=1))
+    stored = _annotations(project, outcome.run_id)
+    assert stored["d00"].status == "ok" and stored["d00"].attempts == 2
+    bad = stored["d02"]
+    assert bad.status == "invalid" and bad.label is None and bad.raw == '{"label": "ecstatic"}'
+    assert "ecstatic" not in (bad.label or "") and "Input should be" in bad.error
+    reask = [r for r in server.requests if "That answer is not valid" in r.text]
+    assert len(reask) == 2 and reask[0].body["messages"][-2]["role"] == "assistant"
+
+
+def test_failing_item_ends_as_error_without_stopping_the_run_and_resume_retries_it(
+    project, docs, server
+) -> None:
+    server.script([Fail(500)] * 3, text_contains="delta")
+    outcome = runner.label(project, _request(server, retries=2))
+    stored = _annotations(project, outcome.run_id)
+    assert (
+        stored["d03"].status == "error" and "HTTP 500" in stored["d03"].error and stored["d03"].attempts == 3
+    )
+    assert sum(a.status == "ok" for a in stored.values()) == 15
+    resumed = runner.resume(project, outcome.run_id)
+    assert resumed.stats.done == 1 and _annotations(project, outcome.run_id)["d03"].status == "ok"
+    assert len(_annotations(project, outcome.run_id)) == 16
+
+
+def test_bad_key_stops_the_run_and_no_key_is_stored(project, docs, server, monkeypatch) -> None:
+    secret = "sk-test-SECRET-do-not-store-123"
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", secret)
+    server.rule = lambda text, attempt: Fail(401, message="invalid api key")
+    with pytest.raises(
+        RunAborted, match=r"refused the credentials \(HTTP 401\); check OPENAI_COMPATIBLE_API_KEY"
+    ) as exc:
+        runner.label(project, _request(server))
+    assert secret not in str(exc.value)
+    assert server.requests[0].body  # the key went in the header, not the body
+    assert secret not in db_snapshot(project)
+    with project.transaction() as s:
+        assert s.exec(select(Run.status)).one() == "failed"
+
+
+def test_max_cost_stops_before_spending_more(project, docs, server, tmp_path) -> None:
+    toml = project.root / "annotator.toml"
+    toml.write_text(
+        toml.read_text() + '\n[prices."openai-compatible/scripted"]\ninput = 1000\noutput = 1000\n'
+    )
+    from annotator.project import load_project
+
+    priced = load_project(project.root)
+    outcome = runner.label(priced, _request(server, max_cost=0.5, concurrency=1))
+    assert outcome.status == "interrupted" and "--max-cost" in outcome.message
+    with priced.transaction() as s:
+        run = s.get(Run, outcome.run_id)
+    assert 0 < run.cost_usd <= 0.5 and 0 < run.n_ok < 16
+
+
+def test_test_split_needs_a_frozen_prompt(project, docs, server) -> None:
+    with pytest.raises(RunError, match="not frozen, so it may not run on the test split"):
+        runner.label(project, _request(server, split="test"))
+    assert server.requests == []
+    freeze_prompt(project, "sentiment/zero-shot.v1")
+    assert runner.label(project, _request(server, split="test")).stats.ok == 4
+
+
+def test_document_text_reaches_the_model_verbatim(project, server, tmp_path) -> None:
+    import_documents(project, write(tmp_path / "x.csv", 'id,text\nx,"{{ 7*7 }} and {% raw %}"\n'))
+    make_split(project, 0.5, 1)
+    make_split(project, 0.01, 1, force=True)  # one document: all dev
+    runner.label(project, _request(server))
+    assert server.requests[0].text == "{{ 7*7 }} and {% raw %}"
+
+
+def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
+    import asyncio
+
+    async def scenario() -> list[int]:
+        limit = AdaptiveLimit(8)
+        seen = [limit.limit]
+        limit.rate_limited()
+        limit.rate_limited()
+        seen.append(limit.limit)
+        for _ in range(2):
+            await limit.succeeded()
+        seen.append(limit.limit)
+        for _ in range(100):
+            await limit.succeeded()
+        seen.append(limit.limit)
+        return seen
+
+    assert asyncio.run(scenario()) == [8, 2, 3, 8]
+
+
+def _cli_run(project, server, *extra: str) -> subprocess.Popen:
+    args = [
+        sys.executable,
+        "-m",
+        "annotator",
+        "--project",
+        str(project.root),
+        "run",
+        "--prompt",
+        "sentiment/zero-shot.v1",
+        "--model",
+        "openai-compatible/scripted",
+        "--base-url",
+        server.base_url,
+        "--concurrency",
+        "2",
+        *extra,
+    ]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stored_keys(project) -> set[str]:
+    path = project.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        return {
+            k
+            for (k,) in conn.execute(
+                "SELECT d.doc_key FROM annotations a JOIN documents d ON d.id = a.document_id"
+            )
+        }
+
+
+def _wait_for(condition, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_asks_only_for_what_is_missing(project, docs, server) -> None:
+    server.latency = 0.3
+    proc = _cli_run(project, server)
+    _wait_for(lambda: len(_stored_keys(project)) >= 6)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = _stored_keys(project)
+    assert 6 <= len(saved) < 16
+    server.latency = 0.0
+    before = server.answered
+    resumed = _cli_run(project, server)
+    _out, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err
+    assert len(_stored_keys(project)) == 16
+    with project.transaction() as s:
+        assert len(s.exec(select(Annotation)).all()) == 16  # no duplicate rows
+        assert s.exec(select(Run.status)).one() == "done"
+    key_of = {t: k for k, t in docs.items()}
+    after = server.answered
+    asked_again = {key_of[t] for t, n in after.items() if n > before.get(t, 0)}
+    assert not asked_again & saved  # no stored answer was paid for twice
+    assert asked_again == set(docs) - saved - {k for k in docs if int(k[1:]) >= 16}
+
+
+@pytest.mark.slow
+def test_the_same_run_started_twice_at_once(project, docs, server) -> None:
+    server.latency = 0.2
+    first, second = _cli_run(project, server), _cli_run(project, server)
+    results = [p.communicate(timeout=90) for p in (first, second)]
+    codes = sorted(p.returncode for p in (first, second))
+    assert codes in ([0, 0], [0, 2]), results
+    if codes == [0, 2]:
+        loser = results[[first.returncode, second.returncode].index(2)]
+        assert "being labeled by another annotator process" in loser[1]
+    assert len(_stored_keys(project)) == 16
+    assert all(n == 1 for n in server.answered.values()) and len(server.answered) == 16
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_the_run_interrupted_with_answers_saved(project, docs, server) -> None:
+    server.latency = 0.3
+    proc = _cli_run(project, server)
+    _wait_for(lambda: len(_stored_keys(project)) >= 4)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err
+    with project.transaction() as s:
+        run = s.exec(select(Run)).one()
+    assert run.status == "interrupted" and run.lease_owner is None
+    assert len(_stored_keys(project)) >= 4
