@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["benchmarks.bench_import"]
+BENCHMARKS = ["benchmarks.bench_import", "benchmarks.bench_labeling"]
 
 
 def main() -> int:

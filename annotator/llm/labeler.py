@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +26,9 @@ from annotator.llm.transport import AdaptiveLimit, Backoff, ChatClient, Completi
 from annotator.prompts import Message
 from annotator.store.models import utcnow
 
-PRODUCER_CHUNK = 256
-FLUSH_EVERY_S = 0.2
-FLUSH_AT = 128
+PRODUCER_CHUNK = 32  # prompts rendered per step: small steps keep the event loop responsive
+FLUSH_EVERY_S = 0.25
+FLUSH_AT = 256
 REASK = (
     "That answer is not valid: {error}. Reply again with only a JSON object that follows the required schema, "
     "using exactly one of these labels: {labels}."
@@ -94,6 +95,8 @@ class Engine:
         self._pending: list[dict[str, Any]] = []
         self._cache_rows: list[dict[str, Any]] = []
         self._pending_cost = 0.0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annotator-writer")
+        self._writes: list[Future[None]] = []
         self._consecutive_transient = 0
         self._schema_sha = resolved.spec["schema_sha256"]
         self._labels = ", ".join(resolved.codebook.allowed_labels)
@@ -151,12 +154,19 @@ class Engine:
             }
         )
 
-    def flush(self) -> None:
-        if not self._pending and not self._cache_rows:
-            return
-        rows, cache_rows, spent = self._pending, self._cache_rows, self._pending_cost
-        self._pending, self._cache_rows, self._pending_cost = [], [], 0.0
-        self.store.write(rows, cache_rows, spent)
+    def flush(self, wait: bool = False) -> None:
+        """Hand the pending answers to the writer thread (the event loop never waits on the database)."""
+        for future in [f for f in self._writes if f.done()]:
+            self._writes.remove(future)
+            future.result()  # a failed write is a bug: surface it
+        if self._pending or self._cache_rows:
+            rows, cache_rows, spent = self._pending, self._cache_rows, self._pending_cost
+            self._pending, self._cache_rows, self._pending_cost = [], [], 0.0
+            self._writes.append(self._writer.submit(self.store.write, rows, cache_rows, spent))
+        if wait:
+            for future in self._writes:
+                future.result()
+            self._writes.clear()
 
     async def _flusher(self) -> None:
         while True:
@@ -282,7 +292,8 @@ class Engine:
             self.stop_reason = reason
 
     # ---- the pool -----------------------------------------------------------------------------------
-    def _prepare(self, items: list[Item], queue: asyncio.Queue[Work | None]) -> None:
+    def _prepare(self, items: list[Item]) -> list[Work]:
+        """Render prompts and answer what the cache can; returns the work that needs a request."""
         works: list[Work] = []
         for item in items:
             params = self.r.params_for(item.repeat)
@@ -296,13 +307,14 @@ class Engine:
             )
             works.append(Work(item, messages, params, key))
         hits: dict[str, Any] = {}
+        todo: list[Work] = []
         if self.r.request.cache and works:
             with self.store.project.transaction() as session:
                 hits = cache.lookup(session, [w.key for w in works])
         for work in works:
             hit = hits.get(work.key)
             if hit is None:
-                queue.put_nowait(work)
+                todo.append(work)
                 continue
             usage = hit.usage or {}
             completion = Completion(
@@ -330,16 +342,18 @@ class Engine:
                 )
             else:
                 work.first = completion
-                queue.put_nowait(work)
+                todo.append(work)
+        return todo
 
     async def _produce(self, items: list[Item], queue: asyncio.Queue[Work | None]) -> None:
         for start in range(0, len(items), PRODUCER_CHUNK):
             if self.stop_reason:
                 break
-            self._prepare(items[start : start + PRODUCER_CHUNK], queue)
+            for work in self._prepare(items[start : start + PRODUCER_CHUNK]):
+                await queue.put(work)
             await asyncio.sleep(0)
         for _ in range(self.concurrency):
-            queue.put_nowait(None)
+            await queue.put(None)
 
     async def _work(
         self, client: ChatClient, limit: AdaptiveLimit, queue: asyncio.Queue[Work | None]
@@ -359,7 +373,7 @@ class Engine:
                 return
 
     async def run(self, items: list[Item]) -> None:
-        queue: asyncio.Queue[Work | None] = asyncio.Queue()
+        queue: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=4 * self.concurrency)
         client = ChatClient(
             self.base_url, self.api_key, self.timeout, self.concurrency, self.r.model.info.key_env
         )
@@ -368,9 +382,10 @@ class Engine:
         producer = asyncio.create_task(self._produce(items, queue))
         workers = [asyncio.create_task(self._work(client, limit, queue)) for _ in range(self.concurrency)]
         try:
-            await asyncio.gather(producer, *workers)
+            await asyncio.gather(*workers)  # workers end on the producer's sentinels, or on a stop
         finally:
             for task in (flusher, producer, *workers):
                 task.cancel()
             await client.close()
-            self.flush()
+            self.flush(wait=True)
+            self._writer.shutdown()

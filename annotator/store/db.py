@@ -42,7 +42,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets its pragmas on every connection."""
     try:
-        engine = create_engine(url)
+        # SQLite connections may be used by the run engine's writer thread (one at a time)
+        args = {"connect_args": {"check_same_thread": False}} if url.startswith("sqlite") else {}
+        engine = create_engine(url, **args)
     except ArgumentError:
         raise DatabaseError(
             f"database URL {url!r} is not a SQLAlchemy URL; write e.g. sqlite:///annotator.db or "
