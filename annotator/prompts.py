@@ -149,6 +149,7 @@ class _View:
     """
 
     __slots__ = ("_data",)
+    _data: dict[str, Any]
 
     def __init__(self, data: dict[str, Any]) -> None:
         object.__setattr__(self, "_data", {key: _wrap(value) for key, value in data.items()})
@@ -227,7 +228,7 @@ class PromptTemplate:
 
     @cached_property
     def _examples_view(self) -> tuple[Any, ...]:
-        return _wrap([example.model_dump() for example in self.meta.examples])  # type: ignore[no-any-return]
+        return tuple(_wrap([example.model_dump() for example in self.meta.examples]))
 
     def render(self, codebook: Codebook, document: DocumentInput | Any) -> list[Message]:
         """Render the chat messages for one document. Document text reaches the model verbatim."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["benchmarks.bench_import", "benchmarks.bench_labeling"]
+BENCHMARKS = ["benchmarks.bench_import", "benchmarks.bench_labeling", "benchmarks.bench_local"]
 
 
 def main() -> int:

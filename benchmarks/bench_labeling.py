@@ -60,8 +60,15 @@ def _annotator(project, base_url: str, n: int, tag: str, cache: bool = True) -> 
     from annotator.llm import runner
     from annotator.llm.spec import RunRequest
 
-    request = RunRequest(prompt="sentiment/zero-shot.v1", model="openai-compatible/loopback", base_url=base_url,
-                         split="dev", concurrency=CONCURRENCY, tag=tag, cache=cache)
+    request = RunRequest(
+        prompt="sentiment/zero-shot.v1",
+        model="openai-compatible/loopback",
+        base_url=base_url,
+        split="dev",
+        concurrency=CONCURRENCY,
+        tag=tag,
+        cache=cache,
+    )
     start = time.perf_counter()
     outcome = runner.label(project, request)
     elapsed = time.perf_counter() - start
@@ -81,13 +88,21 @@ def main() -> None:
             best = statistics.median(ours)
     finally:
         stop(proc)
-    print(f"  {N:,} labels at {LATENCY * 1000:.0f} ms latency, concurrency {CONCURRENCY} (ceiling {CEILING:.0f}/s):")
+    print(
+        f"  {N:,} labels at {LATENCY * 1000:.0f} ms latency, concurrency {CONCURRENCY} (ceiling {CEILING:.0f}/s):"
+    )
     print(f"    sequential openai client (N={N_SEQUENTIAL}):   {sequential:7.1f} labels/s")
-    print(f"    AsyncOpenAI + Semaphore + gather:        {sdk:7.1f} labels/s  {sdk / CEILING:5.1%} of ceiling")
-    print(f"    plain aiohttp + Semaphore + gather:      {plain:7.1f} labels/s  {plain / CEILING:5.1%} of ceiling")
-    print(f"    annotator run (median of {', '.join(f'{x:.1f}' for x in ours)}): {best:7.1f} labels/s  "
-          f"{best / CEILING:5.1%} of ceiling (target 90%), {best / sequential:4.1f}x sequential (target 25x), "
-          f"{best / sdk:4.2f}x AsyncOpenAI")
+    print(
+        f"    AsyncOpenAI + Semaphore + gather:        {sdk:7.1f} labels/s  {sdk / CEILING:5.1%} of ceiling"
+    )
+    print(
+        f"    plain aiohttp + Semaphore + gather:      {plain:7.1f} labels/s  {plain / CEILING:5.1%} of ceiling"
+    )
+    print(
+        f"    annotator run (median of {', '.join(f'{x:.1f}' for x in ours)}): {best:7.1f} labels/s  "
+        f"{best / CEILING:5.1%} of ceiling (target 90%), {best / sequential:4.1f}x sequential (target 25x), "
+        f"{best / sdk:4.2f}x AsyncOpenAI"
+    )
     proc, base_url = start_server(latency=0.0)
     try:
         with tempfile.TemporaryDirectory() as name:
@@ -100,8 +115,10 @@ def main() -> None:
                 cached_rates.append(rate)
     finally:
         stop(proc)
-    print(f"  cached re-run of {N_CACHED:,} labels: {statistics.median(cached_rates):,.0f} labels/s (target 2,000/s); "
-          f"the first run at 0 ms latency: {fill:,.0f} labels/s with {requests:,} requests")
+    print(
+        f"  cached re-run of {N_CACHED:,} labels: {statistics.median(cached_rates):,.0f} labels/s (target 2,000/s); "
+        f"the first run at 0 ms latency: {fill:,.0f} labels/s with {requests:,} requests"
+    )
 
 
 if __name__ == "__main__":

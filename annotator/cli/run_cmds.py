@@ -134,6 +134,11 @@ def run(
     ),
     retries: int = typer.Option(5, "--retries", help="Retries of a request on 429, 5xx, timeouts."),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait for one answer."),
+    logprobs: bool | None = typer.Option(
+        None,
+        "--logprobs/--no-logprobs",
+        help="Ask for token log-probabilities (default: where they mean something).",
+    ),
     no_cache: bool = typer.Option(
         False, "--no-cache", help="Ask the model even when the cache has the answer."
     ),
@@ -186,6 +191,7 @@ def run(
         retries=retries,
         timeout=timeout,
         cache=not no_cache,
+        logprobs=logprobs,
     )
     if dry_run:
         _show_plan(runner.plan(project, request), as_json)

