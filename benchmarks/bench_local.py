@@ -35,8 +35,7 @@ def main() -> None:
                 "messages": resolved.messages(item),
                 **resolved.params,
                 "response_format": resolved.response_format,
-                "logprobs": True,
-                "top_logprobs": 5,
+                **({"logprobs": True, "top_logprobs": 5} if resolved.logprobs else {}),
             }
             for item in resolved.items()
         ]
