@@ -46,6 +46,9 @@ quickstart: $(STAMP)
 	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator codebook check codebooks/sentiment.yaml
 	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator prompt list
 	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator prompt render sentiment/zero-shot.v2
+	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator models pull smollm2
+	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator run --prompt sentiment/zero-shot.v2 --model local/smollm2 --split dev --sample 20
+	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator runs
 	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator status
 
 clean:
