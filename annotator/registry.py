@@ -150,5 +150,6 @@ def freeze_prompt(project: Project, ref_text: str) -> tuple[PromptVersion, bool]
         if row.frozen_at is not None:
             return row, False
         row.frozen_at = utcnow()
+        row.frozen_codebook_sha256 = codebook.sha256
         session.add(row)
     return row, True

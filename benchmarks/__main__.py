@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["benchmarks.bench_import", "benchmarks.bench_labeling", "benchmarks.bench_local"]
+BENCHMARKS = [
+    "benchmarks.bench_import",
+    "benchmarks.bench_labeling",
+    "benchmarks.bench_local",
+    "benchmarks.bench_reliability",
+]
 
 
 def main() -> int:

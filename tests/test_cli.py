@@ -224,3 +224,16 @@ def test_templates_see_data_not_python_objects(project, cli) -> None:
     )
     peek = cli("prompt", "render", "sentiment/peek.v1")
     assert peek.code == 2 and "peek.v1.jinja:2" in peek.err
+
+
+def test_bad_options_are_usage_errors_with_exit_2(project) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args in (["split", "--test", "0.3", "--seed", "-1"], ["run", "--bogus"], ["run", "--repeats", "abc"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "annotator", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=project.root,
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr and "Error:" in done.stderr, args

@@ -222,8 +222,13 @@ def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
     async def scenario() -> list[int]:
         limit = AdaptiveLimit(8)
         seen = [limit.limit]
-        limit.rate_limited()
-        limit.rate_limited()
+        import time
+
+        sent = time.monotonic()
+        limit.rate_limited(sent)
+        limit.rate_limited(sent)  # the same burst: counted once
+        seen.append(limit.limit)
+        limit.rate_limited(time.monotonic())  # a later request: halves again
         seen.append(limit.limit)
         for _ in range(2):
             await limit.succeeded()
@@ -233,7 +238,7 @@ def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
         seen.append(limit.limit)
         return seen
 
-    assert asyncio.run(scenario()) == [8, 2, 3, 8]
+    assert asyncio.run(scenario()) == [8, 4, 2, 3, 8]
 
 
 def _cli_run(project, server, *extra: str) -> subprocess.Popen:
@@ -327,3 +332,119 @@ def test_ctrl_c_leaves_the_run_interrupted_with_answers_saved(project, docs, ser
         run = s.exec(select(Run)).one()
     assert run.status == "interrupted" and run.lease_owner is None
     assert len(_stored_keys(project)) >= 4
+
+
+def test_a_live_lease_holder_keeps_its_run_even_after_the_lease_time(project, docs, server) -> None:
+    import os
+    import socket
+    from datetime import timedelta
+
+    from annotator.llm.runstore import RunBusy
+    from annotator.store.models import utcnow
+
+    outcome = runner.label(project, _request(server, sample=3))
+    with project.transaction() as s:  # pretend a live process (this one) holds it, with an expired lease
+        run = s.get(Run, outcome.run_id)
+        run.lease_owner, run.lease_pid, run.lease_host = "someone-else", os.getpid(), socket.gethostname()
+        run.lease_until = utcnow() - timedelta(hours=1)
+        s.add(run)
+    with pytest.raises(RunBusy, match="being labeled by another annotator process"):
+        runner.label(project, _request(server, sample=3))
+
+
+def test_documents_added_later_make_a_new_run_not_a_bigger_one(project, docs, server, tmp_path) -> None:
+    first = runner.label(project, _request(server))
+    import_documents(project, write(tmp_path / "more.csv", "id,text\nz1,zulu film\n"))
+    make_split(project, 0.01, seed=1, new_only=True)
+    second = runner.label(project, _request(server))
+    assert second.run_id != first.run_id and second.stats.total == 17
+    assert second.stats.cached == 16  # the 16 answers it shares with the first run cost nothing
+
+
+def test_max_cost_needs_max_tokens_and_counts_what_the_run_spent_before(project, docs, server) -> None:
+    toml = project.root / "annotator.toml"
+    toml.write_text(
+        toml.read_text() + '\n[prices."openai-compatible/scripted"]\ninput = 1000\noutput = 1000\n'
+    )
+    from annotator.project import load_project
+
+    priced = load_project(project.root)
+    write(
+        priced.prompts_dir / "sentiment/nomax.v1.jinja", "[system]\nLabel it.\n[user]\n{{ document.text }}\n"
+    )
+    with pytest.raises(RunError, match="--max-cost needs a bound on each answer"):
+        runner.label(priced, _request(server, prompt="sentiment/nomax.v1", max_cost=1.0))
+    with priced.transaction() as s:
+        assert s.exec(select(Run)).all() == []  # a refused request leaves no run behind
+    first = runner.label(priced, _request(server, max_cost=0.3, concurrency=1))
+    again = runner.resume(priced, first.run_id)  # the stored --max-cost applies to the whole run
+    with priced.transaction() as s:
+        run = s.get(Run, first.run_id)
+    assert again.stats.done == 0 and run.cost_usd <= 0.3
+
+
+def test_a_codebook_changed_after_freezing_is_refused_on_test(project, docs, server) -> None:
+    freeze_prompt(project, "sentiment/zero-shot.v1")
+    path = project.codebooks_dir / "sentiment.yaml"
+    path.write_text(
+        path.read_text()
+        .replace("version: 1", "version: 2")
+        .replace("\ndescription: >-\n", "\ndescription: >-\n  Edited.\n", 1)
+    )
+    with pytest.raises(RunError, match=r"the codebook \(sentiment@2\) changed since"):
+        runner.label(project, _request(server, split="test"))
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("localhost:8000/v1", "write a full address"),
+        ("http://bob:pw@127.0.0.1:9/v1", "user name or password"),
+        ("http://127.0.0.1:9/v1?api-key=SECRET", "must not have a ?query"),
+    ],
+)
+def test_bad_base_urls_are_refused_before_any_request(project, docs, url: str, message: str, cli) -> None:
+    result = cli(
+        "run", "--prompt", "sentiment/zero-shot.v1", "--model", "openai-compatible/x", "--base-url", url
+    )
+    assert result.code == 2 and message in result.err and "SECRET" not in result.err
+
+
+def test_a_server_that_is_not_there_stops_the_run_at_once(project, docs, cli) -> None:
+    with socket_closed_port() as port:
+        result = cli(
+            "run",
+            "--prompt",
+            "sentiment/zero-shot.v1",
+            "--model",
+            "openai-compatible/x",
+            "--base-url",
+            f"http://127.0.0.1:{port}/v1",
+            "--sample",
+            "3",
+        )
+    assert result.code == 2 and "cannot connect to" in result.err and "is the server running" in result.err
+
+
+def test_reasks_are_answered_from_the_cache_too(project, docs, server) -> None:
+    server.script([Broken()], text_contains="alpha")
+    runner.label(project, _request(server, sample=4, seed=1))
+    calls = len(server.requests)
+    again = runner.label(project, _request(server, sample=4, seed=1, tag="again"))
+    assert len(server.requests) == calls and again.stats.ok == 4
+
+
+def socket_closed_port():
+    import contextlib
+    import socket
+
+    @contextlib.contextmanager
+    def closed():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()  # nothing listens there now
+        yield port
+
+    return closed()

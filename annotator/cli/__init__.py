@@ -15,6 +15,15 @@ from annotator.cli import codebook_cmds, data_cmds, project_cmds, prompt_cmds, r
 from annotator.cli.common import err_console, state
 from annotator.errors import AnnotatorError
 
+# typer >= 0.29 vendors its own copy of click: catch both, whichever raised
+try:
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _TyperClickException = click.ClickException  # type: ignore[misc,assignment]
+_CLICK_ERRORS = (click.ClickException, _TyperClickException)
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+
 app = typer.Typer(
     name="annotator",
     help="Code texts with LLMs and validate the result against human coders (Törnberg 2024).",
@@ -64,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
             for problem in problems:
                 err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except _CLICK_ERRORS as exc:  # usage errors: click's own message, exit 2
         exc.show()
-        return exc.exit_code
-    except click.exceptions.Abort:
+        return int(exc.exit_code)
+    except _ABORT:
         err_console.print("aborted", markup=False)
         return 130
     return result if isinstance(result, int) else 0

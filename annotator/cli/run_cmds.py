@@ -160,18 +160,26 @@ def run(
         err_console.print(message, markup=False)
 
     if resume is not None:
-        with progress:
-            outcome = runner.resume(
-                project,
-                resume,
-                progress=progress,
-                notify=notify,
-                concurrency=concurrency,
-                max_cost=max_cost,
-                timeout=timeout,
-                base_url=base_url,
+        try:
+            with progress:
+                outcome = runner.resume(
+                    project,
+                    resume,
+                    progress=progress,
+                    notify=notify,
+                    concurrency=concurrency,
+                    max_cost=max_cost,
+                    timeout=timeout,
+                    base_url=base_url,
+                )
+        except KeyboardInterrupt:
+            err_console.print(
+                f"interrupted: every finished answer is saved; `annotator run --resume {resume}` continues"
             )
+            raise typer.Exit(130) from None
         _show_outcome(outcome, as_json)
+        if not outcome.complete:
+            raise typer.Exit(1)
         return
     request = _request(
         prompt=prompt,
@@ -206,6 +214,8 @@ def run(
         )
         raise typer.Exit(130) from None
     _show_outcome(outcome, as_json)
+    if not outcome.complete:
+        raise typer.Exit(1)
 
 
 def plan(

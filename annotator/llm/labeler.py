@@ -27,8 +27,9 @@ from annotator.prompts import Message
 from annotator.store.models import utcnow
 
 PRODUCER_CHUNK = 32  # prompts rendered per step: small steps keep the event loop responsive
-FLUSH_EVERY_S = 0.25
+FLUSH_EVERY_S = 0.05  # an answer waits at most this long before it is written (kill -9 loses no more)
 FLUSH_AT = 256
+RENEW_EVERY_S = 5.0
 REASK = (
     "That answer is not valid: {error}. Reply again with only a JSON object that follows the required schema, "
     "using exactly one of these labels: {labels}."
@@ -90,6 +91,9 @@ class Engine:
         self.max_cost = req.max_cost
         self.reserved = 0.0
         self.stop_reason: str | None = None
+        self.cost_capped = False
+        self.spent_before = 0.0  # what earlier sessions of this run spent (counts against --max-cost)
+        self.reached = False  # whether any request got an answer (a refused first connection aborts)
         self.aborted: RunAborted | None = None
         self.server_model: str | None = None
         self._pending: list[dict[str, Any]] = []
@@ -169,9 +173,14 @@ class Engine:
             self._writes.clear()
 
     async def _flusher(self) -> None:
+        """Write answers as they come, and keep the lease renewed even while no answer comes."""
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(FLUSH_EVERY_S)
             self.flush()
+            if time.monotonic() - renewed > RENEW_EVERY_S:
+                renewed = time.monotonic()
+                self._writes.append(self._writer.submit(self.store.renew))
 
     # ---- requests -----------------------------------------------------------------------------------
     def _payload(self, work: Work, messages: list[Message]) -> dict[str, Any]:
@@ -195,10 +204,12 @@ class Engine:
         self, client: ChatClient, limit: AdaptiveLimit, work: Work, messages: list[Message], key: str
     ) -> Completion:
         estimate = self._estimate(messages) if self.max_cost is not None else 0.0
-        if self.max_cost is not None and self.stats.cost + self.reserved + estimate > self.max_cost:
-            self._stop(
-                f"stopped before exceeding --max-cost ${self.max_cost:g} (spent ${self.stats.cost:.4f})"
-            )
+        if (
+            self.max_cost is not None
+            and self.spent_before + self.stats.cost + self.reserved + estimate > self.max_cost
+        ):
+            self.cost_capped = True
+            self._stop(f"stopped before exceeding --max-cost ${self.max_cost:g}")
             raise asyncio.CancelledError
         self.reserved += estimate
         try:
@@ -206,6 +217,7 @@ class Engine:
         finally:
             self.reserved -= estimate
         self.stats.requests += completion.attempts
+        self.reached = True
         spent = cost(self.prices, completion.tokens_in, completion.tokens_out) or 0.0
         self.stats.cost += spent
         self._pending_cost += spent
@@ -233,9 +245,11 @@ class Engine:
                         work.item.repeat,
                     )
                 )
+                cached = self._cached(key) if ask > 0 else None  # a re-ask answered before
                 try:
-                    completion = await self._ask(client, limit, work, messages, key)
+                    completion = cached or await self._ask(client, limit, work, messages, key)
                 except RequestFailed as exc:
+                    self.stats.requests += exc.attempts
                     self._consecutive_transient = self._consecutive_transient + 1 if exc.transient else 0
                     if self._consecutive_transient >= max(10, 2 * self.concurrency):
                         self._stop(f"the server stopped answering ({exc})")
@@ -290,6 +304,24 @@ class Engine:
     def _stop(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
+
+    def _cached(self, key: str) -> Completion | None:
+        if not self.r.request.cache:
+            return None
+        with self.store.project.transaction() as session:
+            hit = cache.lookup(session, [key]).get(key)
+        if hit is None:
+            return None
+        usage = hit.usage or {}
+        return Completion(
+            hit.response,
+            hit.logprobs,
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+            0.0,
+            hit.model,
+            attempts=0,
+        )
 
     # ---- the pool -----------------------------------------------------------------------------------
     def _prepare(self, items: list[Item]) -> list[Work]:

@@ -99,6 +99,8 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
             f"unknown provider {provider!r} in {spec!r}; use one of {', '.join(PROVIDERS)} "
             "(openai-compatible/MODEL --base-url URL reaches any OpenAI-compatible server)"
         )
+    if base_url is not None:
+        _check_url(base_url)
     url = base_url or info.base_url
     if provider == "openai-compatible":
         url = base_url or os.environ.get("OPENAI_BASE_URL")
@@ -109,6 +111,25 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
     elif base_url and provider == "local":
         raise ProviderError("local models run on a server annotator starts itself; --base-url does not apply")
     return ModelRef(provider=provider, model=model, base_url=url.rstrip("/") if url else None, info=info)
+
+
+def _check_url(url: str) -> None:
+    """Refuse base URLs that cannot work, or that would put a secret where it gets stored."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProviderError(f"--base-url {url!r}: write a full address, e.g. http://localhost:8000/v1")
+    if parts.username or parts.password:
+        raise ProviderError(
+            "--base-url must not hold a user name or password (it is stored with the run); put the key in "
+            "OPENAI_COMPATIBLE_API_KEY (environment or .env) instead"
+        )
+    if parts.query or parts.fragment:
+        raise ProviderError(
+            "--base-url must not have a ?query or #fragment (it is stored with the run, and keys often hide "
+            "there); give the plain address, e.g. http://localhost:8000/v1, and the key in OPENAI_COMPATIBLE_API_KEY"
+        )
 
 
 def api_key(ref: ModelRef, project_root: Path | None = None) -> str | None:

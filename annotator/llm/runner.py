@@ -30,6 +30,7 @@ class RunOutcome:
     elapsed_s: float
     message: str | None
     run: Run
+    complete: bool = True  # False when the run stopped early for a reason other than --max-cost
 
 
 def _file_sha256(path: Path) -> str:
@@ -113,14 +114,12 @@ def plan(project: Project, request: RunRequest) -> dict[str, Any]:
 
 
 @contextmanager
-def _endpoint(
-    project: Project, resolved: ResolvedRun, concurrency: int, notify: Notify
-) -> Iterator[tuple[str, str | None]]:
-    """(base_url, api_key) for the run; for local models, a server started for the run and stopped after."""
+def _endpoint(resolved: ResolvedRun, concurrency: int, notify: Notify) -> Iterator[str]:
+    """The base URL for the run; for local models, a server started for the run and stopped after."""
     ref = resolved.model
     if ref.provider != "local":
         assert ref.base_url is not None
-        yield ref.base_url, api_key(ref, project.root)
+        yield ref.base_url
         return
     from annotator.llm import local
 
@@ -128,7 +127,7 @@ def _endpoint(
     notify(f"starting the local model {ref.model} ({path.name})")
     # each slot reserves its own context: more than a few slots only cost memory on a small machine
     with local.LocalServer(path, parallel=min(concurrency, 4)) as server:
-        yield server.base_url, None
+        yield server.base_url
 
 
 def label(
@@ -145,28 +144,38 @@ def label(
     """
     notify = notify or (lambda _message: None)
     resolved = resolve_request(project, request)
-    store = RunStore(project, resolved)
-    _, done = store.open(resume_id)
-    items = [i for i in resolved.items() if done.get((i.document_id, i.repeat)) not in ("ok", "invalid")]
-    stats = Stats(total=len(resolved.items()), before=len(resolved.items()) - len(items))
+    # every check a user can fail comes before the run is created or touched
     concurrency = request.concurrency or resolved.model.info.concurrency
     prices = price(resolved.model, project.settings.get("prices"))
     if request.max_cost is not None and prices is None:
-        store.finish("interrupted", "no price known for this model", None)
         raise RunError(
             f'--max-cost needs a price for {resolved.model}: add [prices."{resolved.model}"] input = ... '
             "output = ... (USD per million tokens) to annotator.toml"
         )
+    key = api_key(resolved.model, project.root)
+    store = RunStore(project, resolved)
+    _, done = store.open(resume_id)
+    items = [i for i in resolved.items() if done.get((i.document_id, i.repeat)) not in ("ok", "invalid")]
+    stats = Stats(total=len(resolved.items()), before=len(resolved.items()) - len(items))
     start = time.perf_counter()
     status, message = "done", None
     engine: Engine | None = None
     try:
         if items:
-            with _endpoint(project, resolved, concurrency, notify) as (base_url, key):
+            with _endpoint(resolved, concurrency, notify) as base_url:
                 engine = Engine(resolved, store, base_url, key, concurrency, prices, stats, progress)
+                engine.spent_before = store.spent()
                 asyncio.run(engine.run(items))
             if engine.aborted is not None:
                 status, message = "failed", str(engine.aborted)
+            elif engine.cost_capped:
+                spent = store.spent()
+                status, message = (
+                    "interrupted",
+                    (
+                        f"stopped before exceeding --max-cost ${request.max_cost:g} (the run has cost ${spent:.4f})"
+                    ),
+                )
             elif engine.stop_reason is not None:
                 status, message = "interrupted", engine.stop_reason
     except KeyboardInterrupt:
@@ -178,7 +187,8 @@ def label(
     final = store.finish(status, message, engine.server_model if engine else None)
     if engine is not None and engine.aborted is not None:
         raise engine.aborted
-    return RunOutcome(final.id or 0, status, stats, time.perf_counter() - start, message, final)
+    complete = status == "done" or (engine is not None and engine.cost_capped)
+    return RunOutcome(final.id or 0, status, stats, time.perf_counter() - start, message, final, complete)
 
 
 def resume(

@@ -58,7 +58,9 @@ def _safe_url(url: str | None) -> str | None:
 
 
 def _alive(run: Run) -> bool:
-    if not run.lease_owner or run.lease_until is None or run.lease_until < utcnow():
+    """Whether the lease holder still works on the run: on this machine, whether its process lives (a
+    live holder keeps its run however long a request takes); elsewhere, whether it renewed in time."""
+    if not run.lease_owner:
         return False
     if run.lease_host == socket.gethostname() and run.lease_pid:
         try:
@@ -67,7 +69,8 @@ def _alive(run: Run) -> bool:
             return False
         except PermissionError:
             return True
-    return True
+        return True
+    return run.lease_until is not None and run.lease_until >= utcnow()
 
 
 class RunStore:
@@ -76,7 +79,6 @@ class RunStore:
         self.resolved = resolved
         self.owner = uuid.uuid4().hex
         self.run_id: int | None = None
-        self._last_renew = utcnow()
 
     def open(self, existing_id: int | None = None) -> tuple[Run, dict[tuple[int, int], str]]:
         """Create or find the run, take its lease, and return it with the statuses already stored."""
@@ -181,16 +183,29 @@ class RunStore:
                 raise RunBusy(f"run {run.id} was taken by another annotator process a moment ago")
 
     def write(self, annotations: list[dict[str, Any]], cache_rows: list[dict[str, Any]], cost: float) -> None:
-        """Store a batch of answers in one transaction, and renew the lease."""
-        now = utcnow()
+        """Store a batch of answers in one transaction."""
         with self.project.transaction() as session:
             upsert(session, Annotation, annotations, ["run_id", "document_id", "repeat"])
             insert_ignore(session, LLMCache, cache_rows, ["key"])
-            values: dict[str, Any] = {"cost_usd": Run.cost_usd + cost}
-            if (now - self._last_renew).total_seconds() > 5:
-                values["lease_until"] = now + timedelta(seconds=LEASE_S)
-                self._last_renew = now
-            session.connection().execute(update(Run).where(col(Run.id) == self.run_id).values(**values))
+            if cost:
+                session.connection().execute(
+                    update(Run).where(col(Run.id) == self.run_id).values(cost_usd=Run.cost_usd + cost)
+                )
+
+    def renew(self) -> None:
+        """Extend the lease (called on a timer while the engine runs, answers or not)."""
+        with self.project.transaction() as session:
+            session.connection().execute(
+                update(Run)
+                .where(col(Run.id) == self.run_id, col(Run.lease_owner) == self.owner)
+                .values(lease_until=utcnow() + timedelta(seconds=LEASE_S))
+            )
+
+    def spent(self) -> float:
+        """What the run has cost so far, over every session that worked on it."""
+        with self.project.transaction() as session:
+            run = session.get(Run, self.run_id)
+            return run.cost_usd if run is not None else 0.0
 
     def finish(self, status: str, error: str | None, server_model: str | None) -> Run:
         with self.project.transaction() as session:

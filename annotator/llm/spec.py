@@ -152,6 +152,16 @@ def resolve(
         raise RunError(f"--repeats {request.repeats}: at least 1")
     if request.reasks < 0 or request.retries < 0:
         raise RunError("--reasks and --retries cannot be negative")
+    if request.concurrency is not None and request.concurrency < 1:
+        raise RunError(f"--concurrency {request.concurrency}: at least 1")
+    if request.max_tokens is not None and request.max_tokens < 1:
+        raise RunError(f"--max-tokens {request.max_tokens}: at least 1")
+    if request.temperature is not None and not 0 <= request.temperature <= 2:
+        raise RunError(f"--temperature {request.temperature}: between 0 and 2")
+    if request.top_p is not None and not 0 < request.top_p <= 1:
+        raise RunError(f"--top-p {request.top_p}: above 0 and at most 1")
+    if request.max_cost is not None and request.max_cost < 0:
+        raise RunError(f"--max-cost {request.max_cost}: a cost cannot be negative")
     ref = parse_ref(request.prompt)
     template = load_prompt(project.prompts_dir, ref)
     codebook = project_codebook(project, ref.codebook)
@@ -166,12 +176,22 @@ def resolve(
     answer_model = response_model(codebook, template.meta.reasoning)
     schema = json_schema(answer_model)
     documents = select_documents(session, request.split, request.sample, request.seed)
+    if request.max_cost is not None and "max_tokens" not in params:
+        raise RunError(
+            "--max-cost needs a bound on each answer: set max_tokens in the template's params or pass --max-tokens"
+        )
     if any(d.split == "test" for d in documents):
         row = find_prompt_version(session, ref)
-        if row is None or row.frozen_at is None or row.sha256 != template.sha256:
+        if row is None or row.frozen_at is None:
             raise RunError(
                 f"{ref} is not frozen, so it may not run on the test split: test data must never be used to "
                 f"tune a prompt. Finish tuning on dev, then `annotator prompt freeze {ref}` and run again"
+            )
+        if row.sha256 != template.sha256 or row.frozen_codebook_sha256 != codebook.sha256:
+            what = "its template" if row.sha256 != template.sha256 else f"the codebook ({codebook.ref})"
+            raise RunError(
+                f"{ref} was frozen at {row.frozen_at:%Y-%m-%d %H:%M} UTC, but {what} changed since: the test split "
+                "only takes the prompt and codebook exactly as frozen. Restore them, or freeze a new prompt version"
             )
     resolved = ResolvedRun(
         request=request,
@@ -198,6 +218,8 @@ def resolve(
         "repeats": request.repeats,
         "reasks": request.reasks,
         "tag": request.tag,
+        # which documents: a run is one fixed set (documents imported later make a different spec)
+        "documents_sha256": sha256_json([[d.id, d.key] for d in documents]),
     }
     resolved.spec_sha256 = sha256_json(resolved.spec)
     return resolved

@@ -78,6 +78,7 @@ class AdaptiveLimit:
     limit: int = 0
     active: int = 0
     _successes: int = 0
+    _cut_at: float = 0.0
     _cond: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def __post_init__(self) -> None:
@@ -93,7 +94,11 @@ class AdaptiveLimit:
             self.active -= 1
             self._cond.notify_all()
 
-    def rate_limited(self) -> None:
+    def rate_limited(self, started: float) -> None:
+        """Halve the limit, once per burst: 429s to requests sent before the last cut do not count again."""
+        if started < self._cut_at:
+            return
+        self._cut_at = time.monotonic()
         self.limit = max(1, self.limit // 2)
         self._successes = 0
 
@@ -135,6 +140,7 @@ class ChatClient:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.url = f"{base_url}/chat/completions"
+        self.reached = False  # whether the server ever answered (with any status)
         self.key_env = key_env
         self.timeout_s = timeout_s
         self._session = aiohttp.ClientSession(
@@ -156,8 +162,16 @@ class ChatClient:
                 retry_after = _retry_after(response.headers.get("Retry-After"))
         except TimeoutError:
             raise RetryableError(f"no answer within {self.timeout_s:g} s") from None
+        except aiohttp.ClientConnectorError as exc:
+            if not self.reached:  # never answered: a wrong URL or a server that is not running
+                raise RunAborted(
+                    f"cannot connect to {self.url} ({exc.os_error or exc}); is the server running and the "
+                    "base URL right?"
+                ) from None
+            raise RetryableError(f"connection failed ({type(exc).__name__}: {exc})") from None
         except aiohttp.ClientError as exc:
             raise RetryableError(f"connection failed ({type(exc).__name__}: {exc})") from None
+        self.reached = True
         latency = (time.perf_counter() - start) * 1000
         if status != 200:
             snippet = body[:300].decode("utf-8", "replace").replace("\n", " ")
@@ -190,12 +204,13 @@ class ChatClient:
         """A request with retries: the completion, or RequestFailed after the last attempt."""
         attempt = 0
         while True:
+            started = time.monotonic()
             try:
                 async with limit:
                     completion = await self.once(payload)
             except RetryableError as exc:
                 if exc.rate_limited:
-                    limit.rate_limited()
+                    limit.rate_limited(started)
                 if attempt >= backoff.retries:
                     raise RequestFailed(
                         f"{exc} (gave up after {attempt + 1} attempts)", attempt + 1, transient=True

@@ -66,6 +66,7 @@ class PromptVersion(SQLModel, table=True):
     params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow)
     frozen_at: datetime | None = None
+    frozen_codebook_sha256: str | None = Field(default=None, max_length=64)  # the codebook it was frozen with
 
     @property
     def ref(self) -> str:

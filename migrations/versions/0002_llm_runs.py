@@ -26,6 +26,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("logprobs", sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column("model", sa.String(), nullable=True))
 
+    with op.batch_alter_table("prompts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("frozen_codebook_sha256", sa.String(length=64), nullable=True))
+
     with op.batch_alter_table("splits", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scope", sa.String(length=8), nullable=False, server_default="all"))
 
@@ -41,6 +44,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("prompts", schema=None) as batch_op:
+        batch_op.drop_column("frozen_codebook_sha256")
+
     with op.batch_alter_table("splits", schema=None) as batch_op:
         batch_op.drop_column("scope")
 

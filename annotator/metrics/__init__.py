@@ -1,0 +1,1 @@
+"""Agreement and validation metrics: pure computation on arrays, no database or CLI."""
