@@ -56,6 +56,20 @@ class Stats:
 ProgressCallback = Callable[[Stats], None]
 
 
+def _from_cache(hit: Any) -> Completion:
+    """A cached response as a completion that cost no request."""
+    usage = hit.usage or {}
+    return Completion(
+        hit.response,
+        hit.logprobs,
+        int(usage.get("prompt_tokens", 0)),
+        int(usage.get("completion_tokens", 0)),
+        0.0,
+        hit.model,
+        attempts=0,
+    )
+
+
 @dataclass
 class Work:
     item: Item
@@ -310,18 +324,7 @@ class Engine:
             return None
         with self.store.project.transaction() as session:
             hit = cache.lookup(session, [key]).get(key)
-        if hit is None:
-            return None
-        usage = hit.usage or {}
-        return Completion(
-            hit.response,
-            hit.logprobs,
-            int(usage.get("prompt_tokens", 0)),
-            int(usage.get("completion_tokens", 0)),
-            0.0,
-            hit.model,
-            attempts=0,
-        )
+        return None if hit is None else _from_cache(hit)
 
     # ---- the pool -----------------------------------------------------------------------------------
     def _prepare(self, items: list[Item]) -> list[Work]:
@@ -348,16 +351,7 @@ class Engine:
             if hit is None:
                 todo.append(work)
                 continue
-            usage = hit.usage or {}
-            completion = Completion(
-                hit.response,
-                hit.logprobs,
-                int(usage.get("prompt_tokens", 0)),
-                int(usage.get("completion_tokens", 0)),
-                0.0,
-                hit.model,
-                attempts=0,
-            )
+            completion = _from_cache(hit)
             answer = parse_answer(completion.content, self.r.answer_model, self.r.codebook)
             if answer.label is not None or self.r.request.reasks == 0:
                 status = "ok" if answer.label is not None else "invalid"

@@ -4,7 +4,6 @@ asked for, drive the engine, and leave the run `done`, `interrupted` or `failed`
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,14 +32,6 @@ class RunOutcome:
     complete: bool = True  # False when the run stopped early for a reason other than --max-cost
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _local_identity(name: str) -> tuple[Path | None, str | None]:
     """The gguf file of a local model (None if not pulled yet) and its sha256 for the run spec."""
     from annotator.llm import local
@@ -52,7 +43,7 @@ def _local_identity(name: str) -> tuple[Path | None, str | None]:
         except Exception:  # not pulled yet: ensure() pulls it when the run starts
             return None, known.sha256
     path = local.resolve(name)
-    return path, _file_sha256(path)
+    return path, local.file_sha256(path)
 
 
 def resolve_request(project: Project, request: RunRequest) -> ResolvedRun:
