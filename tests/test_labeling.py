@@ -6,6 +6,7 @@ local model is exercised in test_local_run.py.
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -448,3 +449,31 @@ def socket_closed_port():
         yield port
 
     return closed()
+
+
+def test_plan_counts_what_is_done_and_what_the_cache_holds(project, docs, server, cli) -> None:
+    args = [
+        "plan",
+        "--prompt",
+        "sentiment/zero-shot.v1",
+        "--model",
+        "openai-compatible/scripted",
+        "--base-url",
+        server.base_url,
+        "--sample",
+        "6",
+        "--seed",
+        "2",
+        "--json",
+    ]
+    before = json.loads(cli(*args).out)
+    assert before["to_ask"] == 6 and before["from_cache"] == 0 and before["existing_run"] is None
+    assert before["messages"][-1]["role"] == "user" and before["max_tokens_set"] is True
+    runner.label(project, _request(server, sample=6, seed=2))
+    after = json.loads(cli(*args).out)
+    assert after["already_done"] == 6 and after["to_ask"] == 0
+    tagged = json.loads(cli(*args, "--tag", "copy").out)
+    assert (
+        tagged["from_cache"] == 6 and tagged["to_ask"] == 0 and server.requests
+    )  # plan itself asked nothing
+    assert len(server.requests) == 6

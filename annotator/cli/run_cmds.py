@@ -261,18 +261,20 @@ def _show_plan(info: dict[str, Any], as_json: bool) -> None:
         console.rule(f"[bold]{message['role']}[/bold]  (document {info['example_document']})", align="left")
         console.print(message["content"], markup=False)
     console.rule()
+    bound = "at most" if info["max_tokens_set"] else "about (no max_tokens set, 64 assumed)"
     cost = (
         "unknown (no price for this model; add it to annotator.toml)"
-        if info["cost_usd_max"] is None
-        else (f"at most ≈ ${info['cost_usd_max']:.4f}")
+        if info["cost_usd"] is None
+        else f"{'at most ' if info['max_tokens_set'] else ''}≈ ${info['cost_usd']:.4f}"
     )
     existing = (
-        f" (run {info['existing_run']} has {info['already_done']} already)" if info["existing_run"] else ""
+        f"; run {info['existing_run']} has {info['already_done']} already" if info["existing_run"] else ""
     )
     console.print(
         f"{info['prompt']} on {info['split']} with {info['model']}: {info['documents']} documents x "
-        f"{info['repeats']} repeat(s) = {info['items']} answers, {info['to_do']} to ask{existing}.\n"
-        f"≈ {info['tokens_in_per_item']} tokens in and at most {info['tokens_out_per_item_max']} out per answer; "
+        f"{info['repeats']} repeat(s) = {info['items']} answers{existing}; {info['from_cache']} from the cache; "
+        f"{info['to_ask']} to ask.\n"
+        f"≈ {info['tokens_in_per_item']} tokens in and {bound} {info['tokens_out_per_item']} out per answer; "
         f"cost {cost}; time ≈ {info['time_s']:g} s at concurrency {info['concurrency']}.\n"
         f"parameters: {info['params']}"
     )

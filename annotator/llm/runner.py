@@ -56,27 +56,50 @@ def resolve_request(project: Project, request: RunRequest) -> ResolvedRun:
 
 
 def plan(project: Project, request: RunRequest) -> dict[str, Any]:
-    """What a run would do, without calling any model: one rendered prompt, counts, cost and time estimates."""
+    """What a run would do, without calling any model: one rendered prompt, how many answers it would ask
+    for (after what the run already has and what the cache holds), and cost and time estimates."""
+    from sqlmodel import col, select
+
+    from annotator.llm import cache
+    from annotator.store.models import Annotation
+
     resolved = resolve_request(project, request)
     items = resolved.items()
     with project.transaction() as session:
-        from sqlmodel import col, func, select
-
         existing = session.exec(select(Run).where(col(Run.spec_sha256) == resolved.spec_sha256)).first()
-        done = 0
+        done: set[tuple[int, int]] = set()
         if existing is not None:
-            from annotator.store.models import Annotation
-
-            done = session.exec(
-                select(func.count()).where(
-                    col(Annotation.run_id) == existing.id, col(Annotation.status) != "error"
+            done = {
+                (d, r)
+                for d, r in session.exec(
+                    select(Annotation.document_id, Annotation.repeat).where(
+                        col(Annotation.run_id) == existing.id, col(Annotation.status) != "error"
+                    )
                 )
-            ).one()
+            }
+        todo = [i for i in items if (i.document_id, i.repeat) not in done]
+        keys = (
+            [
+                cache.cache_key(
+                    resolved.spec["model"],
+                    resolved.messages(i),
+                    resolved.params_for(i.repeat),
+                    resolved.spec["schema_sha256"],
+                    resolved.logprobs,
+                    i.repeat,
+                )
+                for i in todo
+            ]
+            if request.cache
+            else []
+        )
+        cached = len(cache.lookup(session, keys)) if keys else 0
     first = resolved.messages(items[0])
     chars = sum(len(m["content"]) for m in first)
     tokens_in = chars // 4 + 10 * len(first)  # about 4 characters a token in English
-    tokens_out = int(resolved.params.get("max_tokens") or 64)
-    todo = len(items) - done
+    bounded = "max_tokens" in resolved.params
+    tokens_out = int(resolved.params["max_tokens"]) if bounded else 64
+    to_ask = len(todo) - cached
     prices = price(resolved.model, project.settings.get("prices"))
     per_item = cost(prices, tokens_in, tokens_out)
     concurrency = request.concurrency or resolved.model.info.concurrency
@@ -90,16 +113,18 @@ def plan(project: Project, request: RunRequest) -> dict[str, Any]:
         "documents": len(resolved.documents),
         "repeats": request.repeats,
         "items": len(items),
-        "already_done": done,
-        "to_do": todo,
+        "already_done": len(done),
+        "from_cache": cached,
+        "to_ask": to_ask,
         "existing_run": existing.id if existing is not None else None,
         "messages": first,
         "example_document": items[0].doc_key,
         "tokens_in_per_item": tokens_in,
-        "tokens_out_per_item_max": tokens_out,
+        "tokens_out_per_item": tokens_out,
+        "max_tokens_set": bounded,
         "price_per_million": prices,
-        "cost_usd_max": None if per_item is None else round(per_item * todo, 4),
-        "time_s": round(todo * seconds_per_item / concurrency, 1),
+        "cost_usd": None if per_item is None else round(per_item * to_ask, 4),
+        "time_s": round(to_ask * seconds_per_item / concurrency, 1),
         "concurrency": concurrency,
     }
 
