@@ -11,7 +11,15 @@ from pathlib import Path
 import click
 import typer
 
-from annotator.cli import codebook_cmds, data_cmds, metrics_cmds, project_cmds, prompt_cmds, run_cmds
+from annotator.cli import (
+    codebook_cmds,
+    data_cmds,
+    metrics_cmds,
+    project_cmds,
+    prompt_cmds,
+    run_cmds,
+    validate_cmds,
+)
 from annotator.cli.common import err_console, state
 from annotator.errors import AnnotatorError
 
@@ -60,6 +68,7 @@ app.add_typer(codebook_cmds.app, name="codebook")
 app.add_typer(prompt_cmds.app, name="prompt")
 run_cmds.register(app)
 metrics_cmds.register(app)
+validate_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

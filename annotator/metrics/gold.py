@@ -1,0 +1,153 @@
+"""`annotator gold build`: a gold coder made from human coders' codes.
+
+Rule ``majority``: a document's gold code is the label that more than half of the named coders who coded it
+gave (a strict majority). Documents where the most frequent label is shared (ties) or holds no more than half
+of the codes (no majority) are left out and counted, as are documents coded by fewer than two of the coders.
+The gold codes are written as the import run (kind gold) of a new coder, in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select as sa_select
+from sqlmodel import col, select
+
+from annotator.corpus import NewCode, add_codes
+from annotator.errors import InputError
+from annotator.metrics.agreement import SPLITS
+from annotator.project import Project
+from annotator.registry import stored_codebook
+from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run, utcnow
+
+RULES = ("majority",)
+
+
+def build_gold(
+    project: Project,
+    name: str,
+    from_coders: list[str],
+    rule: str = "majority",
+    split: str | None = None,
+    codebook: str | None = None,
+) -> dict[str, Any]:
+    """Create gold coder ``name`` from ``from_coders`` (see the module docstring). Returns the counts."""
+    name = name.strip()
+    if not name:
+        raise InputError("give the gold coder a name, e.g. `annotator gold build majority --from a,b,c`")
+    if rule not in RULES:
+        raise InputError(f"--rule {rule!r}: use {', '.join(RULES)}")
+    coders = list(dict.fromkeys(c.strip() for c in from_coders if c.strip()))
+    if len(coders) < 2:
+        raise InputError("--from: name at least two human coders, e.g. --from alice,bob,carol")
+    if split is not None and split not in SPLITS:
+        raise InputError(f"--split {split!r}: use dev, test or all")
+    with project.transaction() as session:
+        if session.exec(select(Coder).where(col(Coder.name) == name)).first() is not None:
+            raise InputError(f"a coder named {name!r} already exists; choose another name for the gold coder")
+        rows = {c.name: c for c in session.exec(select(Coder).where(col(Coder.name).in_(coders))).all()}
+        humans = sorted(session.exec(select(Coder.name).where(col(Coder.kind) == "human")).all())
+        bad = [c for c in coders if c not in rows or rows[c].kind != "human"]
+        if bad:
+            raise InputError(
+                f"--from: not human coders: {', '.join(bad)} (human coders: {', '.join(humans) or 'none'})"
+            )
+        query = (
+            sa_select(
+                col(Coder.name),
+                col(Annotation.document_id),
+                col(Annotation.label),
+                col(Run.id),
+                col(CodebookVersion.name),
+                col(CodebookVersion.version),
+                col(Document.doc_key),
+            )
+            .join(Run, col(Run.id) == col(Annotation.run_id))
+            .join(Coder, col(Coder.id) == col(Run.coder_id))
+            .join(CodebookVersion, col(CodebookVersion.id) == col(Run.codebook_id))
+            .join(Document, col(Document.id) == col(Annotation.document_id))
+            .where(
+                col(Coder.name).in_(coders),
+                col(Annotation.status) == "ok",
+                col(Annotation.label).is_not(None),
+                col(Annotation.repeat) == 0,
+            )
+            .order_by(col(Run.id))
+        )
+        if codebook is not None:
+            query = query.where(col(CodebookVersion.name) == codebook)
+        if split not in (None, "all"):
+            query = query.where(col(Document.split) == split)
+        found = session.execute(query).all()
+        books = sorted({r[4] for r in found})
+        if len(books) > 1:
+            raise InputError(
+                f"the coders coded several codebooks ({', '.join(books)}): say which with --codebook"
+            )
+        if not found:
+            raise InputError(f"no codes from {', '.join(coders)}" + (f" on split {split!r}" if split else ""))
+        book_name = books[0]
+        version = max(r[5] for r in found)
+        cells: dict[tuple[str, int], str] = {}  # (coder, doc) -> label of its latest import run
+        keys: dict[int, str] = {}
+        for coder, doc_id, label, _, _, _, key in found:
+            cells[(coder, doc_id)] = label
+            keys[doc_id] = key
+        by_doc: dict[int, list[str]] = {}
+        for (_, doc_id), label in cells.items():
+            by_doc.setdefault(doc_id, []).append(label)
+        codes: list[NewCode] = []
+        ties: list[str] = []
+        no_majority: list[str] = []
+        too_few: list[str] = []
+        where = f"majority of {', '.join(coders)}"
+        for doc_id in sorted(by_doc):
+            labels = by_doc[doc_id]
+            if len(labels) < 2:
+                too_few.append(keys[doc_id])
+                continue
+            counts = Counter(labels).most_common()
+            top = counts[0][1]
+            if len(counts) > 1 and counts[1][1] == top:
+                ties.append(keys[doc_id])
+            elif top * 2 <= len(labels):
+                no_majority.append(keys[doc_id])
+            else:
+                codes.append(NewCode(key=keys[doc_id], label=counts[0][0], raw=None, where=where))
+        if not codes:
+            raise InputError(
+                f"no document has a strict majority label among {', '.join(coders)} "
+                f"({len(ties)} ties, {len(no_majority)} without a majority, {len(too_few)} coded by fewer than two)"
+            )
+        cb = stored_codebook(session, book_name, version)
+        cb_row = session.exec(
+            select(CodebookVersion).where(
+                col(CodebookVersion.name) == book_name, col(CodebookVersion.version) == version
+            )
+        ).one()
+        source = {
+            "rule": rule,
+            "from": coders,
+            "split": split,
+            "at": utcnow().isoformat(timespec="seconds"),
+        }
+        added, _ = add_codes(session, cb, cb_row, name, "gold", codes, source)
+        run_id = session.exec(
+            select(Run.id).join(Coder, col(Coder.id) == col(Run.coder_id)).where(col(Coder.name) == name)
+        ).one()
+    return {
+        "name": name,
+        "rule": rule,
+        "from": coders,
+        "split": split,
+        "codebook": cb.ref,
+        "run_id": run_id,
+        "n_documents": len(by_doc),
+        "n_gold": added,
+        "n_ties": len(ties),
+        "n_no_majority": len(no_majority),
+        "n_too_few": len(too_few),
+        "ties": ties,
+        "no_majority": no_majority,
+    }

@@ -1,0 +1,301 @@
+"""`annotator validate` and `annotator gold build` on real temp projects with a scripted LLM run."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sqlmodel import col, select
+
+from annotator.corpus import import_codes, import_documents
+from annotator.errors import AnnotatorError
+from annotator.llm import runner
+from annotator.llm.spec import RunRequest
+from annotator.metrics.gold import build_gold
+from annotator.metrics.validation import INVALID, validate
+from annotator.registry import freeze_prompt
+from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run
+from tests.conftest import write
+from tests.scripted_server import ScriptedServer
+
+N = 40
+KEYS = [f"d{i:02d}" for i in range(N)]
+GOLD = ["positive" if i % 3 else "negative" for i in range(N)]
+# the model: wrong on 4 documents, an invalid answer on 3, the uncertain label on 1
+WRONG = {5, 10, 20, 31}
+BOGUS = {7, 14, 22}
+NEUTRAL = {2}
+
+
+def _model_label(i: int) -> str:
+    if i in BOGUS:
+        return "bogus-label"
+    if i in NEUTRAL:
+        return "neutral"
+    if i in WRONG:
+        return "negative" if GOLD[i] == "positive" else "positive"
+    return GOLD[i]
+
+
+MODEL = [_model_label(i) for i in range(N)]
+SOURCE = ["press" if i % 2 else "blog" for i in range(N)]
+SOURCE[3] = ""  # no metadata value: the (missing) group
+
+
+@pytest.fixture
+def docs(project, tmp_path: Path):
+    rows = "".join(f'{k},"word{k} sentence about a film",{s}\n' for k, s in zip(KEYS, SOURCE, strict=True))
+    import_documents(project, write(tmp_path / "docs.csv", "id,text,source\n" + rows))
+    return project
+
+
+def _set_split(project, split: str) -> None:
+    with project.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            d.split = split
+            s.add(d)
+
+
+def _import(project, tmp_path: Path, name: str, labels: list[str | None], kind: str = "human") -> None:
+    rows = "".join(f"{k},{lab}\n" for k, lab in zip(KEYS, labels, strict=True) if lab is not None)
+    import_codes(project, write(tmp_path / f"{name}.csv", "id,label\n" + rows), coder=name, kind=kind)
+
+
+def _llm_run(project, labels: list[str], split: str = "dev") -> int:
+    by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
+
+    def label_for(text: str) -> str:
+        return next((lab for w, lab in by_word.items() if w in text), "positive")
+
+    with ScriptedServer(label_for=label_for) as server:
+        outcome = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                split=split,
+                concurrency=4,
+                retries=1,
+            ),
+        )
+    return outcome.run_id
+
+
+@pytest.fixture
+def setup(docs, tmp_path: Path):
+    _set_split(docs, "dev")
+    _import(docs, tmp_path, "critics", GOLD, kind="gold")
+    run_id = _llm_run(docs, MODEL)
+    _make_invalid(docs, run_id)
+    return docs, run_id
+
+
+def _make_invalid(project, run_id: int) -> None:
+    """The scripted model cannot give an invalid answer: store the BOGUS documents' answers as invalid."""
+    with project.transaction() as s:
+        ids = {d.id for d in s.exec(select(Document)).all() if int(d.doc_key[1:]) in BOGUS}
+        for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
+            if a.document_id in ids:
+                a.status, a.label = "invalid", None
+                s.add(a)
+
+
+def test_figures_equal_scikit_learn(setup) -> None:
+    project, run_id = setup
+    result = validate(project, "critics", split="dev", n_boot=200, seed=1)
+    (r,) = result["runs"]
+    assert r["run_id"] == run_id and r["n_gold"] == N
+    y_true = GOLD
+    y_pred = [INVALID if i in BOGUS else MODEL[i] for i in range(N)]
+    # invalid answers are errors: accuracy over all 40 gold items
+    expected_acc = sum(t == p for t, p in zip(y_true, y_pred, strict=True)) / N
+    assert expected_acc == pytest.approx((N - 8) / N)
+    assert r["accuracy"]["estimate"] == pytest.approx(expected_acc, abs=1e-6)
+    assert r["accuracy"]["low"] < r["accuracy"]["estimate"] < r["accuracy"]["high"]
+    labels = ["negative", "positive"]
+    assert r["macro_f1"]["estimate"] == pytest.approx(
+        f1_score(y_true, y_pred, labels=labels, average="macro"), abs=1e-6
+    )
+    assert r["weighted_f1"] == pytest.approx(
+        f1_score(y_true, y_pred, labels=labels, average="weighted"), abs=1e-6
+    )
+    assert r["kappa"]["estimate"] == pytest.approx(cohen_kappa_score(y_true, y_pred), abs=1e-6)
+    p, rec, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels)
+    by_label = {c["label"]: c for c in r["per_class"]}
+    assert [c["label"] for c in r["per_class"]] == labels  # gold never uses neutral: not a class
+    for i, lab in enumerate(labels):
+        assert by_label[lab]["precision"] == pytest.approx(p[i], abs=1e-6)
+        assert by_label[lab]["recall"] == pytest.approx(rec[i], abs=1e-6)
+        assert by_label[lab]["f1"] == pytest.approx(f[i], abs=1e-6)
+        assert by_label[lab]["support"] == s[i]
+    cm = r["confusion"]
+    assert cm["columns"] == ["negative", "positive", "neutral", INVALID] and cm["rows"] == labels
+    expected_cm = confusion_matrix(y_true, y_pred, labels=cm["columns"])[:2].tolist()
+    assert cm["matrix"] == expected_cm and cm["matrix"][0][2] + cm["matrix"][1][2] == 1
+    assert "never uses the uncertain label 'neutral'" in result["uncertain_note"]
+    # same seed, same interval
+    again = validate(project, "critics", split="dev", n_boot=200, seed=1)["runs"][0]
+    assert again["kappa"] == r["kappa"]
+
+
+def test_invalid_and_missing_answers_and_coverage(setup) -> None:
+    project, run_id = setup
+    r = validate(project, "critics", split="dev", n_boot=50)["runs"][0]
+    assert r["n_invalid"] == len(BOGUS) and r["n_missing"] == 0 and r["n_uncertain"] == 1
+    assert r["coverage"] == pytest.approx((N - 3) / N)
+    # drop two answers: they are missing, and still errors
+    with project.transaction() as s:
+        doc_ids = [d.id for d in s.exec(select(Document).where(col(Document.doc_key).in_(["d00", "d01"])))]
+        for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
+            if a.document_id in doc_ids:
+                s.delete(a)
+    r2 = validate(project, "critics", split="dev", n_boot=50)["runs"][0]
+    assert r2["n_missing"] == 2 and r2["n_invalid"] == 3 and r2["n_gold"] == N
+    assert r2["coverage"] == pytest.approx((N - 5) / N)
+    assert r2["accuracy"]["estimate"] == pytest.approx((N - 10) / N)
+
+
+def test_small_class_warning(setup) -> None:
+    project, _ = setup
+    r = validate(project, "critics", split="dev", n_boot=20)["runs"][0]
+    # 14 negative and 26 positive gold items: both under 30
+    assert len(r["warnings"]) == 2 and "'negative' has 14 gold items" in r["warnings"][0]
+    assert "'positive' has 26 gold items" in r["warnings"][1]
+
+
+def test_by_metadata_column(setup) -> None:
+    project, _ = setup
+    r = validate(project, "critics", split="dev", by="source", n_boot=20)["runs"][0]
+    groups = r["by"]["groups"]
+    assert list(groups) == ["blog", "press", "(missing)"]
+    assert groups["(missing)"]["n_gold"] == 1
+    assert groups["blog"]["n_gold"] + groups["press"]["n_gold"] == N - 1
+    press = [i for i in range(N) if SOURCE[i] == "press"]
+    correct = sum(MODEL[i] == GOLD[i] for i in press)
+    assert groups["press"]["accuracy"]["estimate"] == pytest.approx(correct / len(press), abs=1e-6)
+    with pytest.raises(AnnotatorError, match=r"no such metadata column \(columns: source\)"):
+        validate(project, "critics", split="dev", by="genre", n_boot=20)
+
+
+def test_frozen_statement_on_test(docs, tmp_path: Path) -> None:
+    _set_split(docs, "test")
+    _import(docs, tmp_path, "critics", GOLD, kind="gold")
+    freeze_prompt(docs, "sentiment/zero-shot.v1")
+    run_id = _llm_run(docs, MODEL, split="test")
+    _make_invalid(docs, run_id)
+    r = validate(docs, "critics", n_boot=20)["runs"][0]
+    assert r["frozen"]["frozen_before_run"] is True
+    assert "was frozen at" in r["frozen"]["line"] and "before the run started" in r["frozen"]["line"]
+    assert r["frozen"]["frozen_at"] is not None and r["frozen"]["started_at"] is not None
+    # move the freeze after the run's start: the statement says so
+    with docs.transaction() as s:
+        run = s.get(Run, run_id)
+        prompt = s.get(PromptVersion, run.prompt_id)
+        prompt.frozen_at = run.started_at + timedelta(hours=1)
+        s.add(prompt)
+    r = validate(docs, "critics", n_boot=20)["runs"][0]
+    assert (
+        r["frozen"]["frozen_before_run"] is False
+        and "NOT frozen before the run started" in r["frozen"]["line"]
+    )
+    # not on dev
+    assert "frozen" not in validate(docs, "critics", split="all", n_boot=20)["runs"][0]
+
+
+def test_metrics_row_per_run(setup) -> None:
+    project, run_id = setup
+    result = validate(project, "critics", split="dev", by="source", n_boot=30, seed=4)
+    with project.transaction() as s:
+        rows = s.exec(select(Metric).where(col(Metric.kind) == "validation")).all()
+    assert len(rows) == 1 and rows[0].run_id == run_id and rows[0].id == result["runs"][0]["metric_id"]
+    assert rows[0].params == {
+        "gold": "critics",
+        "split": "dev",
+        "by": "source",
+        "n_boot": 30,
+        "seed": 4,
+        "codebook": "sentiment",
+        "ci": 0.95,
+    }
+    assert rows[0].result["run"]["kappa"] == result["runs"][0]["kappa"]
+
+
+def test_refusals(setup) -> None:
+    project, run_id = setup
+    with pytest.raises(AnnotatorError, match="no coder of that name"):
+        validate(project, "nobody", split="dev")
+    with pytest.raises(AnnotatorError, match="no codes of codebook 'sentiment' on split 'test'"):
+        validate(project, "critics")
+    with pytest.raises(AnnotatorError, match="999 \\(no such run\\)"):
+        validate(project, "critics", split="dev", runs=[999])
+    assert validate(project, "critics", split="dev", runs=[run_id], n_boot=5)["runs"][0]["run_id"] == run_id
+
+
+def test_gold_build_majority(docs, tmp_path: Path) -> None:
+    a = list(GOLD)
+    b = list(GOLD)
+    c: list[str | None] = list(GOLD)
+    b[0] = "positive"  # d00: a negative, b positive, c negative -> negative (2 of 3)
+    c[1] = "negative"  # d01: a positive, b positive, c negative -> positive
+    c[2] = None  # d02: only a and b, who agree -> positive
+    b[3] = "positive"  # d03: a, b disagree and c did not code it -> tie, left out
+    c[3] = None
+    only_a: list[str | None] = [None] * N
+    _import(docs, tmp_path, "a", a)
+    _import(docs, tmp_path, "b", [x if i != 4 else None for i, x in enumerate(b)])
+    _import(docs, tmp_path, "c", [x if i != 4 else None for i, x in enumerate(c)])
+    _import(docs, tmp_path, "z", [*only_a[:5], "positive", *only_a[6:]])
+    out = build_gold(docs, "majority", ["a", "b", "c"])
+    # d04 was coded by a only: too few
+    assert out["n_ties"] == 1 and out["ties"] == ["d03"] and out["n_too_few"] == 1
+    assert out["n_gold"] == N - 2
+    with docs.transaction() as s:
+        coder = s.exec(select(Coder).where(col(Coder.name) == "majority")).one()
+        run = s.exec(select(Run).where(col(Run.coder_id) == coder.id)).one()
+        assert coder.kind == "gold" and run.kind == "gold"
+        codes = {
+            d.doc_key: a_.label
+            for a_, d in s.exec(
+                select(Annotation, Document)
+                .join(Document, col(Document.id) == col(Annotation.document_id))
+                .where(col(Annotation.run_id) == run.id)
+            ).all()
+        }
+    assert codes["d00"] == "negative" and codes["d01"] == "positive" and codes["d02"] == GOLD[2]
+    assert "d03" not in codes and "d04" not in codes
+    with pytest.raises(AnnotatorError, match="already exists"):
+        build_gold(docs, "majority", ["a", "b"])
+    with pytest.raises(AnnotatorError, match="already exists"):
+        build_gold(docs, "a", ["b", "c"])
+    with pytest.raises(AnnotatorError, match="not human coders: majority"):
+        build_gold(docs, "g2", ["a", "majority"])
+
+
+def test_cli_validate_json_tables_and_gold_build(setup, cli, tmp_path: Path) -> None:
+    project, run_id = setup
+    res = cli("validate", "--gold", "critics", "--split", "dev", "--json", "--bootstrap", "50", "--seed", "3")
+    assert res.code == 0, res
+    data = json.loads(res.out)
+    assert data["seed"] == 3 and data["runs"][0]["run_id"] == run_id and data["runs"][0]["n_invalid"] == 3
+    res = cli("validate", "--gold", "critics", "--split", "dev", "--by", "source", "--bootstrap", "50")
+    assert res.code == 0, res
+    assert "runs against gold" in res.out and "(invalid/missing)" in res.out and "by source" in res.out
+    assert "warning: class 'negative' has 14 gold items" in res.out
+    bad = cli("validate", "--gold", "critics", "--split", "dev", "--by", "genre")
+    assert bad.code == 2 and bad.err.startswith("error: ") and len(bad.err.strip().splitlines()) == 1
+    bad = cli("validate", "--gold", "critics", "--split", "dev", "--runs", "x")
+    assert bad.code == 2 and "--runs" in bad.err
+    _import(project, tmp_path, "alice", GOLD)
+    _import(project, tmp_path, "bob", GOLD)
+    res = cli("gold", "build", "humans", "--from", "alice,bob")
+    assert res.code == 0, res
+    assert f"{N} gold codes" in res.out and "0 ties" in res.out
+    res = cli("validate", "--gold", "humans", "--split", "dev", "--json", "--bootstrap", "20")
+    assert res.code == 0, res
+    assert json.loads(res.out)["gold"] == "humans"
+    bad = cli("gold", "build", "humans", "--from", "alice,bob")
+    assert bad.code == 2 and "already exists" in bad.err
