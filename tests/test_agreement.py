@@ -257,3 +257,90 @@ def test_cli_json_and_tables(coded, cli) -> None:
     assert bad.code == 2 and "--level" in bad.err
     bad = cli("agreement", "--level", "ordinal", "--uncertain-as-category")
     assert bad.code == 2 and "nominal" in bad.err
+
+
+# -- comparisons of runs with one another (paired bootstrap on the shared draws) ----------------------------
+
+RANDOM = [str(x) for x in np.random.default_rng(5).choice(["positive", "negative"], size=20)]
+
+
+def _tagged_run(project, labels: list[str], tag: str) -> int:
+    """Like `_llm_run`, with a tag: an otherwise identical run that is a separate one."""
+    with ScriptedServer(label_for=_copy_of(labels)) as server:
+        outcome = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                split="dev",
+                concurrency=4,
+                retries=1,
+                tag=tag,
+            ),
+        )
+    assert outcome.status == "done"
+    return outcome.run_id
+
+
+def test_a_copy_of_a_human_agrees_more_than_a_random_run(coded) -> None:
+    good = _llm_run(coded, ALICE)
+    bad = _tagged_run(coded, RANDOM, "random")
+    result = agreement(coded, n_boot=500, seed=0)
+    (cmp,) = result["comparisons"]
+    assert (cmp["a"], cmp["b"]) == (f"run:{good}", f"run:{bad}") and cmp["n_units"] == 20
+    by_run = {r["coder"]: r["mean_kappa_vs_humans"]["estimate"] for r in result["runs"]}
+    d = cmp["difference"]
+    # every run coded every unit, so the difference is that of the runs' own mean kappas
+    assert d["estimate"] == pytest.approx(by_run[f"run:{good}"] - by_run[f"run:{bad}"], abs=1e-5)
+    assert d["estimate"] > 0 and d["low"] > 0 and d["low"] <= d["estimate"] <= d["high"]
+    assert cmp["share_le_zero"] is not None and cmp["share_le_zero"] < 0.025
+    assert cmp["verdict"] == f"run:{good} agrees more with the humans than run:{bad}"
+    # the other way round (--compare B,A): less
+    rev = agreement(coded, n_boot=500, seed=0, compare=[f"run:{bad}", f"run:{good}"])["comparisons"]
+    assert len(rev) == 1 and rev[0]["difference"]["estimate"] == pytest.approx(-d["estimate"])
+    assert rev[0]["verdict"] == f"run:{bad} agrees less with the humans than run:{good}"
+    assert rev[0]["share_le_zero"] > 0.975
+
+
+def test_a_run_compared_with_its_copy_shows_no_difference(coded) -> None:
+    first = _llm_run(coded, ALICE)
+    copy = _tagged_run(coded, ALICE, "copy")
+    assert copy != first
+    (cmp,) = agreement(coded, n_boot=200)["comparisons"]
+    assert cmp["difference"] == {"estimate": 0.0, "low": 0.0, "high": 0.0}
+    assert cmp["share_le_zero"] == 1.0
+    assert cmp["verdict"].startswith("no clear difference")
+
+
+def test_comparisons_need_two_runs_and_include_repeats(coded) -> None:
+    assert agreement(coded, n_boot=20)["comparisons"] == []
+    run_id = _llm_run(coded, ALICE, repeats=2)
+    (cmp,) = agreement(coded, n_boot=50)["comparisons"]
+    assert (cmp["a"], cmp["b"]) == (f"run:{run_id}", f"run:{run_id}#1")
+    assert cmp["verdict"].startswith("no clear difference")
+
+
+def test_cli_compare_prints_table_and_refuses_unknown_names(coded, cli) -> None:
+    good = _llm_run(coded, ALICE)
+    bad = _tagged_run(coded, RANDOM, "random")
+    third = _tagged_run(coded, BOB, "bob")
+    res = cli("agreement", "--json", "--bootstrap", "200")
+    assert res.code == 0, res
+    assert len(json.loads(res.out)["comparisons"]) == 3  # every pair of the three runs
+    res = cli("agreement", "--bootstrap", "200", "--compare", f"run:{good},run:{bad}")
+    assert res.code == 0, res
+    assert "runs compared" in res.out
+    assert f"run:{good} agrees more with the humans than run:{bad}" in res.out
+    data = json.loads(
+        cli("agreement", "--json", "--bootstrap", "200", "--compare", f"run:{good},run:{bad}").out
+    )
+    assert [(c["a"], c["b"]) for c in data["comparisons"]] == [(f"run:{good}", f"run:{bad}")]
+    bad_res = cli("agreement", "--compare", f"run:{good},run:999")
+    assert bad_res.code == 2 and bad_res.err.startswith("error: ")
+    assert len(bad_res.err.strip().splitlines()) == 1
+    assert "run:999" in bad_res.err and f"run:{good}, run:{bad}, run:{third}" in bad_res.err
+    one = cli("agreement", "--compare", f"run:{good}")
+    assert one.code == 2 and "two different coders" in one.err
+    with pytest.raises(AnnotatorError, match="available coders"):
+        agreement(coded, compare=["alice", f"run:{good}"])

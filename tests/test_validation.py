@@ -299,3 +299,37 @@ def test_cli_validate_json_tables_and_gold_build(setup, cli, tmp_path: Path) -> 
     assert json.loads(res.out)["gold"] == "humans"
     bad = cli("gold", "build", "humans", "--from", "alice,bob")
     assert bad.code == 2 and "already exists" in bad.err
+
+
+def test_runs_without_answers_on_the_split_are_left_out_with_a_note(project, tmp_path) -> None:
+    """A dev run does not drag a test validation down with 100% 'missing': it is left out, and said so."""
+    from annotator.example import import_example
+    from annotator.splits import make_split
+
+    import_example(project, n=60, seed=4, raters=2)
+    make_split(project, 0.5, seed=1)
+    with ScriptedServer() as server:
+        dev = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/s",
+                base_url=server.base_url,
+                split="dev",
+                sample=5,
+            ),
+        )
+        freeze_prompt(project, "sentiment/zero-shot.v1")
+        test = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/s",
+                base_url=server.base_url,
+                split="test",
+                sample=5,
+            ),
+        )
+    result = validate(project, gold="critics", split="test", n_boot=50)
+    assert [r["run_id"] for r in result["runs"]] == [test.run_id]
+    assert any(f"run:{dev.run_id}" in note for note in result["notes"])

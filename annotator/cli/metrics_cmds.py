@@ -40,12 +40,19 @@ def agreement(
         False, "--uncertain-as-category", help="Count the uncertain label as a category (default: missing)."
     ),
     codebook: str | None = typer.Option(None, "--codebook", help="Codebook NAME (default: the only one)."),
+    compare: str | None = typer.Option(
+        None,
+        "--compare",
+        help="Two runs or repeats as A,B (names as in --coders, e.g. run:7,run:8): compare only that pair "
+        "(default: every pair of runs and repeats).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Inter-coder reliability of humans and LLM runs, with bootstrap intervals and the yardstick."""
     from annotator.metrics.agreement import agreement as compute
 
     names = [c.strip() for c in coders.split(",") if c.strip()] if coders is not None else None
+    pair = [c.strip() for c in compare.split(",") if c.strip()] if compare is not None else None
     result = compute(
         get_project(),
         split=split,
@@ -55,6 +62,7 @@ def agreement(
         seed=seed,
         uncertain_as_category=uncertain_as_category,
         codebook=codebook,
+        compare=pair,
     )
     if as_json:
         print_json(result)
@@ -130,6 +138,28 @@ def agreement(
         )
     for r in result["runs"]:
         console.print(r["yardstick"]["line"])
+    comparisons = result.get("comparisons", [])
+    if comparisons:
+        console.print(
+            table(
+                "runs compared: A minus B, mean kappa with each human (units both coded)",
+                ["A", "B", "n", "A kappa", "B kappa", "A - B", "share <= 0"],
+                [
+                    [
+                        c["a"],
+                        c["b"],
+                        c["n_units"],
+                        _ci(c["mean_kappa_a"]),
+                        _ci(c["mean_kappa_b"]),
+                        _ci(c["difference"]),
+                        _f(c["share_le_zero"]),
+                    ]
+                    for c in comparisons
+                ],
+            )
+        )
+        for c in comparisons:
+            console.print(c["line"])
     for note in result["notes"][1:]:
         console.print(f"note: {note}")
     console.print(f"stored as metric {result['metric_id']}")

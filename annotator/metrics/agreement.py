@@ -9,10 +9,16 @@ seeded unit-bootstrap intervals (see `annotator.metrics.reliability` for why uni
   between the run and the human majority label (plurality; tied units are left out and counted), (c) the
   mean of the run's pairwise kappas with each human, beside the humans' own mean pairwise kappa;
 - within-run stability: alpha over the repeats of a run, when two or more are present;
-- a pairwise kappa matrix of all coders.
+- a pairwise kappa matrix of all coders;
+- comparisons of runs (and repeats) with one another, when two or more are present: for each pair (A, B),
+  A's mean pairwise kappa with each human minus B's, on the units both coded, with a paired bootstrap
+  interval, the share of replicates <= 0 and a verdict (``compare`` limits this to one pair).
 
 Every statistic of one call is computed on the same bootstrap draws of units, so intervals and the paired
 difference "run vs humans minus human vs human" are consistent with one another.
+
+A comparison's verdict: "A agrees more with the humans than B" when the interval of A minus B lies above
+zero, "A agrees less with the humans than B" when it lies below, "no clear difference" otherwise.
 
 The yardstick (Törnberg 2024) compares like with like: one coder against one coder. The run's mean pairwise
 kappa with the humans (c) is set beside the humans' mean pairwise kappa. The rule:
@@ -380,10 +386,44 @@ def yardstick(
     return {"verdict": verdict, "line": line}
 
 
+def compare_verdict(a: str, b: str, diff: dict[str, Any]) -> str:
+    """The verdict on A minus B (mean pairwise kappa with the humans): its interval against zero."""
+    lo = diff["low"] if diff["low"] is not None else diff["estimate"]
+    hi = diff["high"] if diff["high"] is not None else diff["estimate"]
+    if lo > 0:
+        return f"{a} agrees more with the humans than {b}"
+    if hi < 0:
+        return f"{a} agrees less with the humans than {b}"
+    return f"no clear difference between {a} and {b} in agreement with the humans"
+
+
+def _compare_pairs(m: CodeMatrix, runs: list[int], compare: Sequence[str] | None) -> list[tuple[int, int]]:
+    """Index pairs of run coders to compare: every pair, or the one named by ``compare`` (A,B)."""
+    if compare is None:
+        return [(i, j) for x, i in enumerate(runs) for j in runs[x + 1 :]]
+    names = [_coder_key(n) for n in compare]
+    available = [m.coders[i].name for i in runs]
+    shown = ", ".join(available) or "none (the report has no LLM or baseline coders)"
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise InputError(f"--compare: unknown coder {', '.join(unknown)}; available coders: {shown}")
+    if len(names) != 2 or names[0] == names[1]:
+        raise InputError(f"--compare needs two different coders as A,B; available coders: {shown}")
+    by_name = {m.coders[i].name: i for i in runs}
+    return [(by_name[names[0]], by_name[names[1]])]
+
+
 def compute_agreement(
-    m: CodeMatrix, level: str = "nominal", n_boot: int = 1000, seed: int = 0
+    m: CodeMatrix,
+    level: str = "nominal",
+    n_boot: int = 1000,
+    seed: int = 0,
+    compare: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Every figure of `agreement` on a loaded matrix (no database)."""
+    """Every figure of `agreement` on a loaded matrix (no database).
+
+    ``compare`` (two run coder names, A and B) limits the comparisons to that pair.
+    """
     if level not in LEVELS:
         raise InputError(f"--level {level!r}: use one of {', '.join(LEVELS)}")
     if n_boot < 1:
@@ -392,10 +432,11 @@ def compute_agreement(
         raise InputError(
             f"--uncertain-as-category needs --level nominal: {m.uncertain_label!r} has no place on a {level} scale"
         )
-    s = _Stats(m, level, n_boot, seed)
     codes = m.codes
     ref = [i for i, c in enumerate(m.coders) if c.kind in REFERENCE_KINDS]
     runs = [i for i, c in enumerate(m.coders) if c.kind in RUN_KINDS]
+    pairs = _compare_pairs(m, runs, compare)
+    s = _Stats(m, level, n_boot, seed)
     notes: list[str] = [m.uncertain_note]
 
     # human-human
@@ -509,6 +550,53 @@ def compute_agreement(
         a, _ = s.alpha(rows)
         stability.append({"run_id": rid, "coders": [m.coders[i].name for i in rows], "alpha": a})
 
+    # runs against one another: A's mean kappa with the humans minus B's, on the units both coded
+    comparisons: list[dict[str, Any]] = []
+    for i, j in pairs:
+        a_name, b_name = m.coders[i].name, m.coders[j].name
+        both = np.isfinite(codes[i]) & np.isfinite(codes[j])
+        a_codes = np.where(both, codes[i], np.nan)
+        b_codes = np.where(both, codes[j], np.nan)
+        means = []
+        for row in (a_codes, b_codes):
+            pts, reps = [], []
+            for h in ref:
+                ph, rh, _ = s.kappa(row, codes[h])
+                pts.append(ph)
+                reps.append(rh)
+            means.append(_mean_pairs(pts, reps, n_boot))
+        (ka, ka_reps, a_pairs), (kb, kb_reps, b_pairs) = means
+        diff_reps = ka_reps - kb_reps
+        delta = _estimate(ka - kb, diff_reps)
+        ok = diff_reps[np.isfinite(diff_reps)]
+        share = _num(float((ok <= 0).mean())) if ok.size and delta["estimate"] is not None else None
+        cmp: dict[str, Any] = {
+            "a": a_name,
+            "b": b_name,
+            "n_units": int(both.sum()),
+            "mean_kappa_a": _estimate(ka, ka_reps) | {"n_pairs": a_pairs},
+            "mean_kappa_b": _estimate(kb, kb_reps) | {"n_pairs": b_pairs},
+            "difference": delta,
+            "share_le_zero": share,
+        }
+        if delta["estimate"] is None:
+            why = (
+                humans["reason"]
+                if not ref
+                else "no unit coded by both"
+                if not both.any()
+                else "no kappa with the humans for one of them (no jointly coded units, or no variation)"
+            )
+            cmp["verdict"] = "undetermined"
+            cmp["line"] = f"{a_name} vs {b_name}: cannot compare: {why}"
+        else:
+            cmp["verdict"] = compare_verdict(a_name, b_name, delta)
+            cmp["line"] = (
+                f"{a_name} minus {b_name}, mean kappa with the humans on {cmp['n_units']} units both coded: "
+                f"{_span(delta)}, share of replicates <= 0: {_fmt(share)}: {cmp['verdict']}"
+            )
+        comparisons.append(cmp)
+
     # pairwise kappa matrix of all coders (point estimates)
     names = m.names
     pair_k: list[list[float | None]] = [[None] * len(names) for _ in names]
@@ -553,6 +641,7 @@ def compute_agreement(
         "humans": humans,
         "runs": run_out,
         "stability": stability,
+        "comparisons": comparisons,
         "pairwise": {"coders": names, "kappa": pair_k, "n_units": pair_n},
         "yardstick_rule": YARDSTICK_RULE,
         "notes": notes,
@@ -579,8 +668,11 @@ def agreement(
     seed: int = 0,
     uncertain_as_category: bool = False,
     codebook: str | None = None,
+    compare: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Reliability of the stored codes (see the module docstring), stored as a metrics row of kind agreement.
+
+    ``compare`` (two run coder names, A and B) limits the run-vs-run comparisons to that pair.
 
     Returns the JSON-ready result, with ``metric_id`` (the stored row).
     """
@@ -591,10 +683,11 @@ def agreement(
     with project.transaction() as session:
         name = codebook or default_codebook(session)
         matrix = load_codes(session, name, split, coders, uncertain_as_category)
-    result = compute_agreement(matrix, level, n_boot, seed)
+    result = compute_agreement(matrix, level, n_boot, seed, compare)
     params = {
         "codebook": name,
         "coders": coders,
+        "compare": list(compare) if compare is not None else None,
         "level": level,
         "n_boot": n_boot,
         "seed": seed,

@@ -423,7 +423,22 @@ def validate(
         return _figures(y_true, y_pred, labels, uncertain, n_missing, n_boot, seed)
 
     run_out: list[dict[str, Any]] = []
-    for info in data["runs"]:
+    scored = data["runs"]
+    if runs is None:  # runs that never labeled this split's gold items (e.g. dev runs on test) are left out
+        idle = [info for info in scored if not any(d in info.answers for d in doc_ids)]
+        scored = [info for info in scored if info not in idle]
+        if idle:
+            notes.append(
+                f"left out, no answer on these {len(doc_ids)} gold items: "
+                + ", ".join(f"run:{info.id}" for info in idle)
+                + " (name them with --runs to score them anyway)"
+            )
+        if not scored:
+            raise InputError(
+                f"no run has answers on the {split} split's gold items; run one first "
+                f"(`annotator run --split {split} ...`)"
+            )
+    for info in scored:
         entry: dict[str, Any] = {
             "run_id": info.id,
             "kind": info.kind,
