@@ -344,3 +344,54 @@ def test_cli_compare_prints_table_and_refuses_unknown_names(coded, cli) -> None:
     assert one.code == 2 and "two different coders" in one.err
     with pytest.raises(AnnotatorError, match="available coders"):
         agreement(coded, compare=["alice", f"run:{good}"])
+
+
+def test_invalid_answers_are_missing_by_default_or_a_category_when_asked(project, tmp_path) -> None:
+    """An LLM's invalid answers: missing unless --invalid-as-category makes them one more category."""
+    from annotator.corpus import import_documents as _docs
+    from tests.scripted_server import Label
+
+    _docs(
+        project,
+        write(tmp_path / "inv.csv", "id,text\n" + "".join(f"i{i},item {i} text\n" for i in range(12))),
+    )
+    with project.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            d.split = "dev"
+            s.add(d)
+    import_codes(
+        project,
+        write(
+            tmp_path / "h.csv",
+            "id,coder,label\n"
+            + "".join(
+                f"i{i},{c},{'positive' if i % 2 else 'negative'}\n" for i in range(12) for c in ("ann", "ben")
+            ),
+        ),
+        coder_column="coder",
+    )
+    with ScriptedServer(label_for=lambda t: "positive" if int(t.split()[1]) % 2 else "negative") as server:
+        server.script([Label("ecstatic")] * 2, text_contains="item 3 ")
+        server.script([Label("ecstatic")] * 2, text_contains="Input should be")
+        out = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/s",
+                base_url=server.base_url,
+                split="dev",
+                reasks=1,
+            ),
+        )
+    run = f"run:{out.run_id}"
+    default = agreement(project, split="dev", n_boot=20)
+    as_category = agreement(project, split="dev", n_boot=20, invalid_as_category=True)
+    assert default["invalid"] == "missing" and as_category["invalid"] == "category"
+    assert "invalid answers treated as missing" in default["uncertain_note"]
+    assert "(invalid)" in as_category["categories"] and "(invalid)" not in default["categories"]
+    first = next(r for r in default["runs"] if r["coder"] == run)
+    second = next(r for r in as_category["runs"] if r["coder"] == run)
+    assert first["kappa_vs_majority"]["estimate"] == 1.0  # the invalid answer is left out
+    assert second["kappa_vs_majority"]["estimate"] < 1.0  # now it disagrees with the humans
+    with pytest.raises(AnnotatorError, match="--invalid-as-category needs --level nominal"):
+        agreement(project, split="dev", n_boot=20, invalid_as_category=True, level="ordinal")

@@ -39,6 +39,9 @@ def agreement(
     uncertain_as_category: bool = typer.Option(
         False, "--uncertain-as-category", help="Count the uncertain label as a category (default: missing)."
     ),
+    invalid_as_category: bool = typer.Option(
+        False, "--invalid-as-category", help="Count invalid LLM answers as a category (default: missing)."
+    ),
     codebook: str | None = typer.Option(None, "--codebook", help="Codebook NAME (default: the only one)."),
     compare: str | None = typer.Option(
         None,
@@ -63,6 +66,7 @@ def agreement(
         uncertain_as_category=uncertain_as_category,
         codebook=codebook,
         compare=pair,
+        invalid_as_category=invalid_as_category,
     )
     if as_json:
         print_json(result)

@@ -70,6 +70,9 @@ YARDSTICK_RULE = (
 )
 
 
+INVALID_CATEGORY = "(invalid)"  # the category invalid answers become with --invalid-as-category
+
+
 @dataclass
 class CoderInfo:
     name: str
@@ -95,7 +98,8 @@ class CodeMatrix:
     split: str
     uncertain_label: str | None
     uncertain_as_category: bool
-    values: list[float] = field(default_factory=list)  # each category's position on the codebook's scale
+    values: list[float] = field(default_factory=list)
+    invalid_as_category: bool = False  # each category's position on the codebook's scale
 
     @property
     def names(self) -> list[str]:
@@ -106,7 +110,8 @@ class CodeMatrix:
         if self.uncertain_label is None:
             return "the codebook has no uncertain label"
         how = "category" if self.uncertain_as_category else "missing"
-        return f"uncertain ({self.uncertain_label!r}) treated as {how}"
+        invalid = "a category" if self.invalid_as_category else "missing"
+        return f"uncertain ({self.uncertain_label!r}) treated as {how}; invalid answers treated as {invalid}"
 
 
 def _coder_key(name: str) -> str:
@@ -119,6 +124,7 @@ def load_codes(
     split: str,
     coders: list[str] | None = None,
     uncertain_as_category: bool = False,
+    invalid_as_category: bool = False,
 ) -> CodeMatrix:
     """The codes of a codebook's coders on a split: humans by name, runs as ``run:N`` (repeat r > 0:
     ``run:N#r``), gold coders only when named. Invalid and error answers are missing; the uncertain label is
@@ -145,6 +151,8 @@ def load_codes(
         categories += [n for n in book.label_names if n not in categories]
     if uncertain_as_category and uncertain_label is not None:
         categories.append(uncertain_label)
+    if invalid_as_category:
+        categories.append(INVALID_CATEGORY)
     values = []
     for i, name in enumerate(categories):
         v = latest.label_value(name)
@@ -191,7 +199,8 @@ def load_codes(
         info = infos.setdefault(name, CoderInfo(name, run_kind, info_run, info_repeat, model))
         if status != "ok" or label is None:
             info.n_invalid += 1
-            value = None
+            # an answer that did not validate may count as a category; a failed request never does
+            value = INVALID_CATEGORY if invalid_as_category and status == "invalid" else None
         elif label in uncertain_names:
             info.n_uncertain += 1
             value = label if uncertain_as_category else None
@@ -244,6 +253,7 @@ def load_codes(
         uncertain_label=uncertain_label,
         uncertain_as_category=uncertain_as_category,
         values=values,
+        invalid_as_category=invalid_as_category,
     )
 
 
@@ -428,6 +438,10 @@ def compute_agreement(
         raise InputError(f"--level {level!r}: use one of {', '.join(LEVELS)}")
     if n_boot < 1:
         raise InputError(f"--bootstrap {n_boot}: use at least 1 replicate (1000 is the default)")
+    if level != "nominal" and m.invalid_as_category:
+        raise InputError(
+            f"--invalid-as-category needs --level nominal: invalid answers have no place on a {level} scale"
+        )
     if level != "nominal" and m.uncertain_as_category and m.uncertain_label is not None:
         raise InputError(
             f"--uncertain-as-category needs --level nominal: {m.uncertain_label!r} has no place on a {level} scale"
@@ -620,6 +634,7 @@ def compute_agreement(
         "kappa_weights": s.kappa_weights,
         "categories": m.categories,
         "uncertain": "category" if m.uncertain_as_category else "missing",
+        "invalid": "category" if m.invalid_as_category else "missing",
         "uncertain_label": m.uncertain_label,
         "uncertain_note": m.uncertain_note,
         "n_boot": n_boot,
@@ -669,6 +684,7 @@ def agreement(
     uncertain_as_category: bool = False,
     codebook: str | None = None,
     compare: Sequence[str] | None = None,
+    invalid_as_category: bool = False,
 ) -> dict[str, Any]:
     """Reliability of the stored codes (see the module docstring), stored as a metrics row of kind agreement.
 
@@ -682,7 +698,7 @@ def agreement(
         raise InputError(f"--bootstrap {n_boot}: use at least 1 replicate (1000 is the default)")
     with project.transaction() as session:
         name = codebook or default_codebook(session)
-        matrix = load_codes(session, name, split, coders, uncertain_as_category)
+        matrix = load_codes(session, name, split, coders, uncertain_as_category, invalid_as_category)
     result = compute_agreement(matrix, level, n_boot, seed, compare)
     params = {
         "codebook": name,
@@ -692,6 +708,7 @@ def agreement(
         "n_boot": n_boot,
         "seed": seed,
         "uncertain": result["uncertain"],
+        "invalid": "category" if invalid_as_category else "missing",
         "ci": CI,
     }
     run_ids = {c.run_id for c in matrix.coders if c.run_id is not None}
