@@ -68,7 +68,8 @@ def _copy_of(labels: list[str]):
     return label_for
 
 
-def _llm_run(project, labels: list[str], repeats: int = 1) -> int:
+def _llm_run(project, labels: list[str], repeats: int = 1, tag: str | None = None) -> int:
+    """A scripted LLM run whose answers copy ``labels``; a ``tag`` makes an otherwise identical run separate."""
     with ScriptedServer(label_for=_copy_of(labels)) as server:
         outcome = runner.label(
             project,
@@ -80,6 +81,7 @@ def _llm_run(project, labels: list[str], repeats: int = 1) -> int:
                 repeats=repeats,
                 concurrency=4,
                 retries=1,
+                tag=tag,
             ),
         )
     assert outcome.status == "done"
@@ -264,28 +266,9 @@ def test_cli_json_and_tables(coded, cli) -> None:
 RANDOM = [str(x) for x in np.random.default_rng(5).choice(["positive", "negative"], size=20)]
 
 
-def _tagged_run(project, labels: list[str], tag: str) -> int:
-    """Like `_llm_run`, with a tag: an otherwise identical run that is a separate one."""
-    with ScriptedServer(label_for=_copy_of(labels)) as server:
-        outcome = runner.label(
-            project,
-            RunRequest(
-                prompt="sentiment/zero-shot.v1",
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split="dev",
-                concurrency=4,
-                retries=1,
-                tag=tag,
-            ),
-        )
-    assert outcome.status == "done"
-    return outcome.run_id
-
-
 def test_a_copy_of_a_human_agrees_more_than_a_random_run(coded) -> None:
     good = _llm_run(coded, ALICE)
-    bad = _tagged_run(coded, RANDOM, "random")
+    bad = _llm_run(coded, RANDOM, tag="random")
     result = agreement(coded, n_boot=500, seed=0)
     (cmp,) = result["comparisons"]
     assert (cmp["a"], cmp["b"]) == (f"run:{good}", f"run:{bad}") and cmp["n_units"] == 20
@@ -305,7 +288,7 @@ def test_a_copy_of_a_human_agrees_more_than_a_random_run(coded) -> None:
 
 def test_a_run_compared_with_its_copy_shows_no_difference(coded) -> None:
     first = _llm_run(coded, ALICE)
-    copy = _tagged_run(coded, ALICE, "copy")
+    copy = _llm_run(coded, ALICE, tag="copy")
     assert copy != first
     (cmp,) = agreement(coded, n_boot=200)["comparisons"]
     assert cmp["difference"] == {"estimate": 0.0, "low": 0.0, "high": 0.0}
@@ -323,8 +306,8 @@ def test_comparisons_need_two_runs_and_include_repeats(coded) -> None:
 
 def test_cli_compare_prints_table_and_refuses_unknown_names(coded, cli) -> None:
     good = _llm_run(coded, ALICE)
-    bad = _tagged_run(coded, RANDOM, "random")
-    third = _tagged_run(coded, BOB, "bob")
+    bad = _llm_run(coded, RANDOM, tag="random")
+    third = _llm_run(coded, BOB, tag="bob")
     res = cli("agreement", "--json", "--bootstrap", "200")
     assert res.code == 0, res
     assert len(json.loads(res.out)["comparisons"]) == 3  # every pair of the three runs

@@ -118,6 +118,17 @@ def _coder_key(name: str) -> str:
     return name.strip()
 
 
+def codes_query(*columns: Any) -> Any:
+    """A select of ``columns`` over every annotation joined to its run, coder, codebook version and document."""
+    return (
+        sa_select(*columns)
+        .join(Run, col(Run.id) == col(Annotation.run_id))
+        .join(Coder, col(Coder.id) == col(Run.coder_id))
+        .join(CodebookVersion, col(CodebookVersion.id) == col(Run.codebook_id))
+        .join(Document, col(Document.id) == col(Annotation.document_id))
+    )
+
+
 def load_codes(
     session: Session,
     codebook_name: str,
@@ -159,7 +170,7 @@ def load_codes(
         values.append(float(i) if v is None else float(v))
 
     query = (
-        sa_select(
+        codes_query(
             col(Annotation.document_id),
             col(Annotation.repeat),
             col(Annotation.label),
@@ -169,10 +180,6 @@ def load_codes(
             col(Run.model),
             col(Coder.name),
         )
-        .join(Run, col(Run.id) == col(Annotation.run_id))
-        .join(Coder, col(Coder.id) == col(Run.coder_id))
-        .join(CodebookVersion, col(CodebookVersion.id) == col(Run.codebook_id))
-        .join(Document, col(Document.id) == col(Annotation.document_id))
         .where(col(CodebookVersion.name) == codebook_name)
         .order_by(col(Coder.id), col(Run.id), col(Annotation.repeat), col(Annotation.document_id))
     )

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from annotator.corpus import NewCode, add_codes
 from annotator.errors import InputError
-from annotator.metrics.agreement import SPLITS
+from annotator.metrics.agreement import SPLITS, codes_query
 from annotator.project import Project
 from annotator.registry import stored_codebook
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run, utcnow
@@ -54,7 +53,7 @@ def build_gold(
                 f"--from: not human coders: {', '.join(bad)} (human coders: {', '.join(humans) or 'none'})"
             )
         query = (
-            sa_select(
+            codes_query(
                 col(Coder.name),
                 col(Annotation.document_id),
                 col(Annotation.label),
@@ -63,10 +62,6 @@ def build_gold(
                 col(CodebookVersion.version),
                 col(Document.doc_key),
             )
-            .join(Run, col(Run.id) == col(Annotation.run_id))
-            .join(Coder, col(Coder.id) == col(Run.coder_id))
-            .join(CodebookVersion, col(CodebookVersion.id) == col(Run.codebook_id))
-            .join(Document, col(Document.id) == col(Annotation.document_id))
             .where(
                 col(Coder.name).in_(coders),
                 col(Annotation.status) == "ok",
