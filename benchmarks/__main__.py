@@ -10,6 +10,8 @@ BENCHMARKS = [
     "benchmarks.bench_labeling",
     "benchmarks.bench_local",
     "benchmarks.bench_reliability",
+    "benchmarks.bench_embeddings",
+    "benchmarks.bench_finetune",
 ]
 
 

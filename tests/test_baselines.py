@@ -341,3 +341,29 @@ def test_finetune_saves_a_model_that_reloads_to_the_same_predictions(example, cl
     again = reloaded.predict_rows([text for text, _, _ in rows])
     assert [r.label for r in again] == [label for _, label, _ in rows]
     assert np.allclose([r.probability for r in again], [p for _, _, p in rows], atol=1e-4)
+
+
+def test_stacked_ensemble_trains_its_combiner_out_of_fold(example, cli) -> None:
+    from annotator.baselines.ensemble import StackedEnsemble
+
+    result = cli("baseline", "ensemble", "--embedder", "minilm", "--json")
+    assert result.code == 0, result
+    out = json.loads(result.out)
+    assert out["coder"] == "ensemble/minilm+tfidf" and out["n_ok"] == 48 and out["n_train"] == 112
+    texts, y = (
+        POS + NEG + ["wonderful", "awful"],
+        ["positive"] * 3 + ["negative"] * 3 + ["positive", "negative"],
+    )
+    model = StackedEnsemble(encoders=("minilm",), folds=2).fit(texts, y)
+    assert [name for name, _ in model.members()] == ["embed-logreg-minilm", "tfidf"]
+    assert model.predict_proba(["a wonderful film"]).shape == (1, 2)
+    with pytest.raises(ValueError, match="at least two members"):
+        StackedEnsemble(encoders=("minilm",), tfidf=False).fit(texts, y)
+
+
+def test_centroid_without_renormalisation_is_a_dot_product() -> None:
+    texts, y = POS + NEG, ["positive"] * 3 + ["negative"] * 3
+    cosine = EmbeddingCentroid().fit(texts, y)
+    dot = EmbeddingCentroid(normalize=False).fit(texts, y)
+    assert np.allclose(np.linalg.norm(cosine.centroids_, axis=1), 1)
+    assert (np.linalg.norm(dot.centroids_, axis=1) < 1).all()

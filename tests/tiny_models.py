@@ -5,7 +5,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-WORDS = ["negative", "positive", "neutral", "the", "a", "film", "is", "good", "bad", "dull", "great", "story", "acting", "movie", "and", "not", "very"]
+WORDS = [
+    "negative",
+    "positive",
+    "neutral",
+    "the",
+    "a",
+    "film",
+    "is",
+    "good",
+    "bad",
+    "dull",
+    "great",
+    "story",
+    "acting",
+    "movie",
+    "and",
+    "not",
+    "very",
+]
 
 
 def _tokenizer(folder: Path, first: str | None = None):

@@ -49,7 +49,10 @@ class Baseline(ClassifierMixin, BaseEstimator):
             if isinstance(value, str | int | float | bool) or value is None:
                 out[key] = value
             elif isinstance(value, list | tuple):
-                out[key] = list(value)
+                out[key] = [
+                    v if isinstance(v, str | int | float | bool) else getattr(v, "name", str(v))
+                    for v in value
+                ]
             elif isinstance(value, dict):
                 out[key] = {str(k): v for k, v in value.items()}
             else:

@@ -144,7 +144,7 @@ class EmbeddingLogReg(Baseline):
         self.embedder_ = _embedder(self.embedder)
         features = self.embedder_.encode(check_texts(X))
         self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=self.seed)
-        self.model_.fit(features, np.asarray(y, dtype=object))
+        self.model_.fit(features, np.asarray(y))
         self.classes_ = self.model_.classes_
         return self
 
@@ -154,19 +154,28 @@ class EmbeddingLogReg(Baseline):
 
 class EmbeddingCentroid(Baseline):
     """Cosine similarity to each class's mean training embedding; no classifier. ``predict_proba`` is a
-    softmax of the similarities (scaled by ``temperature``): an ordering, not a calibrated probability."""
+    softmax of the similarities (scaled by ``temperature``): an ordering, not a calibrated probability.
 
-    def __init__(self, embedder: str | Embedder = "minilm", temperature: float = 0.05):
+    ``normalize=False`` compares with the raw mean instead (a dot product, so the class whose mean is longer
+    is favoured): what a plain script that skips the renormalisation computes, kept to reproduce its figures.
+    """
+
+    def __init__(
+        self, embedder: str | Embedder = "minilm", temperature: float = 0.05, normalize: bool = True
+    ):
         self.embedder = embedder
         self.temperature = temperature
+        self.normalize = normalize
 
     def fit(self, X: Sequence[str], y: Sequence[str]) -> EmbeddingCentroid:
         self.embedder_ = _embedder(self.embedder)
         features = self.embedder_.encode(check_texts(X))
-        labels = np.asarray(y, dtype=object)
+        labels = np.asarray(y)
         self.classes_ = np.array(sorted(set(labels.tolist())), dtype=object)
         centroids = np.stack([features[labels == c].mean(axis=0) for c in self.classes_])
-        self.centroids_ = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+        if self.normalize:
+            centroids = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+        self.centroids_ = centroids
         return self
 
     def similarities(self, X: Sequence[str]) -> np.ndarray:

@@ -58,7 +58,13 @@ BASELINES: dict[str, Family] = {
     "text2text": Family(False, False, "a T5 / flan-T5 model prompted with the codebook's labels (--model)"),
     "classifier": Family(False, False, "a Hugging Face text-classification model (--model, --label-map)"),
     "finetune": Family(True, False, "fine-tune an encoder (default MiniLM) with a classification head"),
+    "ensemble": Family(
+        True,
+        True,
+        "stacked: embed-logreg on mpnet and MiniLM + TF-IDF, combined on out-of-fold probabilities",
+    ),
 }
+DEFAULT_ENCODERS = {"ensemble": "mpnet,minilm"}
 
 
 @dataclass
@@ -67,7 +73,7 @@ class BaselineRequest:
     train_split: str = "dev"
     split: str = "test"
     gold: str | None = None
-    embedder: str = "minilm"
+    embedder: str | None = None  # embed-*: minilm; ensemble: mpnet,minilm
     model: str | None = None  # text2text / classifier: a hub id or folder; finetune: the base encoder
     seed: int = 0
     codebook: str | None = None
@@ -153,7 +159,7 @@ def _documents(session: Session, split: str) -> list[tuple[int, str]]:
     return [(int(i or 0), t) for i, t in session.exec(query).all()]
 
 
-def _label_texts(codebook: Codebook, style: str) -> dict[str, str]:
+def label_texts(codebook: Codebook, style: str) -> dict[str, str]:
     """What each label's embedding is compared with, in zero-shot: its name, its definition, or both."""
     if style not in ("name", "definition", "both"):
         raise InputError(f"--label-text {style!r}: use name, definition or both")
@@ -193,6 +199,13 @@ def build_estimator(
     def labeling(done: int, total: int) -> None:
         say("labeling", done, total)
 
+    if req.name == "ensemble":
+        from annotator.baselines.embeddings import Embedder
+        from annotator.baselines.ensemble import StackedEnsemble
+
+        names = [n.strip() for n in _encoders(req).split(",") if n.strip()]
+        encoders = [Embedder(n, project=project, progress=encoding) for n in names]
+        return StackedEnsemble(encoders, tfidf=bool(opts.get("tfidf", True)), seed=req.seed)
     if req.name.startswith("embed-"):
         from annotator.baselines.embeddings import (
             Embedder,
@@ -201,12 +214,12 @@ def build_estimator(
             EmbeddingZeroShot,
         )
 
-        embedder = Embedder(req.embedder, project=project, progress=encoding)
+        embedder = Embedder(_encoders(req), project=project, progress=encoding)
         if req.name == "embed-logreg":
             return EmbeddingLogReg(embedder, C=float(opts.get("C", 1.0)), seed=req.seed)
         if req.name == "embed-centroid":
             return EmbeddingCentroid(embedder)
-        return EmbeddingZeroShot(embedder, label_texts=_label_texts(codebook, opts.get("label_text", "name")))
+        return EmbeddingZeroShot(embedder, label_texts=label_texts(codebook, opts.get("label_text", "both")))
     if req.name == "tfidf":
         from annotator.baselines.tfidf import CLASSIFIERS, TfidfClassifier
 
@@ -217,7 +230,10 @@ def build_estimator(
     if req.name == "lexicon":
         from annotator.baselines.lexicon import VaderLexicon
 
-        return VaderLexicon(labels=_lexicon_labels(codebook))
+        threshold = float(opts.get("threshold", 0.05))
+        if not 0 <= threshold < 1:
+            raise InputError(f"--threshold {threshold}: use a number from 0 (no neutral band) to below 1")
+        return VaderLexicon(labels=_lexicon_labels(codebook), threshold=threshold)
     if req.name == "text2text":
         from annotator.baselines.text2text import Text2Text, default_prompt
 
@@ -246,6 +262,10 @@ def build_estimator(
     )
 
 
+def _encoders(req: BaselineRequest) -> str:
+    return req.embedder or DEFAULT_ENCODERS.get(req.name, "minilm")
+
+
 def _need_model(req: BaselineRequest) -> str:
     if not req.model:
         example = (
@@ -259,13 +279,26 @@ def _need_model(req: BaselineRequest) -> str:
     return req.model
 
 
+def _encoder_identity(estimator: Baseline) -> str | None:
+    """The cache identity of the encoder(s) a baseline uses (a folder's includes its fingerprint)."""
+    single = getattr(estimator, "embedder", None)
+    if single is not None:
+        return str(getattr(single, "identity", single))
+    several = getattr(estimator, "encoders", None)
+    if several is not None:
+        return ",".join(str(getattr(e, "identity", e)) for e in several)
+    return None
+
+
 def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _coder_name(req: BaselineRequest, family: Family) -> str:
+    if req.name == "ensemble":
+        return "ensemble/" + "+".join(n.strip() for n in _encoders(req).split(",")) + "+tfidf"
     if family.uses_embedder:
-        return f"{req.name}/{req.embedder}"
+        return f"{req.name}/{_encoders(req)}"
     if req.name in ("text2text", "classifier"):
         return f"{req.name}/{req.model}"
     if req.name == "finetune":
@@ -320,7 +353,7 @@ def run_baseline(project: Project, req: BaselineRequest, progress: Progress | No
         "baseline": req.name,
         "estimator": type(estimator).__name__,
         "settings": estimator.describe(),
-        "encoder": getattr(getattr(estimator, "embedder", None), "identity", None),
+        "encoder": _encoder_identity(estimator),
         "seed": req.seed,
         "codebook": {"name": codebook.name, "version": codebook.version, "sha256": codebook.sha256},
         "gold": gold_name,

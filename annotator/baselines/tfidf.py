@@ -45,7 +45,7 @@ class TfidfClassifier(Baseline):
             self.model_: LogisticRegression | LinearSVC = LinearSVC(C=self.C / 4, random_state=self.seed)
         else:
             self.model_ = LogisticRegression(C=self.C, max_iter=2000, random_state=self.seed)
-        self.model_.fit(features, np.asarray(y, dtype=object))
+        self.model_.fit(features, np.asarray(y))
         self.classes_ = self.model_.classes_
         return self
 

@@ -10,7 +10,7 @@ from annotator.cli.common import console, err_console, get_project, print_json, 
 from annotator.errors import InputError
 
 NAMES_HELP = (
-    "embed-logreg, embed-centroid, embed-zeroshot, tfidf, lexicon, text2text, classifier or finetune "
+    "embed-logreg, embed-centroid, embed-zeroshot, tfidf, lexicon, text2text, classifier, finetune or ensemble "
     "(`annotator baseline --list` describes them)."
 )
 
@@ -95,7 +95,9 @@ def baseline(
     ),
     classifier: str = typer.Option("logreg", "--classifier", help="tfidf: logreg or svm."),
     label_text: str = typer.Option(
-        "name", "--label-text", help="embed-zeroshot: compare with each label's name, definition, or both."
+        "both",
+        "--label-text",
+        help="embed-zeroshot: compare with each label's name, its definition, or both ('name: definition').",
     ),
     label_map: str | None = typer.Option(
         None,
@@ -106,6 +108,12 @@ def baseline(
         None,
         "--prompt",
         help="text2text: the prompt, with {text} where the document goes (default from the codebook).",
+    ),
+    threshold: float = typer.Option(
+        0.05,
+        "--threshold",
+        help="lexicon: VADER's neutral band, |compound| < threshold is neutral (0: none, every text is "
+        "positive or negative).",
     ),
     epochs: int = typer.Option(3, "--epochs", min=1, help="finetune: passes over the training documents."),
     force: bool = typer.Option(
@@ -132,7 +140,12 @@ def baseline(
             )
         return
     check_name(name)
-    options: dict[str, Any] = {"classifier": classifier, "label_text": label_text, "epochs": epochs}
+    options: dict[str, Any] = {
+        "classifier": classifier,
+        "label_text": label_text,
+        "epochs": epochs,
+        "threshold": threshold,
+    }
     if label_map is not None:
         options["label_map"] = _label_map(label_map)
     if prompt is not None:
