@@ -1,0 +1,247 @@
+"""compare: a leaderboard of runs against gold, pairwise tests, and prompt versions side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from annotator.cli.common import console, get_project, print_json, table
+from annotator.errors import InputError
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare)
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "NaN" if x is None else f"{x:.{digits}f}"
+
+
+def _ci(e: dict[str, Any] | None) -> str:
+    if not e or e.get("estimate") is None:
+        return "NaN"
+    if e.get("low") is None:
+        return _f(e["estimate"])
+    return f"{_f(e['estimate'])} [{_f(e['low'])}, {_f(e['high'])}]"
+
+
+def _money(x: float | None) -> str:
+    return "" if x is None else f"${x:.6f}".rstrip("0").rstrip(".") if x else "$0"
+
+
+def _run_ids(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        part = part.strip().removeprefix("run:")
+        if not part:
+            continue
+        if not part.isdigit():
+            raise InputError(
+                f"--runs: {part!r} is not a run id; use e.g. --runs 7,8 (`annotator runs` lists them)"
+            )
+        out.append(int(part))
+    return out or None
+
+
+HEAD = ["rank", "run", "model", "prompt", "accuracy", "macro F1", "alpha with humans", "coverage"]
+COST_HEAD = [
+    "run",
+    "valid labels",
+    "cost",
+    "$ / valid",
+    "seconds",
+    "s / valid",
+    "tokens in",
+    "tokens out",
+    "tokens / valid",
+]
+
+
+def _row(r: dict[str, Any]) -> list[Any]:
+    prompt = r["prompt"].split("/", 1)[-1] if r.get("prompt") else ""
+    return [
+        r.get("rank"),
+        f"run:{r['run_id']}",
+        r["model"] or r["kind"],
+        prompt,
+        _ci(r["accuracy"]),
+        _ci(r["macro_f1"]),
+        _ci(r["alpha_with_humans"]),
+        _f(r["coverage"]),
+    ]
+
+
+def _cost_row(r: dict[str, Any]) -> list[Any]:
+    return [
+        f"run:{r['run_id']}",
+        r["n_valid_total"],
+        _money(r["cost_usd"]),
+        _money(r["cost_per_valid"]),
+        _f(r["seconds"], 1) if r["seconds"] is not None else "",
+        _f(r["seconds_per_valid"], 3) if r["seconds_per_valid"] is not None else "",
+        r["tokens_in"],
+        r["tokens_out"],
+        _f(r["tokens_per_valid"], 0) if r["tokens_per_valid"] is not None else "",
+    ]
+
+
+def _humans_line(h: dict[str, Any]) -> str | None:
+    if not h["coders"]:
+        return None  # said once, in the notes
+    a = h["alpha"]
+    if a.get("estimate") is None:
+        return f"humans ({', '.join(h['coders'])}): alpha undefined: {a.get('reason')}"
+    return f"humans ({', '.join(h['coders'])}) among themselves: alpha {_ci(a)}"
+
+
+def _print_humans(h: dict[str, Any]) -> None:
+    line = _humans_line(h)
+    if line is not None:
+        console.print(line, markup=False)
+
+
+def compare(
+    gold: str | None = typer.Option(
+        None, "--gold", help="The gold coder to score against (default: the only gold coder)."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="dev, test or all (default: test; dev with --prompts)."
+    ),
+    runs: str | None = typer.Option(
+        None,
+        "--runs",
+        help="Comma-separated run ids, e.g. 3,4,5 (default: every run with answers on the split).",
+    ),
+    codebook: str | None = typer.Option(
+        None, "--codebook", help="Codebook NAME (default: the gold coder's)."
+    ),
+    sort: str = typer.Option("macro-f1", "--sort", help="Rank by macro-f1 or accuracy."),
+    pairs: str = typer.Option(
+        "auto",
+        "--pairs",
+        help="Which runs to test against each other: all pairs, best (each run against the best), or auto "
+        "(all pairs up to four runs, else best).",
+    ),
+    prompts: bool = typer.Option(
+        False, "--prompts", help="Each prompt's versions side by side, with the diff of their templates."
+    ),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates (documents resampled)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    csv_path: str | None = typer.Option(
+        None,
+        "--csv",
+        help="Also write the leaderboard as CSV to this file (- prints it instead of the tables).",
+    ),
+) -> None:
+    """Rank runs (prompt versions, models, baselines) against gold, and test whether their differences are real.
+
+    For each run: accuracy and macro F1 against the gold coder, alpha with the human coders (all with
+    intervals), coverage, and cost, time and tokens per valid label. Then pairs of runs: McNemar's exact test
+    and a paired bootstrap of the accuracy difference; * marks a difference whose interval excludes zero.
+    """
+    from annotator.compare import compare as compute
+    from annotator.compare import write_csv
+
+    if as_json and csv_path == "-":
+        raise InputError("--json and --csv - both print to the screen: give --csv a file name, or drop one")
+    result = compute(
+        get_project(),
+        gold=gold,
+        split=split,
+        runs=_run_ids(runs),
+        codebook=codebook,
+        n_boot=bootstrap,
+        seed=seed,
+        sort=sort,
+        pairs=pairs,
+        prompts=prompts,
+    )
+    if csv_path is not None:
+        write_csv(result, csv_path)
+        if csv_path == "-":
+            return
+    if as_json:
+        print_json(result)
+        return
+    pct = f"{result['ci']:.0%}"
+    console.print(
+        f"compared against {result['gold']} on {result['codebook']} ({result['split']} split, "
+        f"{result['n_gold']} gold items; {result['n_boot']} bootstrap replicates, seed {result['seed']}, "
+        f"{pct} intervals; ranked by {result['sort'].replace('_', '-')})"
+    )
+    if result["mode"] == "prompts":
+        _render_prompts(result)
+    else:
+        _render_leaderboard(result)
+    for w in result.get("warnings", []):
+        console.print(f"warning: {w}")
+    for note in result["notes"]:
+        console.print(f"note: {note}", markup=False)
+    if csv_path is not None:
+        console.print(f"wrote {csv_path}", markup=False)
+    console.print(f"stored as metric {result['metric_id']}")
+
+
+def _render_leaderboard(result: dict[str, Any]) -> None:
+    from annotator.compare import fmt_p
+
+    console.print(table(f"leaderboard ({result['n_items']} items)", HEAD, [_row(r) for r in result["runs"]]))
+    _print_humans(result["humans"])
+    console.print(
+        table("cost, time and tokens (whole run)", COST_HEAD, [_cost_row(r) for r in result["runs"]])
+    )
+    if result["comparisons"]:
+        console.print(
+            table(
+                f"pairs ({'every pair' if result['pairs'] == 'all' else 'each run against the best'})",
+                [
+                    "A",
+                    "B",
+                    "n",
+                    "A only right",
+                    "B only right",
+                    "accuracy A-B",
+                    "",
+                    "macro F1 A-B",
+                    "McNemar p",
+                    "Holm p",
+                ],
+                [
+                    [
+                        f"run:{c['a']}",
+                        f"run:{c['b']}",
+                        c["n_items"],
+                        c["a_only_correct"],
+                        c["b_only_correct"],
+                        _ci(c["accuracy_difference"]),
+                        "*" if c["significant"] else "",
+                        _ci(c["macro_f1_difference"]),
+                        fmt_p(c["mcnemar_p"]),
+                        fmt_p(c["p_holm"]),
+                    ]
+                    for c in result["comparisons"]
+                ],
+            )
+        )
+        console.print("* the paired bootstrap interval of the accuracy difference excludes zero")
+        for c in result["comparisons"]:
+            console.print(c["line"], markup=False)
+
+
+def _render_prompts(result: dict[str, Any]) -> None:
+    for p in result["prompts"]:
+        rows = [_row(r) for v in p["versions"] for r in v["runs"]]
+        console.print(table(f"{p['prompt']}: versions ({p['n_items']} items)", HEAD, rows))
+        _print_humans(p["humans"])
+        for v in p["versions"]:
+            frozen = f"frozen {v['frozen_at']}" if v["frozen_at"] else "not frozen"
+            console.print(f"{v['prompt']}: sha256 {v['sha256'][:12]}, {frozen}", markup=False)
+        for d in p["diffs"]:
+            console.print(f"diff {d['from']} -> {d['to']}:", markup=False)
+            console.print(
+                d["diff"].rstrip("\n") or "(the templates are identical)", markup=False, highlight=False
+            )

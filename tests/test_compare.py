@@ -1,0 +1,479 @@
+"""`annotator compare` on real temp projects with scripted LLM runs: leaderboard, pairwise tests, prompts."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+from sqlmodel import col, select
+
+from annotator.compare import compare, holm, mcnemar_exact
+from annotator.corpus import get_or_create_coder, import_codes, import_documents
+from annotator.errors import AnnotatorError
+from annotator.llm import runner
+from annotator.llm.spec import RunRequest
+from annotator.metrics.reliability import krippendorff_alpha, paired_bootstrap_difference, to_matrix
+from annotator.metrics.validation import validate
+from annotator.prompts import load_prompt, prompt_diff
+from annotator.store.models import Annotation, CodebookVersion, Document, Metric, Run
+from tests.conftest import write
+from tests.scripted_server import ScriptedServer
+
+N = 40
+KEYS = [f"d{i:02d}" for i in range(N)]
+GOLD = ["positive" if i % 3 else "negative" for i in range(N)]
+
+
+def _flip(labels: list[str], where: set[int]) -> list[str]:
+    return [
+        ("negative" if x == "positive" else "positive") if i in where else x for i, x in enumerate(labels)
+    ]
+
+
+ALICE = _flip(GOLD, {1, 4})
+BOB = _flip(GOLD, {4, 7, 9})
+# WORSE: wrong on six documents and "neutral" (always wrong against this gold) on one: 7 errors
+WORSE = [x if i != 2 else "neutral" for i, x in enumerate(_flip(GOLD, {5, 10, 20, 31, 33, 35}))]
+CLOSE = _flip(WORSE, {8})  # WORSE plus one more error: 8 errors
+
+
+@pytest.fixture
+def docs(project, tmp_path: Path):
+    """Forty dev documents, each with a unique word (so a scripted model can copy any labels), and gold."""
+    rows = "".join(f'{k},"word{k} sentence about a film"\n' for k in KEYS)
+    import_documents(project, write(tmp_path / "docs.csv", "id,text\n" + rows))
+    with project.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            d.split = "dev"
+            s.add(d)
+    _import(project, tmp_path, "critics", GOLD, kind="gold")
+    return project
+
+
+@pytest.fixture
+def humans(docs, tmp_path: Path):
+    _import(docs, tmp_path, "alice", ALICE)
+    _import(docs, tmp_path, "bob", BOB)
+    return docs
+
+
+def _import(project, tmp_path: Path, name: str, labels: list[str], kind: str = "human") -> None:
+    rows = "".join(f"{k},{lab}\n" for k, lab in zip(KEYS, labels, strict=True))
+    import_codes(project, write(tmp_path / f"{name}.csv", "id,label\n" + rows), coder=name, kind=kind)
+
+
+def _llm_run(project, labels: list[str], tag: str, prompt: str = "sentiment/zero-shot.v1") -> int:
+    """A scripted LLM run whose answers copy ``labels``; the tag keeps otherwise identical runs apart."""
+    by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
+
+    def label_for(text: str) -> str:
+        return next((lab for w, lab in by_word.items() if w in text), "positive")
+
+    with ScriptedServer(label_for=label_for) as server:
+        outcome = runner.label(
+            project,
+            RunRequest(
+                prompt=prompt,
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                split="dev",
+                concurrency=4,
+                retries=1,
+                tag=tag,
+            ),
+        )
+    assert outcome.status == "done"
+    return outcome.run_id
+
+
+@pytest.fixture
+def three(humans):
+    """Runs that copy gold (perfect), make 7 errors (worse) and 8 errors (close: worse plus one)."""
+    ids = {
+        "close": _llm_run(humans, CLOSE, "close"),
+        "perfect": _llm_run(humans, GOLD, "perfect"),
+        "worse": _llm_run(humans, WORSE, "worse"),
+    }
+    return humans, ids
+
+
+def _doc_ids(project, keys: list[str]) -> list[int]:
+    with project.transaction() as s:
+        return [d.id for d in s.exec(select(Document).where(col(Document.doc_key).in_(keys))).all()]
+
+
+def _drop_answers(project, run_id: int, keys: list[str]) -> None:
+    ids = _doc_ids(project, keys)
+    with project.transaction() as s:
+        for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
+            if a.document_id in ids:
+                s.delete(a)
+
+
+# -- leaderboard ----------------------------------------------------------------------------------------------
+
+
+def test_leaderboard_ranks_and_equals_validate(three) -> None:
+    project, ids = three
+    result = compare(project, split="dev", n_boot=300, seed=2)
+    assert result["mode"] == "leaderboard" and result["gold"] == "critics" and result["n_items"] == N
+    ranked = [r["run_id"] for r in result["runs"]]
+    assert ranked == [ids["perfect"], ids["worse"], ids["close"]] and result["best_run"] == ids["perfect"]
+    assert [r["rank"] for r in result["runs"]] == [1, 2, 3]
+    by_id = {r["run_id"]: r for r in result["runs"]}
+    assert by_id[ids["perfect"]]["accuracy"] == {"estimate": 1.0, "low": 1.0, "high": 1.0}
+    assert by_id[ids["worse"]]["accuracy"]["estimate"] == pytest.approx(33 / N)
+    assert by_id[ids["close"]]["accuracy"]["estimate"] == pytest.approx(32 / N)
+    assert by_id[ids["worse"]]["n_uncertain"] == 1 and by_id[ids["worse"]]["coverage"] == 1.0
+    # the figures are validate's, interval for interval, on the same items with the same seed
+    reference = {
+        r["run_id"]: r for r in validate(project, "critics", split="dev", n_boot=300, seed=2)["runs"]
+    }
+    for run_id, entry in by_id.items():
+        for key in ("accuracy", "macro_f1", "kappa", "weighted_f1", "per_class", "confusion"):
+            assert entry[key] == reference[run_id][key], key
+    # sorted by accuracy instead: the same order here, and the sort is recorded
+    assert compare(project, split="dev", n_boot=50, sort="accuracy")["sort"] == "accuracy"
+    with project.transaction() as s:
+        row = s.get(Metric, result["metric_id"])
+        assert row is not None and row.kind == "compare" and row.params["seed"] == 2
+        assert row.result["best_run"] == ids["perfect"]
+
+
+def test_mcnemar_exact_and_holm_by_hand(three) -> None:
+    project, ids = three
+    result = compare(project, split="dev", n_boot=500, seed=0)
+    assert result["pairs"] == "all"  # three runs: every pair
+    pairs = {(c["a"], c["b"]): c for c in result["comparisons"]}
+    p, w, c = ids["perfect"], ids["worse"], ids["close"]
+    assert set(pairs) == {(p, w), (p, c), (w, c)}  # A is always the higher-ranked run
+    pw, pc, wc = pairs[(p, w)], pairs[(p, c)], pairs[(w, c)]
+    assert (pw["a_only_correct"], pw["b_only_correct"]) == (7, 0)
+    assert (pc["a_only_correct"], pc["b_only_correct"]) == (8, 0)
+    assert (wc["a_only_correct"], wc["b_only_correct"]) == (1, 0)
+    # exact two-sided p: 2 * P(X <= 0) for X ~ Binomial(n, 1/2)
+    assert pw["mcnemar_p"] == pytest.approx(2 * 0.5**7)
+    assert pc["mcnemar_p"] == pytest.approx(2 * 0.5**8)
+    assert wc["mcnemar_p"] == 1.0
+    assert mcnemar_exact(3, 9) == pytest.approx(binomtest(3, 12, 0.5).pvalue)
+    assert mcnemar_exact(0, 0) == 1.0
+    # Holm: sorted p times (3, 2, 1), made monotone
+    assert pc["p_holm"] == pytest.approx(3 * 2 * 0.5**8)
+    assert pw["p_holm"] == pytest.approx(max(3 * 2 * 0.5**8, 2 * 2 * 0.5**7))
+    assert wc["p_holm"] == 1.0
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    # the perfect run beats the worse one: the accuracy difference's interval excludes zero
+    assert pw["accuracy_difference"]["estimate"] == pytest.approx(7 / N)
+    assert pw["accuracy_difference"]["low"] > 0 and pw["significant"] is True
+    assert f"run:{p} is more accurate than run:{w}" in pw["line"]
+    # one item apart: no clear difference
+    assert wc["significant"] is False and wc["accuracy_difference"]["low"] <= 0
+    assert "no clear difference" in wc["line"]
+
+
+def test_paired_bootstrap_equals_the_reliability_module(three) -> None:
+    project, ids = three
+    result = compare(project, split="dev", n_boot=400, seed=7)
+    cmp = next(c for c in result["comparisons"] if (c["a"], c["b"]) == (ids["perfect"], ids["close"]))
+    gold = np.array(GOLD)
+    correct = np.vstack([gold == np.array(GOLD), gold == np.array(CLOSE)]).astype(float)  # docs in id order
+    ref = paired_bootstrap_difference(correct, lambda m: m[0].mean(), lambda m: m[1].mean(), n=400, seed=7)
+    d = cmp["accuracy_difference"]
+    assert d["estimate"] == pytest.approx(ref.difference, abs=1e-6)
+    assert d["low"] == pytest.approx(ref.low, abs=1e-6) and d["high"] == pytest.approx(ref.high, abs=1e-6)
+    assert cmp["macro_f1_difference"]["estimate"] > 0
+
+
+def test_alpha_with_humans_by_hand(three) -> None:
+    project, ids = three
+    result = compare(project, split="dev", n_boot=200, seed=1)
+    assert result["humans"]["coders"] == ["alice", "bob"]
+    records = [
+        (coder, i, lab)
+        for coder, labels in (("alice", ALICE), ("bob", BOB), ("run", WORSE))
+        for i, lab in enumerate(labels)
+        if lab != "neutral"  # the uncertain label is missing, as in `annotator agreement`
+    ]
+    matrix, *_ = to_matrix(records, categories=["negative", "positive"])
+    worse = next(r for r in result["runs"] if r["run_id"] == ids["worse"])
+    a = worse["alpha_with_humans"]
+    assert a["estimate"] == pytest.approx(krippendorff_alpha(matrix), abs=1e-6)
+    assert a["low"] <= a["estimate"] <= a["high"] < 1
+    assert result["humans"]["alpha"]["estimate"] == pytest.approx(krippendorff_alpha(matrix[:2]), abs=1e-6)
+    assert not any("alpha with the humans is undefined" in n for n in result["notes"])
+
+
+def test_without_humans_alpha_is_none_with_a_note(docs) -> None:
+    _llm_run(docs, GOLD, "a")
+    _llm_run(docs, WORSE, "b")
+    result = compare(docs, split="dev", n_boot=50)
+    assert all(r["alpha_with_humans"]["estimate"] is None for r in result["runs"])
+    assert "no human coders" in result["runs"][0]["alpha_with_humans"]["reason"]
+    assert any("alpha with the humans is undefined" in n for n in result["notes"])
+
+
+def test_cost_time_and_tokens_per_valid_label(three) -> None:
+    project, ids = three
+    with project.transaction() as s:
+        run = s.get(Run, ids["worse"])
+        assert run is not None
+        run.cost_usd = 0.4
+        run.finished_at = run.started_at + timedelta(seconds=20)
+        tokens = run.tokens_in + run.tokens_out
+        s.add(run)
+    entry = next(r for r in compare(project, split="dev", n_boot=20)["runs"] if r["run_id"] == ids["worse"])
+    assert entry["n_valid_total"] == N and entry["cost_usd"] == pytest.approx(0.4)
+    assert entry["cost_per_valid"] == pytest.approx(0.01)
+    assert entry["seconds"] == pytest.approx(20) and entry["seconds_per_valid"] == pytest.approx(0.5)
+    assert tokens > 0 and entry["tokens_per_valid"] == pytest.approx(tokens / N, abs=1e-6)
+
+
+def test_runs_are_compared_on_the_items_all_of_them_answered(three) -> None:
+    project, ids = three
+    _drop_answers(project, ids["worse"], KEYS[30:])  # worse now answered d00..d29 only
+    result = compare(project, split="dev", n_boot=50)
+    assert result["n_items"] == 30 and result["n_gold"] == N
+    by_id = {r["run_id"]: r for r in result["runs"]}
+    assert all(r["n_items"] == 30 and r["n_invalid"] == 0 for r in result["runs"])  # not counted as errors
+    assert by_id[ids["worse"]]["accuracy"]["estimate"] == pytest.approx(26 / 30)  # errors 2, 5, 10, 20
+    note = next(n for n in result["notes"] if "compared on the 30 of 40" in n)
+    assert f"run:{ids['worse']} answered 30" in note and f"run:{ids['perfect']}" not in note
+    # left out, the others are compared on all 40 again
+    assert compare(project, split="dev", runs=[ids["perfect"], ids["close"]], n_boot=20)["n_items"] == N
+
+
+def test_invalid_answers_count_as_errors_and_lower_coverage(three) -> None:
+    project, ids = three
+    doc = _doc_ids(project, ["d00"])[0]
+    with project.transaction() as s:
+        a = s.exec(
+            select(Annotation).where(
+                col(Annotation.run_id) == ids["perfect"], col(Annotation.document_id) == doc
+            )
+        ).one()
+        a.status, a.label = "invalid", None
+        s.add(a)
+    entry = next(r for r in compare(project, split="dev", n_boot=20)["runs"] if r["run_id"] == ids["perfect"])
+    assert entry["n_items"] == N and entry["n_invalid"] == 1
+    assert entry["accuracy"]["estimate"] == pytest.approx(39 / N) and entry["coverage"] == pytest.approx(
+        39 / N
+    )
+
+
+def test_baseline_runs_take_part(three) -> None:
+    """A baseline is a run of kind baseline without a prompt: it is ranked like any run."""
+    project, _ = three
+    doc_ids = dict(zip(KEYS, _doc_ids(project, KEYS), strict=True))  # keys and ids share the order
+    with project.transaction() as s:
+        coder = get_or_create_coder(s, "tfidf-lr", "baseline")
+        book = s.exec(select(CodebookVersion).where(col(CodebookVersion.name) == "sentiment")).one()
+        run = Run(coder_id=coder.id, kind="baseline", codebook_id=book.id, model="tfidf+lr", split="dev")
+        run.status, run.finished_at = "done", run.started_at + timedelta(seconds=4)
+        s.add(run)
+        s.flush()
+        for i, key in enumerate(KEYS):
+            s.add(Annotation(run_id=run.id, document_id=doc_ids[key], label=_flip(GOLD, {0, 1, 2})[i]))
+        base_id = run.id
+    result = compare(project, split="dev", n_boot=50)
+    assert result["pairs"] == "all" and len(result["comparisons"]) == 6  # four runs: every pair
+    entry = next(r for r in result["runs"] if r["run_id"] == base_id)
+    assert entry["kind"] == "baseline" and entry["prompt"] is None and entry["coder"] == "tfidf-lr"
+    assert entry["accuracy"]["estimate"] == pytest.approx(37 / N) and entry["rank"] == 2
+    assert entry["cost_per_valid"] == 0 and entry["seconds_per_valid"] == pytest.approx(0.1)
+
+
+def test_pairs_default_to_each_against_the_best_with_many_runs(three) -> None:
+    project, ids = three
+    _llm_run(project, _flip(GOLD, {0}), "one-off")
+    _llm_run(project, _flip(GOLD, {0, 1, 2, 3}), "four-off")
+    result = compare(project, split="dev", n_boot=50)
+    assert result["pairs"] == "best" and len(result["comparisons"]) == 4
+    assert all(c["a"] == ids["perfect"] for c in result["comparisons"])
+    every = compare(project, split="dev", n_boot=50, pairs="all")
+    assert len(every["comparisons"]) == 10
+    ps = [c["mcnemar_p"] for c in every["comparisons"]]
+    assert [c["p_holm"] for c in every["comparisons"]] == pytest.approx(holm(ps), abs=1e-6)
+    assert all(h >= p for h, p in zip([c["p_holm"] for c in every["comparisons"]], ps, strict=True))
+
+
+# -- prompt versions ----------------------------------------------------------------------------------------
+
+
+def test_prompt_versions_side_by_side_with_their_diff(humans) -> None:
+    v1 = _llm_run(humans, WORSE, "v1", prompt="sentiment/zero-shot.v1")
+    v2 = _llm_run(humans, GOLD, "v2", prompt="sentiment/zero-shot.v2")
+    v2b = _llm_run(humans, CLOSE, "v2-again", prompt="sentiment/zero-shot.v2")
+    few = _llm_run(humans, GOLD, "few", prompt="sentiment/few-shot.v1")  # one version only: not shown
+    result = compare(humans, prompts=True, n_boot=50)
+    assert result["mode"] == "prompts" and result["split"] == "dev"
+    (group,) = result["prompts"]
+    assert group["prompt"] == "sentiment/zero-shot" and group["n_items"] == N
+    assert [v["version"] for v in group["versions"]] == [1, 2]
+    assert [r["run_id"] for r in group["versions"][0]["runs"]] == [v1]
+    assert [r["run_id"] for r in group["versions"][1]["runs"]] == [v2, v2b]  # best first
+    ranks = {r["run_id"]: r["rank"] for v in group["versions"] for r in v["runs"]}
+    assert ranks == {v2: 1, v1: 2, v2b: 3} and few not in ranks
+    assert group["versions"][1]["runs"][0]["accuracy"]["estimate"] == 1.0
+    (diff,) = group["diffs"]
+    files = humans.prompts_dir
+    expected = prompt_diff(
+        load_prompt(files, "sentiment/zero-shot.v1"), load_prompt(files, "sentiment/zero-shot.v2")
+    )
+    assert diff["from"] == "sentiment/zero-shot.v1" and diff["to"] == "sentiment/zero-shot.v2"
+    assert diff["diff"] == expected and diff["diff"].startswith("--- sentiment/zero-shot.v1")
+    assert group["versions"][0]["sha256"] != group["versions"][1]["sha256"]
+    with humans.transaction() as s:
+        assert s.get(Metric, result["metric_id"]).kind == "compare_prompts"  # type: ignore[union-attr]
+
+
+def test_prompts_needs_two_versions_with_runs(humans) -> None:
+    _llm_run(humans, GOLD, "a")
+    _llm_run(humans, WORSE, "b", prompt="sentiment/few-shot.v1")
+    with pytest.raises(AnnotatorError, match=r"no prompt of codebook 'sentiment' has two or more versions"):
+        compare(humans, prompts=True)
+
+
+# -- refusals -----------------------------------------------------------------------------------------------
+
+
+def test_refusals_name_the_value_and_what_to_do(three, tmp_path: Path) -> None:
+    project, ids = three
+    p, w = ids["perfect"], ids["worse"]
+    with pytest.raises(AnnotatorError, match=r"--runs: 999 \(no such run\)"):
+        compare(project, split="dev", runs=[p, 999])
+    with pytest.raises(AnnotatorError, match="at least two runs; for one run use `annotator validate`"):
+        compare(project, split="dev", runs=[p])
+    with project.transaction() as s:  # an LLM run of another codebook
+        other = CodebookVersion(name="stance", version=1, sha256="0" * 64, body="")
+        s.add(other)
+        s.flush()
+        coder = get_or_create_coder(s, "other-model", "llm")
+        run = Run(coder_id=coder.id, kind="llm", codebook_id=other.id, split="dev")
+        s.add(run)
+        s.flush()
+        other_run = run.id
+    with pytest.raises(AnnotatorError, match=rf"{other_run} \(not an LLM or baseline run of 'sentiment'\)"):
+        compare(project, split="dev", runs=[p, other_run])
+    with pytest.raises(AnnotatorError, match="'nobody': no coder of that name"):
+        compare(project, gold="nobody", split="dev")
+    with pytest.raises(AnnotatorError, match="no codes of codebook 'sentiment' on split 'test'"):
+        compare(project)  # the leaderboard's default split is test
+    # no overlap: perfect answered the first half only, worse the second half only
+    _drop_answers(project, p, KEYS[20:])
+    _drop_answers(project, w, KEYS[:20])
+    with pytest.raises(
+        AnnotatorError, match=r"the runs share no gold item of the dev split \(run:\d+ \(20 items\)"
+    ):
+        compare(project, split="dev", runs=[p, w])
+    for kwargs, message in (
+        ({"sort": "kappa"}, "--sort 'kappa'"),
+        ({"pairs": "some"}, "--pairs 'some'"),
+        ({"split": "train"}, "--split 'train'"),
+        ({"n_boot": 0}, "--bootstrap 0"),
+    ):
+        with pytest.raises(AnnotatorError, match=message):
+            compare(project, **kwargs)  # type: ignore[arg-type]
+
+
+def test_gold_coder_defaults_and_refusals(docs, tmp_path: Path) -> None:
+    only = _llm_run(docs, GOLD, "a")
+    with pytest.raises(AnnotatorError, match=rf"at least two runs with answers .* \(found: run:{only}\)"):
+        compare(docs, split="dev")
+    _llm_run(docs, WORSE, "b")
+    assert compare(docs, split="dev", n_boot=20)["gold"] == "critics"  # the only gold coder
+    _import(docs, tmp_path, "majority", GOLD, kind="gold")
+    with pytest.raises(AnnotatorError, match=r"--gold NAME \(gold coders: critics, majority\)"):
+        compare(docs, split="dev")
+    assert compare(docs, gold="majority", split="dev", n_boot=20)["gold"] == "majority"
+
+
+def test_no_gold_coder(project, tmp_path: Path) -> None:
+    with pytest.raises(AnnotatorError, match="no gold coder to compare against"):
+        compare(project, split="dev")
+
+
+def test_runs_without_answers_on_the_split(three) -> None:
+    project, ids = three
+    _drop_answers(project, ids["close"], KEYS)
+    result = compare(project, split="dev", n_boot=20)
+    assert [r["run_id"] for r in result["runs"]] == [ids["perfect"], ids["worse"]]
+    assert any(
+        f"left out, no answer on the dev split's 40 gold items: run:{ids['close']}" in n
+        for n in result["notes"]
+    )
+    with pytest.raises(
+        AnnotatorError, match=rf"--runs: run:{ids['close']} answered none of the 40 gold items"
+    ):
+        compare(project, split="dev", runs=[ids["perfect"], ids["close"]])
+
+
+# -- the command line ---------------------------------------------------------------------------------------
+
+
+def test_cli_tables_json_and_csv(three, cli, tmp_path: Path) -> None:
+    _, ids = three
+    res = cli("compare", "--split", "dev", "--bootstrap", "200")
+    assert res.code == 0, res
+    assert "leaderboard (40 items)" in res.out and "McNemar p" in res.out and "humans (alice, bob)" in res.out
+    assert f"run:{ids['perfect']} is more accurate than run:{ids['worse']}" in res.out
+    pair_rows = [line for line in res.out.splitlines() if line.lstrip().startswith(f"run:{ids['perfect']}")]
+    assert any(" * " in line for line in pair_rows)  # the significant difference is marked
+    assert "stored as metric" in res.out
+    res = cli(
+        "compare",
+        "--split",
+        "dev",
+        "--bootstrap",
+        "50",
+        "--seed",
+        "3",
+        "--json",
+        "--runs",
+        f"{ids['worse']},run:{ids['close']}",
+    )
+    assert res.code == 0, res
+    data = json.loads(res.out)
+    assert data["seed"] == 3 and [r["run_id"] for r in data["runs"]] == [ids["worse"], ids["close"]]
+    assert len(data["comparisons"]) == 1
+    res = cli("compare", "--split", "dev", "--bootstrap", "50", "--csv", "-")
+    assert res.code == 0, res
+    rows = list(csv.DictReader(io.StringIO(res.out)))
+    assert [int(r["run_id"]) for r in rows] == [ids["perfect"], ids["worse"], ids["close"]]
+    assert float(rows[1]["accuracy"]) == pytest.approx(33 / N) and rows[0]["rank"] == "1"
+    target = tmp_path / "board.csv"
+    res = cli("compare", "--split", "dev", "--bootstrap", "50", "--csv", str(target), "--sort", "accuracy")
+    assert res.code == 0, res
+    assert f"wrote {target}" in res.out and len(target.read_text().splitlines()) == 4
+
+
+def test_cli_prompts(humans, cli) -> None:
+    _llm_run(humans, WORSE, "v1", prompt="sentiment/zero-shot.v1")
+    _llm_run(humans, GOLD, "v2", prompt="sentiment/zero-shot.v2")
+    res = cli("compare", "--prompts", "--bootstrap", "50")
+    assert res.code == 0, res
+    assert "sentiment/zero-shot: versions (40 items)" in res.out
+    assert "diff sentiment/zero-shot.v1 -> sentiment/zero-shot.v2:" in res.out
+    assert "--- sentiment/zero-shot.v1" in res.out and "+++ sentiment/zero-shot.v2" in res.out
+    res = cli("compare", "--prompts", "--bootstrap", "20", "--csv", "-")
+    rows = list(csv.DictReader(io.StringIO(res.out)))
+    assert res.code == 0 and {r["prompt_group"] for r in rows} == {"sentiment/zero-shot"} and len(rows) == 2
+
+
+def test_cli_errors_are_one_line_exit_2(three, cli, tmp_path: Path) -> None:
+    _, ids = three
+    for args, needle in (
+        (("--runs", f"{ids['perfect']},999"), "999 (no such run)"),
+        (("--runs", "x"), "--runs: 'x' is not a run id"),
+        (("--json", "--csv", "-"), "--json and --csv -"),
+        (("--gold", "nobody"), "no coder of that name"),
+        (("--csv", str(tmp_path / "missing" / "dir" / "x.csv")), "cannot write"),
+    ):
+        res = cli("compare", "--split", "dev", "--bootstrap", "20", *args)
+        assert res.code == 2, (args, res)
+        assert res.err.startswith("error: ") and needle in res.err and len(res.err.strip().splitlines()) == 1
