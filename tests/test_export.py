@@ -1,0 +1,423 @@
+"""`annotator export`: every format read back, import round trip, sidecars, the validation gate, refusals."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from sqlmodel import col, select
+
+from annotator.codebook import to_yaml
+from annotator.corpus import import_codes, import_documents
+from annotator.errors import AnnotatorError
+from annotator.export import COLUMNS, check_validation, export_frame, export_run
+from annotator.llm import runner
+from annotator.llm.spec import RunRequest
+from annotator.metrics.agreement import agreement
+from annotator.metrics.validation import validate
+from annotator.registry import freeze_prompt, stored_codebook
+from annotator.store.models import Annotation, CodebookVersion, Coder, Document, PromptVersion, Run
+from tests.conftest import write
+from tests.scripted_server import ScriptedServer
+
+N = 40
+KEYS = [f"d{i:02d}" for i in range(N)]
+GOLD = ["positive" if i % 3 else "negative" for i in range(N)]
+WRONG = {5, 10}
+BOGUS = {7, 14, 22}  # stored as invalid answers
+NEUTRAL = {2}
+SPLIT = ["dev" if i % 4 == 0 else "test" for i in range(N)]
+
+
+def _model_label(i: int) -> str:
+    if i in NEUTRAL:
+        return "neutral"
+    if i in WRONG:
+        return "negative" if GOLD[i] == "positive" else "positive"
+    return GOLD[i]
+
+
+MODEL = [_model_label(i) for i in range(N)]
+# what an export must say: the model's label, or nothing for an invalid answer
+EXPECTED = {k: (None if i in BOGUS else MODEL[i]) for i, k in enumerate(KEYS)}
+
+
+def _import(project, tmp_path: Path, name: str, labels: list[str], kind: str = "human") -> None:
+    rows = "".join(f"{k},{lab}\n" for k, lab in zip(KEYS, labels, strict=True))
+    import_codes(project, write(tmp_path / f"{name}.csv", "id,label\n" + rows), coder=name, kind=kind)
+
+
+def _llm_run(project, repeats: int = 1) -> int:
+    by_word = {f"word{k} ": lab for k, lab in zip(KEYS, MODEL, strict=True)}
+
+    def label_for(text: str) -> str:
+        return next((lab for w, lab in by_word.items() if w in text), "positive")
+
+    with ScriptedServer(label_for=label_for) as server:
+        outcome = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                split="all",
+                repeats=repeats,
+                concurrency=4,
+                retries=1,
+            ),
+        )
+    return outcome.run_id
+
+
+def _make_invalid(project, run_id: int) -> None:
+    """The scripted model gives valid labels only: store the BOGUS documents' answers as invalid."""
+    with project.transaction() as s:
+        ids = {d.id for d in s.exec(select(Document)).all() if int(d.doc_key[1:]) in BOGUS}
+        for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
+            if a.document_id in ids:
+                a.status, a.label, a.raw, a.error = (
+                    "invalid",
+                    None,
+                    '{"label": "bogus"}',
+                    "not a label: bogus",
+                )
+                s.add(a)
+
+
+@pytest.fixture
+def setup(project, tmp_path: Path):
+    rows = "".join(f'{k},"word{k} sentence about a film",{i % 2}\n' for i, k in enumerate(KEYS))
+    import_documents(project, write(tmp_path / "docs.csv", "id,text,source type\n" + rows))
+    with project.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            d.split = SPLIT[int(d.doc_key[1:])]
+            s.add(d)
+    _import(project, tmp_path, "critics", GOLD, kind="gold")
+    freeze_prompt(project, "sentiment/zero-shot.v1")
+    run_id = _llm_run(project)
+    _make_invalid(project, run_id)
+    return project, run_id
+
+
+def _labels(frame: pd.DataFrame) -> dict[str, str | None]:
+    return {
+        str(k): (None if pd.isna(v) else str(v)) for k, v in zip(frame["id"], frame["label"], strict=True)
+    }
+
+
+def test_frame_has_labels_and_provenance(setup) -> None:
+    project, run_id = setup
+    frame = export_frame(project, run_id)
+    assert list(frame.columns) == list(COLUMNS)
+    assert list(frame["id"]) == KEYS  # document order
+    assert _labels(frame) == EXPECTED
+    bad = frame[frame["status"] != "ok"]
+    assert set(bad["id"]) == {KEYS[i] for i in BOGUS}
+    assert set(bad["raw"]) == {'{"label": "bogus"}'} and set(bad["error"]) == {"not a label: bogus"}
+    assert frame.loc[frame["status"] == "ok", "raw"].isna().all()
+    with project.transaction() as s:
+        run = s.get(Run, run_id)
+        prompt = s.get(PromptVersion, run.prompt_id)
+        cb = s.get(CodebookVersion, run.codebook_id)
+        prompt_name, prompt_version, prompt_sha = prompt.name, prompt.version, prompt.sha256
+        cb_row = (cb.name, cb.version, cb.sha256)
+        model = run.model
+    first = frame.iloc[0]
+    assert (first["prompt"], first["prompt_version"], first["prompt_sha256"]) == (
+        prompt_name,
+        prompt_version,
+        prompt_sha,
+    )
+    assert (first["codebook"], first["codebook_version"], first["codebook_sha256"]) == cb_row
+    assert first["model"] == model == "openai-compatible/scripted" and first["run_id"] == run_id
+    assert set(frame["repeat"]) == {0} and first["kind"] == "llm"
+    assert all(t.endswith("Z") and "T" in t for t in frame["created_at"])
+    assert list(frame["split"]) == SPLIT
+    # text and metadata on request
+    wide = export_frame(project, run_id, text=True, meta=True)
+    assert wide["text"].iloc[3] == "wordd03 sentence about a film"
+    assert list(wide["meta_source type"].astype(str))[:2] == ["0", "1"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet", "xlsx", "dta"])
+def test_every_format_reads_back(setup, fmt: str, tmp_path: Path) -> None:
+    project, run_id = setup
+    out = tmp_path / "out" / f"labels.{fmt}"
+    out.parent.mkdir()
+    result = export_run(project, run_id, out)
+    assert result.format == fmt and result.n_rows == N and Path(result.path) == out
+    assert (result.n_ok, result.n_invalid, result.n_error) == (N - len(BOGUS), len(BOGUS), 0)
+    if fmt in ("csv", "tsv"):
+        back = pd.read_csv(out, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False)
+        back["label"] = back["label"].replace("", None)
+    elif fmt == "jsonl":
+        back = pd.read_json(out, lines=True, dtype={"id": str})
+    elif fmt == "parquet":
+        back = pd.read_parquet(out)
+    elif fmt == "xlsx":
+        back = pd.read_excel(out, dtype={"id": str})
+    else:
+        back = pd.read_stata(out)
+        with pd.io.stata.StataReader(out) as reader:
+            value_labels = reader.value_labels()
+            variable_labels = reader.variable_labels()
+        assert {int(k): v for k, v in value_labels["label"].items()} == {
+            1: "negative",
+            2: "positive",
+            3: "neutral",
+        }
+        assert result.label_codes == {1: "negative", 2: "positive", 3: "neutral"}
+        assert variable_labels["id"] == COLUMNS["id"]
+        raw_codes = pd.read_stata(out, convert_categoricals=False)["label"]
+        assert raw_codes.iloc[0] == 1.0 and pd.isna(raw_codes.iloc[7])  # d00 negative, d07 invalid
+    assert list(back.columns) == result.columns == list(COLUMNS)
+    assert _labels(back) == EXPECTED
+    assert list(back["status"]).count("invalid") == len(BOGUS)
+    assert str(back["prompt_sha256"].iloc[0]) == str(export_frame(project, run_id)["prompt_sha256"].iloc[0])
+    # the codebook and the provenance beside it; no temp files left behind
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted(
+        [out.name, f"{out.name}.codebook.yaml", f"{out.name}.provenance.json"]
+    )
+
+
+def test_dta_long_strings_and_odd_names(setup, tmp_path: Path) -> None:
+    project, run_id = setup
+    long_raw = "é" * 3000  # 6000 bytes: more than a str# variable holds
+    with project.transaction() as s:
+        doc = s.exec(select(Document).where(col(Document.doc_key) == KEYS[7])).one()
+        a = s.exec(
+            select(Annotation).where(col(Annotation.run_id) == run_id, col(Annotation.document_id) == doc.id)
+        ).one()
+        a.raw = long_raw
+        s.add(a)
+    out = tmp_path / "labels.dta"
+    result = export_run(project, run_id, out, meta=True, text=True)
+    assert "meta_source_type" in result.columns and all(len(c) <= 32 for c in result.columns)
+    back = pd.read_stata(out)
+    assert back.loc[back["id"] == KEYS[7], "raw"].iloc[0] == long_raw
+    assert list(back["meta_source_type"][:2]) == ["0", "1"]  # metadata from a CSV is text
+    assert back["text"].iloc[0] == "wordd00 sentence about a film"
+
+
+def test_csv_imported_back_as_codes_gives_the_same_labels(setup, cli) -> None:
+    project, run_id = setup
+    res = cli("export", str(run_id), "--out", "labels.csv")
+    assert res.code == 0, res
+    res = cli("import", "codes", "labels.csv", "--coder", "reimported")
+    assert res.code == 0, res
+    assert f"{len(BOGUS)} blank cells skipped" in res.out  # invalid answers stay uncoded, never a label
+    with project.transaction() as s:
+        coder = s.exec(select(Coder).where(col(Coder.name) == "reimported")).one()
+        rows = s.exec(
+            select(Document.doc_key, Annotation.label)
+            .join(Annotation, col(Annotation.document_id) == col(Document.id))
+            .join(Run, col(Run.id) == col(Annotation.run_id))
+            .where(col(Run.coder_id) == coder.id)
+        ).all()
+    assert dict(rows) == {k: v for k, v in EXPECTED.items() if v is not None}
+
+
+def test_codebook_and_provenance_sidecars_without_secrets(setup, tmp_path: Path) -> None:
+    project, run_id = setup
+    with project.transaction() as s:
+        run = s.get(Run, run_id)
+        run.params = {**run.params, "api_key": "sk-very-secret", "headers": {"Authorization": "Bearer x"}}
+        s.add(run)
+        cb = s.get(CodebookVersion, run.codebook_id)
+        book = stored_codebook(s, cb.name, cb.version)
+    out = tmp_path / "labels.jsonl"
+    result = export_run(project, run_id, out)
+    assert Path(result.codebook_path).read_text(encoding="utf-8") == to_yaml(book)
+    assert yaml.safe_load(Path(result.codebook_path).read_text(encoding="utf-8"))["name"] == "sentiment"
+    text = Path(result.provenance_path).read_text(encoding="utf-8")
+    assert "sk-very-secret" not in text and "Bearer" not in text
+    record = json.loads(text)
+    assert record["run"]["id"] == run_id and record["run"]["model"] == "openai-compatible/scripted"
+    assert record["prompt"]["name"] == "zero-shot" and record["prompt"]["frozen_at"].endswith("Z")
+    assert "{{" in record["prompt"]["template"]  # the template itself, for the replication package
+    assert record["codebook"]["file"] == "labels.jsonl.codebook.yaml"
+    assert record["rows"] == N and record["counts"]["invalid"] == len(BOGUS)
+    assert list(record["columns"]) == list(COLUMNS) and record["validation"] is None
+
+
+def test_split_and_repeat(setup, tmp_path: Path) -> None:
+    project, run_id = setup
+    dev = export_frame(project, run_id, split="dev")
+    assert list(dev["id"]) == [k for k, s in zip(KEYS, SPLIT, strict=True) if s == "dev"]
+    test = export_frame(project, run_id, split="test")
+    assert len(test) == N - len(dev) and set(test["split"]) == {"test"}
+    with pytest.raises(AnnotatorError, match=r"--repeat 1: run \d+ has repeats 0"):
+        export_frame(project, run_id, repeat=1)
+    with pytest.raises(AnnotatorError, match="--split 'everything'"):
+        export_frame(project, run_id, split="everything")
+    # a gold import run: no answers on a split it has no codes on
+    with project.transaction() as s:
+        gold_run = s.exec(select(Run).where(col(Run.kind) == "gold")).one().id
+        for d in s.exec(select(Document)).all():
+            d.split = "test"
+            s.add(d)
+    gold = export_frame(project, gold_run)
+    assert list(gold["label"]) == GOLD and gold["prompt"].isna().all() and set(gold["kind"]) == {"gold"}
+    with pytest.raises(AnnotatorError, match="no answers on the dev split"):
+        export_frame(project, gold_run, split="dev")
+
+
+def test_repeats(project, tmp_path: Path) -> None:
+    rows = "".join(f'{k},"word{k} sentence about a film"\n' for k in KEYS[:6])
+    import_documents(project, write(tmp_path / "docs.csv", "id,text\n" + rows))
+    with project.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            d.split = "dev"
+            s.add(d)
+    with ScriptedServer() as server:
+        run_id = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/s",
+                base_url=server.base_url,
+                repeats=2,
+            ),
+        ).run_id
+    assert len(export_frame(project, run_id)) == 6
+    assert set(export_frame(project, run_id, repeat=1)["repeat"]) == {1}
+    both = export_frame(project, run_id, repeat=None)
+    assert len(both) == 12 and list(both["repeat"][:2]) == [0, 1]
+
+
+def test_existing_file_is_refused_unless_forced(setup, cli, tmp_path: Path) -> None:
+    _project, run_id = setup
+    out = tmp_path / "labels.csv"
+    assert cli("export", str(run_id), "--out", str(out)).code == 0
+    out.write_text("mine\n")
+    res = cli("export", str(run_id), "--out", str(out))
+    assert (
+        res.code == 2 and "already exists; pass --force" in res.err and len(res.err.strip().splitlines()) == 1
+    )
+    assert out.read_text() == "mine\n"
+    res = cli("export", str(run_id), "--out", str(out), "--force")
+    assert res.code == 0, res
+    assert out.read_text().startswith("id,label,")
+    # a sidecar left from an earlier export counts too
+    other = tmp_path / "other.csv"
+    Path(str(other) + ".provenance.json").write_text("{}")
+    assert "other.csv.provenance.json already exists" in cli("export", str(run_id), "--out", str(other)).err
+    assert not other.exists()
+
+
+def test_nothing_half_written(setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import annotator.export as export_mod
+
+    project, run_id = setup
+    out = tmp_path / "labels.parquet"
+    out.write_bytes(b"old")
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_mod, "_provenance", broken)
+    with pytest.raises(AnnotatorError, match=r"cannot write .*labels\.parquet: No space left on device"):
+        export_run(project, run_id, out, overwrite=True)
+    assert out.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("labels", ".labels"))) == [
+        "labels.parquet"
+    ]
+
+
+def test_bad_inputs_one_line_exit_2(setup, cli, tmp_path: Path) -> None:
+    _project, run_id = setup
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (["999", "--out", "x.csv"], "no run 999"),
+        (["seven", "--out", "x.csv"], "'seven' is not a run id"),
+        ([str(run_id), "--out", "x.txt"], "cannot tell the format from '.txt'"),
+        ([str(run_id), "--out", "x.csv", "--format", "sav"], "--format 'sav': use csv"),
+        ([str(run_id), "--out", "x.csv", "--format", "dta"], "the suffix says csv but --format says dta"),
+        ([str(run_id), "--out", str(tmp_path / "nope" / "x.csv")], "does not exist; create it first"),
+        ([str(run_id), "--out", str(tmp_path / "afile" / "x.csv")], "is not a folder"),
+        ([str(run_id), "--out", str(tmp_path)], "is a folder; give a file name"),
+        ([str(run_id), "--out", "x.csv", "--split", "train"], "--split 'train': use dev, test or all"),
+        ([str(run_id), "--out", "x.csv", "--repeat", "first"], "--repeat 'first'"),
+        ([str(run_id), "--out", "x.csv", "--validated-only"], "needs a threshold"),
+        ([str(run_id), "--out", "x.csv", "--min-f1", "80"], "--min-f1 80.0: give a number between 0 and 1"),
+    ]
+    for args, message in cases:
+        res = cli("export", *args)
+        assert res.code == 2, (args, res)
+        assert message in res.err and len(res.err.strip().splitlines()) == 1, (args, res)
+    assert not list(Path.cwd().glob("x.*"))
+    # --format names the format of a file without a suffix
+    assert cli("export", str(run_id), "--out", "labels", "--format", "jsonl").code == 0
+    assert json.loads(Path("labels").read_text().splitlines()[0])["id"] == KEYS[0]
+
+
+def test_min_f1_gate(setup, cli, tmp_path: Path) -> None:
+    project, run_id = setup
+    res = cli("export", str(run_id), "--out", "v.csv", "--validated-only", "--min-f1", "0.5")
+    assert res.code == 2 and "no validation on the test split" in res.err
+    assert f"annotator validate --gold critics --split test --runs {run_id}" in res.err
+    figures = validate(project, "critics", split="test", n_boot=100, seed=1)["runs"][0]
+    f1 = figures["macro_f1"]
+    assert f1["low"] < f1["estimate"] < 0.95
+    # below the threshold: refused, with the figures, and nothing written
+    res = cli("export", str(run_id), "--out", "v.csv", "--min-f1", "0.95")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1
+    assert f"macro F1 on the test split {f1['estimate']:.3f} [{f1['low']:.3f}, {f1['high']:.3f}]" in res.err
+    assert "point estimate is below the threshold 0.95" in res.err and not Path("v.csv").exists()
+    # between the lower bound and the estimate: the point estimate passes, --conservative refuses
+    mid = round((f1["low"] + f1["estimate"]) / 2, 4)
+    res = cli("export", str(run_id), "--out", "v.csv", "--validated-only", "--min-f1", str(mid), "--json")
+    assert res.code == 0, res
+    summary = json.loads(res.out)
+    (check,) = summary["validation"]["checks"]
+    assert check["passed"] and check["compared"] == "estimate" and check["gold"] == "critics"
+    assert (
+        json.loads(Path("v.csv.provenance.json").read_text())["validation"]["checks"][0]["threshold"] == mid
+    )
+    res = cli("export", str(run_id), "--out", "w.csv", "--min-f1", str(mid), "--conservative")
+    assert res.code == 2 and "lower end of the 95% interval is below" in res.err
+    # answers newer than the validation: refused until validated again
+    with project.transaction() as s:
+        a = s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).first()
+        a.created_at = a.created_at + timedelta(days=1)
+        s.add(a)
+    with pytest.raises(AnnotatorError, match=r"newer .* than its stored figures"):
+        check_validation(project, run_id, min_f1=0.1)
+
+
+def test_min_alpha_gate(setup, cli, tmp_path: Path) -> None:
+    project, run_id = setup
+    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", "0.5")
+    assert res.code == 2 and "annotator agreement --split test" in res.err
+    alice = list(GOLD)
+    alice[1] = "negative"
+    _import(project, tmp_path, "alice", alice)
+    _import(project, tmp_path, "bob", GOLD)
+    result = agreement(project, split="test", n_boot=50)
+    (entry,) = [r for r in result["runs"] if r["run_id"] == run_id]
+    alpha = entry["alpha_with_humans"]["estimate"]
+    assert 0.3 < alpha < 1
+    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", str(round(alpha + 0.01, 3)))
+    assert res.code == 2 and f"Krippendorff's alpha on the test split {alpha:.3f}" in res.err
+    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", str(round(alpha - 0.01, 3)))
+    assert res.code == 0, res
+    assert "reaches the threshold" in res.out and "label codes (Stata value labels): 1 = negative" in res.out
+
+
+def test_cli_summary(setup, cli) -> None:
+    _project, run_id = setup
+    res = cli("export", f"run:{run_id}", "--out", "labels.dta", "--split", "test", "--json")
+    assert res.code == 0, res
+    data = json.loads(res.out)
+    n_test = SPLIT.count("test")
+    assert data["n_rows"] == n_test and data["format"] == "dta" and data["split"] == "test"
+    assert data["label_codes"] == {"1": "negative", "2": "positive", "3": "neutral"}
+    assert data["codebook_path"].endswith("labels.dta.codebook.yaml")
+    res = cli("export", str(run_id), "--out", "labels.csv")
+    assert res.code == 0, res
+    assert f"{N} rows of run {run_id}" in res.out and f"{len(BOGUS)} invalid" in res.out
+    assert "provenance: labels.csv.provenance.json" in res.out
