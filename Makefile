@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip
 # several GB. Elsewhere, install PyTorch's CPU build for your platform first (see README).
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test test-fast lint format bench quickstart clean
+.PHONY: install test test-fast lint format bench quickstart clean browser
 
 install: $(STAMP)
 
@@ -19,7 +19,13 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e ".[all,dev]"
 	touch $(STAMP)
 
-test: $(STAMP)
+# the report test opens the HTML in headless Chromium (Debian's package `chromium`)
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	    else echo "chromium is missing: sudo apt-get install -y chromium (or set ANNOTATOR_SKIP_BROWSER=1)" >&2; fi; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -38,18 +44,10 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 QUICKSTART_DIR ?= quickstart-project
+# the whole pipeline on 600 bundled sentences, offline (see `annotator quickstart --help`)
 quickstart: $(STAMP)
 	rm -rf $(QUICKSTART_DIR)
-	$(BIN)/annotator init $(QUICKSTART_DIR) --example sentiment
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator import example rotten-tomatoes --n 1000 --seed 1
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator split --test 0.3 --seed 1 --stratify-by-coder critics
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator codebook check codebooks/sentiment.yaml
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator prompt list
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator prompt render sentiment/zero-shot.v2
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator models pull smollm2
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator run --prompt sentiment/zero-shot.v2 --model local/smollm2 --split dev --sample 20
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator runs
-	cd $(QUICKSTART_DIR) && ../$(BIN)/annotator status
+	$(BIN)/annotator quickstart $(QUICKSTART_DIR)
 
 clean:
 	rm -rf $(VENV) $(QUICKSTART_DIR) build dist .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,122 @@
+"""`annotator report`: a methods appendix of everything the project did, as one HTML or Markdown file.
+
+The report reads the database and documents what was actually run: data and splits, codebook and prompt
+versions (full text), models and parameters, every run, the stored agreement and validation results (the
+latest of each, with the time it was computed), baselines, prompt freezing relative to the test runs, cost
+and time, and software versions. It computes nothing new and writes nothing to the database.
+
+The HTML file is self-contained (inline CSS and SVG figures, no script, no external address) and forbids
+scripts and network loads through its Content-Security-Policy. The file is written to a temporary file
+beside the target and moved into place, so a failed report never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from annotator.errors import AnnotatorError
+from annotator.project import Project
+
+FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
+FORMAT_NAMES = ("html", "md")
+
+
+class ReportError(AnnotatorError):
+    """The report cannot be written as asked (unknown format, a folder that is missing or not writable)."""
+
+
+def resolve_format(out: Path, fmt: str | None) -> str:
+    """The format named by ``fmt`` (html, md, markdown) or by the file's suffix."""
+    by_suffix = FORMATS.get(out.suffix.lower())
+    if fmt is not None:
+        name = fmt.strip().lower().lstrip(".")
+        name = {"markdown": "md", "htm": "html"}.get(name, name)
+        if name not in FORMAT_NAMES:
+            raise ReportError(f"--format {fmt!r}: use html or md")
+        if by_suffix is not None and by_suffix != name:
+            raise ReportError(
+                f"--format {name} but {out.name} ends in {out.suffix}: drop --format or name the file "
+                f"report.{name}"
+            )
+        return name
+    if by_suffix is None:
+        what = f"suffix {out.suffix!r}" if out.suffix else "no suffix"
+        raise ReportError(
+            f"{out.name}: {what} does not say the format; name the file .html or .md, or pass --format html|md"
+        )
+    return by_suffix
+
+
+def default_out(fmt: str | None) -> Path:
+    """report.html, or report.md with ``fmt`` md."""
+    return Path(f"report.{resolve_format(Path('report'), fmt) if fmt is not None else 'html'}")
+
+
+def _check_target(out: Path) -> None:
+    if out.is_dir():
+        raise ReportError(f"{out} is a folder; give a file name, e.g. --out {out / 'report.html'}")
+    parent = out.parent
+    if not parent.is_dir():
+        raise ReportError(f"folder {parent} does not exist; create it first or choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ReportError(f"folder {parent} is not writable; choose another --out")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ReportError(f"{out} exists and is not writable; choose another --out")
+
+
+def _write_atomic(out: Path, text: str) -> None:
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise ReportError(
+            f"cannot write in {out.parent}: {exc.strerror or exc}; choose another --out"
+        ) from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a report is an ordinary file
+        os.replace(tmp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ReportError(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def report_text(project: Project, fmt: str = "html") -> str:
+    """The report as a string (HTML or Markdown), secrets removed."""
+    from .fmt import known_secrets, remove_secrets
+    from .gather import gather
+    from .render import render
+
+    if fmt not in FORMAT_NAMES:
+        raise ReportError(f"format {fmt!r}: use html or md")
+    text = render(gather(project), fmt)
+    return remove_secrets(text, known_secrets(project.root))
+
+
+def build_report(project: Project, out: Path, fmt: str | None = None) -> Path:
+    """Write the report to ``out`` (format from ``fmt`` or the suffix) and return its absolute path."""
+    out = Path(out).expanduser()
+    if out.is_dir():
+        raise ReportError(f"{out} is a folder; give a file name, e.g. --out {out / 'report.html'}")
+    name = resolve_format(out, fmt)
+    out = out.resolve() if out.parent.exists() else out.absolute()
+    _check_target(out)
+    text = report_text(project, name)
+    _write_atomic(out, text)
+    return out
+
+
+__all__ = ["FORMATS", "ReportError", "build_report", "default_out", "report_text", "resolve_format"]

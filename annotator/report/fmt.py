@@ -1,0 +1,244 @@
+"""Formatting and redaction shared by the HTML and Markdown reports.
+
+Numbers: coefficients with two decimals and intervals as "0.81 [0.77, 0.85]"; a figure that could not be
+computed is "n/a". Redaction: the report is meant to be shared with reviewers, so anything that looks like a
+credential is removed twice: from the stored JSON before rendering (keys named like secrets, user:password
+in URLs, key-shaped strings) and from the rendered text (the values of secret-looking environment variables
+and of the project's ``.env``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+NA = "n/a"
+REDACTED = "[redacted]"
+
+# a dict key whose value is a credential (max_tokens, tokens_in are not: "token" must be the whole word part)
+_SECRET_KEY = re.compile(
+    r"^key$|(^|[_\-.])(api[_\-]?key|apikey|private[_\-]?key|secret|secrets|password|passwd|pwd|token|access[_\-]?token|"
+    r"auth|authorization|bearer|credentials?|cookie)($|[_\-.])",
+    re.IGNORECASE,
+)
+# strings shaped like provider keys (OpenAI sk-..., Groq gsk_..., Hugging Face hf_..., bearer headers)
+_KEY_SHAPED = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{16,}|gsk_[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{16,}|"
+    r"xox[abp]-[A-Za-z0-9\-]{10,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
+)
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s\"'<>]+")
+_SECRET_ENV = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
+MIN_SECRET_LEN = 8
+
+
+def is_secret_key(name: str) -> bool:
+    return bool(_SECRET_KEY.search(name))
+
+
+def _safe_url(url: str) -> str:
+    """A URL without user:password and without secret-looking query parameters."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return REDACTED
+    netloc = f"{host}:{port}" if port else host
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, REDACTED if is_secret_key(k) else v) for k, v in pairs], safe="[]")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def scrub_text(text: str) -> str:
+    """Key-shaped strings and URL credentials removed from one string."""
+    text = _URL.sub(lambda m: _safe_url(m.group(0)), text)
+    return _KEY_SHAPED.sub(REDACTED, text)
+
+
+def redact(value: Any) -> Any:
+    """A JSON-like value with secrets removed: keys named like secrets, URL credentials, key-shaped text."""
+    if isinstance(value, dict):
+        return {
+            str(k): (REDACTED if is_secret_key(str(k)) and v not in (None, "", {}, []) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return scrub_text(value)
+    return value
+
+
+def known_secrets(project_root: Path | None) -> list[str]:
+    """Values of secret-looking environment variables and of the project's .env: never in a report."""
+    found: set[str] = set()
+    for name, value in os.environ.items():
+        if _SECRET_ENV.search(name) and len(value.strip()) >= MIN_SECRET_LEN:
+            found.add(value.strip())
+    if project_root is not None and (project_root / ".env").is_file():
+        try:
+            from dotenv import dotenv_values
+
+            for name, env_value in dotenv_values(project_root / ".env").items():
+                if env_value and _SECRET_ENV.search(name) and len(env_value.strip()) >= MIN_SECRET_LEN:
+                    found.add(env_value.strip())
+        except Exception:  # an unreadable .env holds nothing we could leak
+            pass
+    return sorted(found, key=len, reverse=True)
+
+
+def remove_secrets(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+# -- numbers and times ---------------------------------------------------------------------------------
+
+
+def num(x: Any, digits: int = 2) -> str:
+    if x is None or isinstance(x, bool):
+        return NA
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return NA
+    if not math.isfinite(value):
+        return NA
+    return f"{round(value, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.00"
+
+
+def ci(e: dict[str, Any] | None, digits: int = 2) -> str:
+    """An estimate with its interval: "0.81 [0.77, 0.85]"; "n/a" when it could not be computed."""
+    if not isinstance(e, dict) or e.get("estimate") is None:
+        return NA
+    if e.get("low") is None or e.get("high") is None:
+        return num(e["estimate"], digits)
+    return f"{num(e['estimate'], digits)} [{num(e['low'], digits)}, {num(e['high'], digits)}]"
+
+
+def pct(x: Any, digits: int = 0) -> str:
+    if x is None:
+        return NA
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return NA
+    return f"{100 * value:.{digits}f}%" if math.isfinite(value) else NA
+
+
+def count(x: Any) -> str:
+    if x is None:
+        return NA
+    try:
+        return f"{int(x):,}"
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def usd(x: Any) -> str:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return NA
+    return "$0" if value == 0 else f"${value:,.4f}"
+
+
+def utc(t: datetime | None) -> datetime | None:
+    if t is None:
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+def when(t: datetime | str | None) -> str:
+    """A time as "2024-05-01 12:03:04 UTC" (stored times are UTC)."""
+    if t is None:
+        return NA
+    if isinstance(t, str):
+        try:
+            value = utc(datetime.fromisoformat(t))
+        except ValueError:
+            return t
+    elif isinstance(t, datetime):
+        value = utc(t)
+    else:
+        return str(t)
+    assert value is not None
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def duration(seconds: Any) -> str:
+    try:
+        s = float(seconds)
+    except (TypeError, ValueError):
+        return NA
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.2f} h"
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def kv(value: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """A mapping as (key, value) rows: scalars as text, nested values as one-line JSON."""
+    rows = []
+    for key, v in sorted((value if isinstance(value, dict) else {}).items()):
+        if isinstance(v, dict | list):
+            text = json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
+        elif v is None:
+            text = "null"
+        elif isinstance(v, bool):
+            text = "true" if v else "false"
+        else:
+            text = str(v)
+        rows.append((str(key), text))
+    return rows
+
+
+def short_sha(sha: str | None) -> str:
+    return str(sha)[:12] if sha else NA
+
+
+# -- Markdown ------------------------------------------------------------------------------------------
+
+_MD_SPECIAL = str.maketrans(
+    {
+        "\\": "\\\\",
+        "|": "\\|",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+        "[": "\\[",
+        "]": "\\]",
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+        "\r": " ",
+        "\n": " ",
+    }
+)
+
+
+def md(value: Any) -> str:
+    """User text as inline Markdown (a table cell or a sentence): no markup, no raw HTML, one line."""
+    return "" if value is None else str(value).translate(_MD_SPECIAL)
+
+
+def md_block(text: str | None, lang: str = "") -> str:
+    """Text as a fenced code block whose fence is longer than any backtick run inside (so it cannot end early)."""
+    body = text or ""
+    runs = re.findall(r"`+", body)
+    fence = "`" * max(3, 1 + max((len(r) for r in runs), default=0))
+    return f"{fence}{lang}\n{body.rstrip()}\n{fence}"
