@@ -12,11 +12,16 @@ import click
 import typer
 
 from annotator.cli import (
+    baseline_cmds,
     codebook_cmds,
+    compare_cmds,
     data_cmds,
+    export_cmds,
     metrics_cmds,
     project_cmds,
     prompt_cmds,
+    quickstart_cmds,
+    report_cmds,
     run_cmds,
     validate_cmds,
 )
@@ -69,6 +74,11 @@ app.add_typer(prompt_cmds.app, name="prompt")
 run_cmds.register(app)
 metrics_cmds.register(app)
 validate_cmds.register(app)
+baseline_cmds.register(app)
+compare_cmds.register(app)
+export_cmds.register(app)
+report_cmds.register(app)
+quickstart_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,61 @@
+"""quickstart: the whole pipeline on the bundled data, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from annotator.cli.common import console, table
+
+
+def register(app: typer.Typer) -> None:
+    app.command("quickstart")(quickstart)
+
+
+def quickstart(
+    folder: Path = typer.Argument(
+        Path("quickstart-project"), help="Folder for the demo project (must not exist)."
+    ),
+    n: int = typer.Option(600, "--n", help="Sentences to import from the bundled Rotten Tomatoes data."),
+    sample: int = typer.Option(40, "--sample", help="Dev sentences each prompt version labels."),
+    force: bool = typer.Option(False, "--force", help="Replace a folder an earlier quickstart made."),
+) -> None:
+    """Run the whole pipeline on the bundled data with the offline model: import, split, two prompt versions
+    on dev, agreement, freeze the better one, run it on test, baselines, validate, compare, export, report.
+
+    Every step prints the command it runs, so you can repeat any of them on your own project.
+    """
+    from annotator.cli import main
+    from annotator.quickstart import latest_leaderboard, run_quickstart
+
+    def say(text: str) -> None:
+        console.print(text, markup=False)
+
+    result = run_quickstart(folder, n, sample, force, cli=main, say=say)
+    board = latest_leaderboard(result.folder)
+    rows = [
+        [
+            i + 1,
+            f"run:{r['run_id']}",
+            r.get("model") or "",
+            r.get("prompt") or "",
+            _ci(r.get("accuracy")),
+            _ci(r.get("macro_f1")),
+        ]
+        for i, r in enumerate(board["runs"])
+    ]
+    console.print("\nleaderboard on the held-out test split (critics' labels as gold)", markup=False)
+    console.print(table(None, ["rank", "run", "model", "prompt", "accuracy", "macro F1"], rows))
+    console.print(f"\nfrozen prompt: {result.frozen}; its test run: run {result.llm_test_run}", markup=False)
+    console.print(f"labels exported: {result.export}", markup=False)
+    console.print(f"methods report: {result.report.resolve()}", markup=False)
+    console.print(f"next: cd {result.folder} && annotator status", markup=False)
+
+
+def _ci(fig: dict | None) -> str:
+    if not fig or fig.get("estimate") is None:
+        return "n/a"
+    if fig.get("low") is None:
+        return f"{fig['estimate']:.3f}"
+    return f"{fig['estimate']:.3f} [{fig['low']:.3f}, {fig['high']:.3f}]"
