@@ -3,8 +3,9 @@
 Which items. Runs are compared on the same documents: the gold coder's items of the split that every compared
 run was asked about (its answer may be invalid: that counts as an error, as in `annotator validate`). When
 runs labeled different samples, the common items are fewer than the split's gold items, and a note names the
-runs that answered fewer. Each run's figures are `annotator validate`'s (`_figures`: accuracy, macro and
-weighted F1, kappa, coverage, unit-bootstrap percentile intervals with the same seed), on those items.
+runs that answered fewer. Each run's figures are `annotator validate`'s (`validation_figures`: accuracy,
+macro and weighted F1, kappa, coverage, unit-bootstrap percentile intervals with the same seed), on those
+items.
 
 Alpha with the humans: Krippendorff's alpha (nominal) of the human coders (every coder of kind human except
 the gold coder) plus the run, on the common items, with its own unit bootstrap; undefined (None, with the
@@ -46,9 +47,16 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from annotator.errors import InputError
-from annotator.metrics.agreement import CI, SPLITS, CodeMatrix, _interval, _num, load_codes
+from annotator.metrics.agreement import CI, SPLITS, CodeMatrix, json_number, load_codes, percentile_interval
 from annotator.metrics.reliability import Alpha, alpha_report
-from annotator.metrics.validation import INVALID, _figures, _load, _replicate_stats, _RunInfo, _utc
+from annotator.metrics.validation import (
+    INVALID,
+    RunInfo,
+    as_utc,
+    confusion_stats,
+    load_gold_and_runs,
+    validation_figures,
+)
 from annotator.project import Project
 from annotator.prompts import PromptRef, parse_prompt, parse_ref, prompt_diff
 from annotator.registry import find_prompt_version
@@ -66,8 +74,8 @@ ALL_PAIRS_UP_TO = 4  # "auto": every pair up to this many runs, each run against
 def _est(point: float, reps: Array) -> dict[str, float | None]:
     if not math.isfinite(point):
         return {"estimate": None, "low": None, "high": None}
-    lo, hi = _interval(reps)
-    return {"estimate": _num(point), "low": _num(lo), "high": _num(hi)}
+    lo, hi = percentile_interval(reps)
+    return {"estimate": json_number(point), "low": json_number(lo), "high": json_number(hi)}
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -160,7 +168,7 @@ class _Scorer:
             self._draws[n_items] = _weights(n_items, self.n_boot, self.seed)
         return self._draws[n_items]
 
-    def common_items(self, infos: list[_RunInfo], what: str) -> tuple[list[int], list[str]]:
+    def common_items(self, infos: list[RunInfo], what: str) -> tuple[list[int], list[str]]:
         """The gold items every run answered, and a note when that is fewer than the split's gold items."""
         doc_ids: list[int] = self.data["doc_ids"]
         common = set(doc_ids)
@@ -202,12 +210,12 @@ class _Scorer:
             alpha = self._alpha(self.ref, items)
         return {"coders": coders, "alpha": alpha}
 
-    def score(self, info: _RunInfo, items: list[int]) -> tuple[dict[str, Any], NDArray[np.bool_], Array]:
+    def score(self, info: RunInfo, items: list[int]) -> tuple[dict[str, Any], NDArray[np.bool_], Array]:
         """One run's figures, its per-item correctness, and its (accuracy, macro F1) statistics: row 0 the
         point estimates, rows 1.. the bootstrap replicates."""
         y_true = [self.gold_codes[d] for d in items]
         y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in items]
-        fig = _figures(y_true, y_pred, self.labels, self.uncertain, 0, self.n_boot, self.seed)
+        fig = validation_figures(y_true, y_pred, self.labels, self.uncertain, 0, self.n_boot, self.seed)
         fig.pop("n_missing", None)  # nothing is missing on the common items
         fig["n_items"] = fig.pop("n_gold")
         warnings = fig.pop("warnings")
@@ -224,7 +232,7 @@ class _Scorer:
         else:
             fig["alpha_with_humans"] = self._alpha([*self.ref, self.row_of[name]], items)
         fig["_warnings"] = warnings
-        # statistics on the same draws as _figures: (1 + n_boot) x 2
+        # statistics on the same draws as validation_figures: (1 + n_boot) x 2
         gold_used = set(y_true)
         answer_cols = self.labels + ([self.uncertain] if self.uncertain is not None else [])
         all_cols = [*answer_cols, INVALID]
@@ -237,7 +245,7 @@ class _Scorer:
         onehot = np.zeros((n, k * k))
         onehot[np.arange(n), [index[t] * k + index[p] for t, p in zip(y_true, y_pred, strict=True)]] = 1.0
         w = np.vstack([np.ones((1, n)), self.weights(n)])
-        acc, macro, _ = _replicate_stats(
+        acc, macro, _ = confusion_stats(
             (w @ onehot).reshape(-1, k, k), [index[c] for c in classes if c in gold_used]
         )
         correct = np.array([t == p for t, p in zip(y_true, y_pred, strict=True)])
@@ -267,20 +275,20 @@ def _run_costs(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
     for run, coder in rows:
         assert run.id is not None
         n_ok = int(ok.get(run.id, 0))
-        start, end = _utc(run.started_at), _utc(run.finished_at)
+        start, end = as_utc(run.started_at), as_utc(run.finished_at)
         seconds = (end - start).total_seconds() if start is not None and end is not None else None
 
         def per(x: float | None, n_ok: int = n_ok) -> float | None:
-            return None if x is None or n_ok == 0 else _num(x / n_ok)
+            return None if x is None or n_ok == 0 else json_number(x / n_ok)
 
         out[run.id] = {
             "coder": coder,
             "status": run.status,
             "run_split": run.split,
             "n_valid_total": n_ok,
-            "cost_usd": _num(run.cost_usd),
+            "cost_usd": json_number(run.cost_usd),
             "cost_per_valid": per(run.cost_usd),
-            "seconds": _num(seconds) if seconds is not None else None,
+            "seconds": json_number(seconds) if seconds is not None else None,
             "seconds_per_valid": per(seconds),
             "tokens_in": run.tokens_in,
             "tokens_out": run.tokens_out,
@@ -353,7 +361,7 @@ def _pairs(ranked: list[dict[str, Any]], pairs: str) -> tuple[str, list[tuple[in
 _HEADLINE = ("n_items", "accuracy", "macro_f1", "weighted_f1", "kappa", "coverage", "alpha_with_humans")
 
 
-def _entry(info: _RunInfo, fig: dict[str, Any], cost: dict[str, Any]) -> dict[str, Any]:
+def _entry(info: RunInfo, fig: dict[str, Any], cost: dict[str, Any]) -> dict[str, Any]:
     """A run's leaderboard entry: who it is, the headline figures, cost, then the details (per class...)."""
     head = {
         "rank": None,
@@ -404,7 +412,7 @@ def compare(
             )
     with project.transaction() as session:
         gold_name = gold.strip() if gold is not None else _default_gold(session)
-        data = _load(session, gold_name, split, runs, codebook)
+        data = load_gold_and_runs(session, gold_name, split, runs, codebook)
         matrix = load_codes(session, data["codebook"], split)
         costs = _run_costs(session, [i.id for i in data["runs"]])
         bodies: dict[str, tuple[str, str, str | None]] = {}
@@ -413,14 +421,14 @@ def compare(
                 if info.prompt is not None and info.prompt not in bodies:
                     version = find_prompt_version(session, parse_ref(info.prompt))
                     assert version is not None  # a run's prompt is registered before it starts
-                    frozen = _utc(version.frozen_at)
+                    frozen = as_utc(version.frozen_at)
                     bodies[info.prompt] = (
                         version.body,
                         version.sha256,
                         frozen.isoformat() if frozen else None,
                     )
 
-    infos: list[_RunInfo] = data["runs"]
+    infos: list[RunInfo] = data["runs"]
     notes: list[str] = []
     idle = [i for i in infos if not i.answers]
     if idle:
@@ -488,7 +496,7 @@ _NOTES = [
 
 def _leaderboard(
     scorer: _Scorer,
-    infos: list[_RunInfo],
+    infos: list[RunInfo],
     costs: dict[int, dict[str, Any]],
     sort: str,
     pairs: str,
@@ -530,13 +538,13 @@ def _leaderboard(
 def _prompts(
     project: Project,
     scorer: _Scorer,
-    infos: list[_RunInfo],
+    infos: list[RunInfo],
     costs: dict[int, dict[str, Any]],
     bodies: dict[str, tuple[str, str, str | None]],
     sort: str,
     notes: list[str],
 ) -> dict[str, Any]:
-    groups: dict[tuple[str, str], dict[int, list[_RunInfo]]] = {}
+    groups: dict[tuple[str, str], dict[int, list[RunInfo]]] = {}
     for info in infos:
         if info.prompt is None:
             continue

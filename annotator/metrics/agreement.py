@@ -267,12 +267,13 @@ def load_codes(
 # -- statistics on shared bootstrap draws ------------------------------------------------------------------
 
 
-def _num(x: float) -> float | None:
+def json_number(x: float) -> float | None:
     """JSON-ready: NaN becomes None (PostgreSQL's JSON and strict parsers refuse NaN)."""
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
-def _interval(reps: Array) -> tuple[float, float]:
+def percentile_interval(reps: Array) -> tuple[float, float]:
+    """The ``CI`` percentile interval of the finite bootstrap replicates; (NaN, NaN) when there are none."""
     ok = reps[np.isfinite(reps)]
     if ok.size == 0:
         return math.nan, math.nan
@@ -283,8 +284,8 @@ def _interval(reps: Array) -> tuple[float, float]:
 def _estimate(point: float, reps: Array) -> dict[str, float | None]:
     if not math.isfinite(point):
         return {"estimate": None, "low": None, "high": None}
-    lo, hi = _interval(reps)
-    return {"estimate": _num(point), "low": _num(lo), "high": _num(hi)}
+    lo, hi = percentile_interval(reps)
+    return {"estimate": json_number(point), "low": json_number(lo), "high": json_number(hi)}
 
 
 def _disagreement_weights(k: int, weights: str | None) -> Array:
@@ -474,10 +475,10 @@ def compute_agreement(
         humans["reason"] = humans["alpha"]["reason"]
     sub = codes[ref] if ref else np.empty((0, codes.shape[1]))
     humans["n_units"] = humans["alpha"].get("pairable_units", 0)
-    humans["percent_agreement"] = _num(percent_agreement(sub)) if len(ref) >= 2 else None
-    humans["fleiss_kappa"] = _num(fleiss_kappa(sub)) if len(ref) >= 2 else None
+    humans["percent_agreement"] = json_number(percent_agreement(sub)) if len(ref) >= 2 else None
+    humans["fleiss_kappa"] = json_number(fleiss_kappa(sub)) if len(ref) >= 2 else None
     humans["fleiss_n_units"] = int(np.isfinite(sub).all(axis=0).sum()) if len(ref) >= 2 else 0
-    humans["gwet_ac1"] = _num(gwet_ac1(sub)) if len(ref) >= 2 else None
+    humans["gwet_ac1"] = json_number(gwet_ac1(sub)) if len(ref) >= 2 else None
     for x, i in enumerate(ref):
         for j in ref[x + 1 :]:
             p, r, _ = s.kappa(codes[i], codes[j])
@@ -542,7 +543,7 @@ def compute_agreement(
             pj, rj, nj = s.kappa(codes[i], codes[j])
             pts.append(pj)
             reps.append(rj)
-            by_human[m.coders[j].name] = {"kappa": _num(pj), "n_units": nj}
+            by_human[m.coders[j].name] = {"kappa": json_number(pj), "n_units": nj}
         mk, mk_reps, mk_pairs = _mean_pairs(pts, reps, n_boot)
         entry["mean_kappa_vs_humans"] = _estimate(mk, mk_reps) | {"n_pairs": mk_pairs}
         entry["kappa_by_human"] = by_human
@@ -590,7 +591,7 @@ def compute_agreement(
         diff_reps = ka_reps - kb_reps
         delta = _estimate(ka - kb, diff_reps)
         ok = diff_reps[np.isfinite(diff_reps)]
-        share = _num(float((ok <= 0).mean())) if ok.size and delta["estimate"] is not None else None
+        share = json_number(float((ok <= 0).mean())) if ok.size and delta["estimate"] is not None else None
         cmp: dict[str, Any] = {
             "a": a_name,
             "b": b_name,
@@ -628,7 +629,7 @@ def compute_agreement(
         for j in range(i + 1, len(names)):
             both = np.isfinite(codes[i]) & np.isfinite(codes[j])
             kij = cohen_kappa(codes[i], codes[j], weights=s.kappa_weights, n_categories=s.k)
-            pair_k[i][j] = pair_k[j][i] = _num(kij)
+            pair_k[i][j] = pair_k[j][i] = json_number(kij)
             pair_n[i][j] = pair_n[j][i] = int(both.sum())
 
     if len(m.coders) < 2:

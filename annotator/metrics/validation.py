@@ -28,7 +28,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from annotator.errors import InputError
-from annotator.metrics.agreement import CI, RUN_KINDS, SPLITS, _interval, _num
+from annotator.metrics.agreement import CI, RUN_KINDS, SPLITS, json_number, percentile_interval
 from annotator.project import Project
 from annotator.registry import stored_codebook
 from annotator.store.models import (
@@ -49,7 +49,9 @@ GOLD_KINDS = ("gold", "human")
 
 
 @dataclass
-class _RunInfo:
+class RunInfo:
+    """One run to score: what it is, when it started, when its prompt was frozen, and its answers."""
+
     id: int
     kind: str
     model: str | None
@@ -60,7 +62,8 @@ class _RunInfo:
     answers: dict[int, str | None] = field(default_factory=dict)
 
 
-def _utc(t: datetime | None) -> datetime | None:
+def as_utc(t: datetime | None) -> datetime | None:
+    """``t`` as an aware UTC time (a naive time is taken to be UTC); None stays None."""
     if t is None:
         return None
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
@@ -103,9 +106,15 @@ def _gold_coder(session: Session, gold: str) -> Coder:
     return coder
 
 
-def _load(
+def load_gold_and_runs(
     session: Session, gold: str, split: str, runs: list[int] | None, codebook: str | None
 ) -> dict[str, Any]:
+    """The gold coder's codes on ``split``, the codebook's labels and the repeat-0 answers of the runs.
+
+    ``runs``: these run ids (refused unless LLM or baseline runs of the codebook), or every such run when
+    None. Returns a dict: gold, gold_kind, codebook, codebook_versions, labels, uncertain, gold_codes
+    (document id -> label), doc_ids, metas (document id -> metadata) and runs (a list of ``RunInfo``).
+    """
     if split not in SPLITS:
         raise InputError(f"--split {split!r}: use dev, test or all")
     coder = _gold_coder(session, gold)
@@ -170,17 +179,17 @@ def _load(
     run_rows = sorted(session.exec(rq).all(), key=lambda r: r.id or 0)
     if not run_rows:
         raise InputError(f"no LLM or baseline runs of codebook {name!r}; label with `annotator run` first")
-    infos: list[_RunInfo] = []
+    infos: list[RunInfo] = []
     for r in run_rows:
         assert r.id is not None
         prompt = session.get(PromptVersion, r.prompt_id) if r.prompt_id is not None else None
-        info = _RunInfo(
+        info = RunInfo(
             id=r.id,
             kind=r.kind,
             model=r.model,
             prompt=prompt.ref if prompt else None,
-            started_at=_utc(r.started_at) or r.started_at,
-            frozen_at=_utc(prompt.frozen_at) if prompt else None,
+            started_at=as_utc(r.started_at) or r.started_at,
+            frozen_at=as_utc(prompt.frozen_at) if prompt else None,
         )
         aq = sa_select(col(Annotation.document_id), col(Annotation.label), col(Annotation.status)).where(
             col(Annotation.run_id) == r.id, col(Annotation.repeat) == 0
@@ -226,7 +235,7 @@ def _all_meta_columns(session: Session) -> list[str]:
 # -- figures ----------------------------------------------------------------------------------------------
 
 
-def _replicate_stats(conf: Array, label_idx: list[int]) -> tuple[Array, Array, Array]:
+def confusion_stats(conf: Array, label_idx: list[int]) -> tuple[Array, Array, Array]:
     """Accuracy, macro F1 (over ``label_idx``) and kappa of batched confusion matrices (... x K x K)."""
     n = conf.sum(axis=(-2, -1))
     diag = np.diagonal(conf, axis1=-2, axis2=-1)
@@ -246,11 +255,11 @@ def _replicate_stats(conf: Array, label_idx: list[int]) -> tuple[Array, Array, A
 def _est(point: float, reps: Array) -> dict[str, float | None]:
     if not math.isfinite(point):
         return {"estimate": None, "low": None, "high": None}
-    lo, hi = _interval(reps)
-    return {"estimate": _num(point), "low": _num(lo), "high": _num(hi)}
+    lo, hi = percentile_interval(reps)
+    return {"estimate": json_number(point), "low": json_number(lo), "high": json_number(hi)}
 
 
-def _figures(
+def validation_figures(
     y_true: list[str],
     y_pred: list[str],
     labels: list[str],
@@ -281,7 +290,7 @@ def _figures(
         "n_invalid": n_invalid_or_missing - n_missing,
         "n_missing": n_missing,
         "n_uncertain": n_uncertain,
-        "coverage": _num(1 - n_invalid_or_missing / n) if n else None,
+        "coverage": json_number(1 - n_invalid_or_missing / n) if n else None,
         "warnings": warnings,
     }
     if n == 0:
@@ -290,9 +299,9 @@ def _figures(
     out["per_class"] = [
         {
             "label": c,
-            "precision": _num(float(p[i])),
-            "recall": _num(float(r[i])),
-            "f1": _num(float(f[i])),
+            "precision": json_number(float(p[i])),
+            "recall": json_number(float(r[i])),
+            "f1": json_number(float(f[i])),
             "support": int(s[i]),
         }
         for i, c in enumerate(classes)
@@ -327,15 +336,16 @@ def _figures(
     onehot = np.zeros((n, k * k))
     onehot[np.arange(n), t * k + q] = 1.0
     conf = (weights @ onehot).reshape(n_boot, k, k)
-    acc_r, macro_r, kappa_r = _replicate_stats(conf, [index[c] for c in support_classes])
+    acc_r, macro_r, kappa_r = confusion_stats(conf, [index[c] for c in support_classes])
     out["accuracy"] = _est(correct / n, acc_r)
     out["macro_f1"] = _est(macro, macro_r)
-    out["weighted_f1"] = _num(weighted)
+    out["weighted_f1"] = json_number(weighted)
     out["kappa"] = _est(kappa, kappa_r)
     return out
 
 
-def _frozen(info: _RunInfo) -> dict[str, Any]:
+def freeze_status(info: RunInfo) -> dict[str, Any]:
+    """Whether the run's prompt was frozen before the run started, with the times and a one-line verdict."""
     started = _when(info.started_at)
     if info.prompt is None:
         return {
@@ -384,7 +394,7 @@ def validate(
     if n_boot < 1:
         raise InputError(f"--bootstrap {n_boot}: use at least 1 replicate (1000 is the default)")
     with project.transaction() as session:
-        data = _load(session, gold, split, runs, codebook)
+        data = load_gold_and_runs(session, gold, split, runs, codebook)
         if by is not None:
             columns = _all_meta_columns(session)
             if by not in columns:
@@ -416,11 +426,11 @@ def validate(
             groups.setdefault(key, []).append(d)
         groups = dict(sorted(groups.items(), key=lambda kv: (kv[0] == MISSING_GROUP, kv[0])))
 
-    def figures(info: _RunInfo, docs: list[int]) -> dict[str, Any]:
+    def figures(info: RunInfo, docs: list[int]) -> dict[str, Any]:
         y_true = [gold_codes[d] for d in docs]
         y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in docs]
         n_missing = sum(d not in info.answers for d in docs)
-        return _figures(y_true, y_pred, labels, uncertain, n_missing, n_boot, seed)
+        return validation_figures(y_true, y_pred, labels, uncertain, n_missing, n_boot, seed)
 
     run_out: list[dict[str, Any]] = []
     scored = data["runs"]
@@ -447,7 +457,7 @@ def validate(
         }
         entry |= figures(info, doc_ids)
         if split == "test":
-            entry["frozen"] = _frozen(info)
+            entry["frozen"] = freeze_status(info)
         if by is not None:
             entry["by"] = {"column": by, "groups": {g: figures(info, ds) for g, ds in groups.items()}}
         run_out.append(entry)

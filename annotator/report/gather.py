@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from annotator import __version__
 from annotator.llm.runs import list_runs
 from annotator.metrics.agreement import RUN_KINDS
-from annotator.metrics.validation import _frozen, _RunInfo
+from annotator.metrics.validation import RunInfo, freeze_status
 from annotator.project import Project
 from annotator.status import project_status
 from annotator.store import db
@@ -138,7 +138,7 @@ def _freezing(runs: list[Run], prompts: dict[int, PromptVersion]) -> dict[str, A
         if run.prompt_id is None or run.id is None:
             continue
         prompt = prompts.get(run.prompt_id)
-        info = _RunInfo(
+        info = RunInfo(
             id=run.id,
             kind=run.kind,
             model=run.model,
@@ -146,7 +146,7 @@ def _freezing(runs: list[Run], prompts: dict[int, PromptVersion]) -> dict[str, A
             started_at=utc(run.started_at) or run.started_at,
             frozen_at=utc(prompt.frozen_at) if prompt else None,
         )
-        lines.append({"run_id": run.id, "split": run.split, "model": run.model} | _frozen(info))
+        lines.append({"run_id": run.id, "split": run.split, "model": run.model} | freeze_status(info))
     on_test = [x for x in lines if x["split"] in ("test", "all")]
     without = [
         r.id for r in runs if r.prompt_id is None and r.kind in RUN_KINDS and r.split in ("test", "all")

@@ -1,0 +1,162 @@
+"""The validation gate of `annotator export`: the run's stored test-split figures must reach a threshold.
+
+Gating (``min_f1``/``min_alpha``): the export happens only when the run's latest stored validation (macro F1
+against gold) or agreement (Krippendorff's alpha of the humans plus the run) on the test split reaches the
+threshold. The point estimate is compared, or the lower end of its 95% interval with ``conservative``.
+A stored figure older than the run's latest answer is refused: the figures must be computed again.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from annotator.errors import AnnotatorError, InputError
+from annotator.project import Project
+from annotator.store.models import Annotation, Coder, Metric
+
+from .frame import _context, _iso, _utc
+
+
+def _fmt(x: float | None) -> str:
+    return "NaN" if x is None else f"{x:.3f}"
+
+
+def _span(e: dict[str, Any]) -> str:
+    if e.get("low") is None or e.get("high") is None:
+        return _fmt(e.get("estimate"))
+    return f"{_fmt(e.get('estimate'))} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
+
+
+def _compare(
+    what: str, e: dict[str, Any] | None, threshold: float, conservative: bool, source: str
+) -> dict[str, Any]:
+    e = e or {}
+    key = "low" if conservative else "estimate"
+    value = e.get(key)
+    passed = value is not None and math.isfinite(value) and value >= threshold
+    side = "lower end of the 95% interval" if conservative else "point estimate"
+    verdict = "reaches" if passed else "is below"
+    if value is None:
+        verdict = "is undefined, so it cannot reach"
+    line = f"{what} on the test split {_span(e)} ({source}): the {side} {verdict} the threshold {threshold:g}"
+    return {
+        "figure": what,
+        "estimate": e.get("estimate"),
+        "low": e.get("low"),
+        "high": e.get("high"),
+        "compared": key,
+        "threshold": threshold,
+        "passed": passed,
+        "line": line,
+    }
+
+
+def _gold_hint(session: Session) -> str:
+    golds = sorted(session.exec(select(Coder.name).where(col(Coder.kind) == "gold")).all())
+    return golds[0] if len(golds) == 1 else "NAME"
+
+
+def _latest_answer(session: Session, run_id: int) -> datetime | None:
+    return _utc(
+        session.exec(
+            select(func.max(Annotation.created_at)).where(
+                col(Annotation.run_id) == run_id, col(Annotation.repeat) == 0
+            )
+        ).one()
+    )
+
+
+def _f1_check(session: Session, run_id: int, threshold: float, conservative: bool) -> dict[str, Any]:
+    metric = session.exec(
+        select(Metric)
+        .where(col(Metric.kind) == "validation", col(Metric.run_id) == run_id, col(Metric.split) == "test")
+        .order_by(col(Metric.id).desc())
+    ).first()
+    if metric is None:
+        raise AnnotatorError(
+            f"--min-f1: run {run_id} has no validation on the test split; run `annotator validate --gold "
+            f"{_gold_hint(session)} --split test --runs {run_id}` first"
+        )
+    _check_fresh(
+        session, run_id, metric, f"annotator validate --gold {metric.result.get('gold')} --split test"
+    )
+    entry = metric.result.get("run", {})
+    source = f"validation metric {metric.id} against {metric.result.get('gold')!r}, {entry.get('n_gold')} gold items"
+    out = _compare("macro F1", entry.get("macro_f1"), threshold, conservative, source)
+    out |= {
+        "metric_id": metric.id,
+        "gold": metric.result.get("gold"),
+        "n_gold": entry.get("n_gold"),
+        "accuracy": entry.get("accuracy"),
+        "kappa": entry.get("kappa"),
+        "coverage": entry.get("coverage"),
+        "frozen": (entry.get("frozen") or {}).get("line"),
+    }
+    return out
+
+
+def _alpha_check(session: Session, run_id: int, threshold: float, conservative: bool) -> dict[str, Any]:
+    rows = session.exec(
+        select(Metric)
+        .where(col(Metric.kind) == "agreement", col(Metric.split) == "test")
+        .order_by(col(Metric.id).desc())
+    ).all()
+    for metric in rows:
+        entries = [e for e in metric.result.get("runs", []) if e.get("run_id") == run_id]
+        entry = next((e for e in entries if e.get("repeat") in (0, None)), entries[0] if entries else None)
+        if entry is None:
+            continue
+        _check_fresh(session, run_id, metric, "annotator agreement --split test")
+        level = metric.result.get("level", "nominal")
+        source = f"agreement metric {metric.id}, {level} alpha of the humans plus the run"
+        out = _compare(
+            "Krippendorff's alpha", entry.get("alpha_with_humans"), threshold, conservative, source
+        )
+        return out | {"metric_id": metric.id, "level": level}
+    raise AnnotatorError(
+        f"--min-alpha: run {run_id} has no agreement figures on the test split; run `annotator agreement "
+        "--split test` first"
+    )
+
+
+def _check_fresh(session: Session, run_id: int, metric: Metric, command: str) -> None:
+    latest, made = _latest_answer(session, run_id), _utc(metric.created_at)
+    if latest is not None and made is not None and latest > made:
+        raise AnnotatorError(
+            f"run {run_id} has answers newer ({_iso(latest)}) than its stored figures (metric {metric.id}, "
+            f"{_iso(made)}); run `{command}` again"
+        )
+
+
+def check_validation(
+    project: Project,
+    run_id: int,
+    min_f1: float | None = None,
+    min_alpha: float | None = None,
+    conservative: bool = False,
+) -> dict[str, Any]:
+    """Refuse (AnnotatorError, with the figures) unless the run's test-split figures reach the thresholds.
+
+    Reads the latest stored `validate` (macro F1) and `agreement` (alpha) results of the run; compares the
+    point estimate, or the lower end of the interval with ``conservative``. Returns the checks that passed.
+    """
+    if min_f1 is None and min_alpha is None:
+        raise InputError("--validated-only needs a threshold: add --min-f1 0.8 or --min-alpha 0.7")
+    for name, value in (("--min-f1", min_f1), ("--min-alpha", min_alpha)):
+        if value is not None and not (0.0 <= value <= 1.0):
+            raise InputError(f"{name} {value}: give a number between 0 and 1, e.g. {name} 0.8")
+    checks: list[dict[str, Any]] = []
+    with project.transaction() as session:
+        _context(session, run_id)
+        if min_f1 is not None:
+            checks.append(_f1_check(session, run_id, min_f1, conservative))
+        if min_alpha is not None:
+            checks.append(_alpha_check(session, run_id, min_alpha, conservative))
+    failed = [c for c in checks if not c["passed"]]
+    if failed:
+        raise AnnotatorError(f"not exported: run {run_id}'s " + "; ".join(c["line"] for c in failed))
+    return {"conservative": conservative, "checks": checks}
