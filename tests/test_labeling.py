@@ -260,7 +260,15 @@ def _cli_run(project, server, *extra: str) -> subprocess.Popen:
         "2",
         *extra,
     ]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell that starts a job in the background (CI runners may) makes it ignore SIGINT, and Python then
+    # installs no Ctrl-C handler: give the child the default, as a terminal would
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _stored_keys(project) -> set[str]:
