@@ -367,3 +367,11 @@ def test_centroid_without_renormalisation_is_a_dot_product() -> None:
     dot = EmbeddingCentroid(normalize=False).fit(texts, y)
     assert np.allclose(np.linalg.norm(cosine.centroids_, axis=1), 1)
     assert (np.linalg.norm(dot.centroids_, axis=1) < 1).all()
+
+
+def test_ensemble_defaults_to_mpnet_and_minilm(example, cli, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ANNOTATOR_MODELS_DIR", str(tmp_path / "no-models"))
+    before = db_snapshot(example)
+    result = cli("baseline", "ensemble")
+    assert result.code == 2 and "encoder mpnet is not pulled yet: run `annotator models pull mpnet`" in result.err
+    assert db_snapshot(example) == before

@@ -79,10 +79,11 @@ def baseline(
     gold: str | None = typer.Option(
         None, "--gold", help="Coder whose labels to train on (default: the only gold coder)."
     ),
-    embedder: str = typer.Option(
-        "minilm",
+    embedder: str | None = typer.Option(
+        None,
         "--embedder",
-        help="For embed-*: minilm (offline default), mpnet, a model folder or a Hugging Face id.",
+        help="embed-*: minilm (default, offline), mpnet, a model folder or a Hugging Face id; "
+        "ensemble: a comma list (default mpnet,minilm).",
     ),
     model: str | None = typer.Option(
         None,
