@@ -373,5 +373,8 @@ def test_ensemble_defaults_to_mpnet_and_minilm(example, cli, tmp_path: Path, mon
     monkeypatch.setenv("ANNOTATOR_MODELS_DIR", str(tmp_path / "no-models"))
     before = db_snapshot(example)
     result = cli("baseline", "ensemble")
-    assert result.code == 2 and "encoder mpnet is not pulled yet: run `annotator models pull mpnet`" in result.err
+    assert (
+        result.code == 2
+        and "encoder mpnet is not pulled yet: run `annotator models pull mpnet`" in result.err
+    )
     assert db_snapshot(example) == before
