@@ -52,7 +52,6 @@ from annotator.metrics.reliability import Alpha, alpha_report
 from annotator.metrics.validation import (
     INVALID,
     RunInfo,
-    as_utc,
     confusion_stats,
     load_gold_and_runs,
     validation_figures,
@@ -60,7 +59,8 @@ from annotator.metrics.validation import (
 from annotator.project import Project
 from annotator.prompts import PromptRef, parse_prompt, parse_ref, prompt_diff
 from annotator.registry import find_prompt_version
-from annotator.store.models import Annotation, Coder, Metric, Run
+from annotator.store.models import Annotation, Coder, Metric, Run, as_utc
+from annotator.textfmt import interval
 
 Array = NDArray[np.float64]
 SORTS = ("macro_f1", "accuracy")
@@ -76,18 +76,6 @@ def _est(point: float, reps: Array) -> dict[str, float | None]:
         return {"estimate": None, "low": None, "high": None}
     lo, hi = percentile_interval(reps)
     return {"estimate": json_number(point), "low": json_number(lo), "high": json_number(hi)}
-
-
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "NaN" if x is None else f"{x:.{digits}f}"
-
-
-def _span(e: dict[str, Any]) -> str:
-    if e.get("estimate") is None:
-        return "NaN"
-    if e.get("low") is None:
-        return _fmt(e["estimate"])
-    return f"{_fmt(e['estimate'])} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
 
 
 def _p(x: float) -> float:
@@ -344,7 +332,7 @@ def _verdict(c: dict[str, Any]) -> str:
     else:
         verdict = f"{a} is less accurate than {b}"
     return (
-        f"{a} minus {b}, accuracy on {c['n_items']} items: {_span(d)}; McNemar exact p = "
+        f"{a} minus {b}, accuracy on {c['n_items']} items: {interval(d)}; McNemar exact p = "
         f"{fmt_p(c['mcnemar_p'])} (Holm {fmt_p(c['p_holm'])}; {a} alone right on {c['a_only_correct']}, "
         f"{b} alone right on {c['b_only_correct']}): {verdict}"
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from annotator.cli import main
+from annotator.llm.runner import RunOutcome
 from annotator.project import DB_ENV, Project, init_project
 
 
@@ -65,3 +66,42 @@ def db_snapshot(project: Project) -> str:
     assert url.startswith("sqlite:///")
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         return "\n".join(conn.iterdump())
+
+
+def label_by_word(labels_by_word: dict[str, str], default: str = "positive") -> Callable[[str], str]:
+    """A scripted model's answers: the label of the first word found in the text, else ``default``."""
+
+    def label_for(text: str) -> str:
+        return next((label for word, label in labels_by_word.items() if word in text), default)
+
+    return label_for
+
+
+def scripted_run(
+    project: Project,
+    label_for: Callable[[str], str],
+    *,
+    prompt: str = "sentiment/zero-shot.v1",
+    split: str = "dev",
+    repeats: int = 1,
+    tag: str | None = None,
+) -> RunOutcome:
+    """A real LLM run (the whole engine) against a scripted endpoint that answers ``label_for(text)``."""
+    from annotator.llm import runner
+    from annotator.llm.spec import RunRequest
+    from tests.scripted_server import ScriptedServer
+
+    with ScriptedServer(label_for=label_for) as server:
+        return runner.label(
+            project,
+            RunRequest(
+                prompt=prompt,
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                split=split,
+                repeats=repeats,
+                concurrency=4,
+                retries=1,
+                tag=tag,
+            ),
+        )

@@ -18,7 +18,7 @@ from annotator.llm.spec import RunRequest
 from annotator.metrics.agreement import agreement, load_codes
 from annotator.metrics.reliability import cohen_kappa, krippendorff_alpha
 from annotator.store.models import Document, Metric
-from tests.conftest import write
+from tests.conftest import label_by_word, scripted_run, write
 from tests.scripted_server import ScriptedServer
 
 KEYS = [f"d{i:02d}" for i in range(20)]
@@ -57,33 +57,12 @@ def coded(project, docs, tmp_path: Path):
 
 
 def _copy_of(labels: list[str]):
-    by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
-
-    def label_for(text: str) -> str:
-        for word, lab in by_word.items():
-            if word in text:
-                return lab
-        return "positive"
-
-    return label_for
+    return label_by_word({f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)})
 
 
 def _llm_run(project, labels: list[str], repeats: int = 1, tag: str | None = None) -> int:
     """A scripted LLM run whose answers copy ``labels``; a ``tag`` makes an otherwise identical run separate."""
-    with ScriptedServer(label_for=_copy_of(labels)) as server:
-        outcome = runner.label(
-            project,
-            RunRequest(
-                prompt="sentiment/zero-shot.v1",
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split="dev",
-                repeats=repeats,
-                concurrency=4,
-                retries=1,
-                tag=tag,
-            ),
-        )
+    outcome = scripted_run(project, _copy_of(labels), repeats=repeats, tag=tag)
     assert outcome.status == "done"
     return outcome.run_id
 

@@ -16,14 +16,11 @@ from sqlmodel import col, select
 from annotator.compare import compare, holm, mcnemar_exact
 from annotator.corpus import get_or_create_coder, import_codes, import_documents
 from annotator.errors import AnnotatorError
-from annotator.llm import runner
-from annotator.llm.spec import RunRequest
 from annotator.metrics.reliability import krippendorff_alpha, paired_bootstrap_difference, to_matrix
 from annotator.metrics.validation import validate
 from annotator.prompts import load_prompt, prompt_diff
 from annotator.store.models import Annotation, CodebookVersion, Document, Metric, Run
-from tests.conftest import write
-from tests.scripted_server import ScriptedServer
+from tests.conftest import label_by_word, scripted_run, write
 
 N = 40
 KEYS = [f"d{i:02d}" for i in range(N)]
@@ -71,23 +68,7 @@ def _import(project, tmp_path: Path, name: str, labels: list[str], kind: str = "
 def _llm_run(project, labels: list[str], tag: str, prompt: str = "sentiment/zero-shot.v1") -> int:
     """A scripted LLM run whose answers copy ``labels``; the tag keeps otherwise identical runs apart."""
     by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
-
-    def label_for(text: str) -> str:
-        return next((lab for w, lab in by_word.items() if w in text), "positive")
-
-    with ScriptedServer(label_for=label_for) as server:
-        outcome = runner.label(
-            project,
-            RunRequest(
-                prompt=prompt,
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split="dev",
-                concurrency=4,
-                retries=1,
-                tag=tag,
-            ),
-        )
+    outcome = scripted_run(project, label_by_word(by_word), prompt=prompt, tag=tag)
     assert outcome.status == "done"
     return outcome.run_id
 

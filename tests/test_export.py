@@ -21,7 +21,7 @@ from annotator.metrics.agreement import agreement
 from annotator.metrics.validation import validate
 from annotator.registry import freeze_prompt, stored_codebook
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, PromptVersion, Run
-from tests.conftest import write
+from tests.conftest import label_by_word, scripted_run, write
 from tests.scripted_server import ScriptedServer
 
 N = 40
@@ -53,24 +53,7 @@ def _import(project, tmp_path: Path, name: str, labels: list[str], kind: str = "
 
 def _llm_run(project, repeats: int = 1) -> int:
     by_word = {f"word{k} ": lab for k, lab in zip(KEYS, MODEL, strict=True)}
-
-    def label_for(text: str) -> str:
-        return next((lab for w, lab in by_word.items() if w in text), "positive")
-
-    with ScriptedServer(label_for=label_for) as server:
-        outcome = runner.label(
-            project,
-            RunRequest(
-                prompt="sentiment/zero-shot.v1",
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split="all",
-                repeats=repeats,
-                concurrency=4,
-                retries=1,
-            ),
-        )
-    return outcome.run_id
+    return scripted_run(project, label_by_word(by_word), split="all", repeats=repeats).run_id
 
 
 def _make_invalid(project, run_id: int) -> None:

@@ -24,8 +24,6 @@ from sqlmodel import col, select
 
 from annotator.corpus import import_documents
 from annotator.example import import_example
-from annotator.llm import runner
-from annotator.llm.spec import RunRequest
 from annotator.metrics.agreement import agreement
 from annotator.metrics.validation import validate
 from annotator.project import Project, init_project
@@ -36,8 +34,7 @@ from annotator.report.gather import gather
 from annotator.report.render import render
 from annotator.splits import make_split
 from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run, utcnow
-from tests.conftest import write
-from tests.scripted_server import ScriptedServer
+from tests.conftest import scripted_run, write
 
 SCRIPT = "<script>document.title='PWNED'</script>"
 IMG = "<img src=x onerror=\"document.title='PWNED'\">"
@@ -83,19 +80,7 @@ def _scripted_run(project: Project, prompt: str, split: str, wrong_every: int) -
         label = gold.get(text.strip(), "positive")
         return flip.get(label, label) if text.strip() in wrong else label
 
-    with ScriptedServer(label_for=label_for) as server:
-        outcome = runner.label(
-            project,
-            RunRequest(
-                prompt=prompt,
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split=split,
-                concurrency=4,
-                retries=1,
-            ),
-        )
-    return outcome.run_id
+    return scripted_run(project, label_for, prompt=prompt, split=split).run_id
 
 
 def _baseline_run(project: Project) -> int:

@@ -18,7 +18,7 @@ from annotator.metrics.gold import build_gold
 from annotator.metrics.validation import INVALID, validate
 from annotator.registry import freeze_prompt
 from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run
-from tests.conftest import write
+from tests.conftest import label_by_word, scripted_run, write
 from tests.scripted_server import ScriptedServer
 
 N = 40
@@ -66,23 +66,7 @@ def _import(project, tmp_path: Path, name: str, labels: list[str | None], kind: 
 
 def _llm_run(project, labels: list[str], split: str = "dev") -> int:
     by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
-
-    def label_for(text: str) -> str:
-        return next((lab for w, lab in by_word.items() if w in text), "positive")
-
-    with ScriptedServer(label_for=label_for) as server:
-        outcome = runner.label(
-            project,
-            RunRequest(
-                prompt="sentiment/zero-shot.v1",
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split=split,
-                concurrency=4,
-                retries=1,
-            ),
-        )
-    return outcome.run_id
+    return scripted_run(project, label_by_word(by_word), split=split).run_id
 
 
 @pytest.fixture

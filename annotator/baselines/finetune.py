@@ -120,14 +120,7 @@ class FineTunedEncoder(Baseline):
         lengths = np.array([len(t) for t in texts])
         for _epoch in range(self.epochs):
             for idx in _bucketed(lengths, self.batch_size, rng):
-                batch = self.tokenizer_(
-                    [texts[i] for i in idx],
-                    return_tensors="pt",
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                )
-                logits = self.model_(batch["input_ids"], batch["attention_mask"])
+                logits = self._logits([texts[i] for i in idx])
                 loss = torch.nn.functional.cross_entropy(logits, target[idx])
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -141,6 +134,13 @@ class FineTunedEncoder(Baseline):
         self.model_.eval()
         return self
 
+    def _logits(self, texts: list[str]) -> Any:
+        """One batch through the model, padded to its longest text (at most max_length tokens)."""
+        batch = self.tokenizer_(
+            texts, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length
+        )
+        return self.model_(batch["input_ids"], batch["attention_mask"])
+
     def predict_proba(self, X: Sequence[str]) -> np.ndarray:
         import torch
 
@@ -151,14 +151,7 @@ class FineTunedEncoder(Baseline):
         with torch.inference_mode():
             for start in range(0, len(order), self.batch_size * 2):
                 idx = order[start : start + self.batch_size * 2]
-                batch = self.tokenizer_(
-                    [texts[i] for i in idx],
-                    return_tensors="pt",
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                )
-                logits = self.model_(batch["input_ids"], batch["attention_mask"]).float().numpy()
+                logits = self._logits([texts[i] for i in idx]).float().numpy()
                 out[idx] = softmax(logits)
                 done += len(idx)
                 if self.progress:

@@ -14,7 +14,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sqlalchemy import delete
@@ -24,6 +23,7 @@ from annotator.baselines.base import Baseline, Prediction
 from annotator.codebook import Codebook
 from annotator.corpus import get_or_create_coder
 from annotator.errors import AnnotatorError, InputError
+from annotator.llm.runstore import software_versions
 from annotator.project import Project
 from annotator.registry import project_codebook, register_codebook
 from annotator.store.db import bulk_insert
@@ -98,18 +98,6 @@ class BaselineOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
-
-
-def _versions() -> dict[str, str]:
-    import sys
-
-    found = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
 
 
 def check_name(name: str) -> Family:
@@ -412,7 +400,7 @@ def run_baseline(project: Project, req: BaselineRequest, progress: Progress | No
         run.params = params
         run.split = req.split
         run.sample = {"seed": req.seed, "documents": len(targets), "train_documents": len(train)}
-        run.versions = _versions()
+        run.versions = software_versions(PACKAGES)
         run.started_at, run.finished_at, run.status, run.error = started, utcnow(), "done", None
         run.n_items = len(targets)
         run.n_ok = sum(r.status == "ok" for r in rows)

@@ -8,22 +8,11 @@ import typer
 
 from annotator.cli.common import console, get_project, print_json, table
 from annotator.errors import InputError
+from annotator.textfmt import interval, number
 
 
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
-
-
-def _f(x: float | None, digits: int = 3) -> str:
-    return "NaN" if x is None else f"{x:.{digits}f}"
-
-
-def _ci(e: dict[str, Any] | None) -> str:
-    if not e or e.get("estimate") is None:
-        return "NaN"
-    if e.get("low") is None:
-        return _f(e["estimate"])
-    return f"{_f(e['estimate'])} [{_f(e['low'])}, {_f(e['high'])}]"
 
 
 def _money(x: float | None) -> str:
@@ -67,10 +56,10 @@ def _row(r: dict[str, Any]) -> list[Any]:
         f"run:{r['run_id']}",
         r["model"] or r["kind"],
         prompt,
-        _ci(r["accuracy"]),
-        _ci(r["macro_f1"]),
-        _ci(r["alpha_with_humans"]),
-        _f(r["coverage"]),
+        interval(r["accuracy"]),
+        interval(r["macro_f1"]),
+        interval(r["alpha_with_humans"]),
+        number(r["coverage"]),
     ]
 
 
@@ -80,11 +69,11 @@ def _cost_row(r: dict[str, Any]) -> list[Any]:
         r["n_valid_total"],
         _money(r["cost_usd"]),
         _money(r["cost_per_valid"]),
-        _f(r["seconds"], 1) if r["seconds"] is not None else "",
-        _f(r["seconds_per_valid"], 3) if r["seconds_per_valid"] is not None else "",
+        number(r["seconds"], 1) if r["seconds"] is not None else "",
+        number(r["seconds_per_valid"], 3) if r["seconds_per_valid"] is not None else "",
         r["tokens_in"],
         r["tokens_out"],
-        _f(r["tokens_per_valid"], 0) if r["tokens_per_valid"] is not None else "",
+        number(r["tokens_per_valid"], 0) if r["tokens_per_valid"] is not None else "",
     ]
 
 
@@ -94,7 +83,7 @@ def _humans_line(h: dict[str, Any]) -> str | None:
     a = h["alpha"]
     if a.get("estimate") is None:
         return f"humans ({', '.join(h['coders'])}): alpha undefined: {a.get('reason')}"
-    return f"humans ({', '.join(h['coders'])}) among themselves: alpha {_ci(a)}"
+    return f"humans ({', '.join(h['coders'])}) among themselves: alpha {interval(a)}"
 
 
 def _print_humans(h: dict[str, Any]) -> None:
@@ -217,9 +206,9 @@ def _render_leaderboard(result: dict[str, Any]) -> None:
                         c["n_items"],
                         c["a_only_correct"],
                         c["b_only_correct"],
-                        _ci(c["accuracy_difference"]),
+                        interval(c["accuracy_difference"]),
                         "*" if c["significant"] else "",
-                        _ci(c["macro_f1_difference"]),
+                        interval(c["macro_f1_difference"]),
                         fmt_p(c["mcnemar_p"]),
                         fmt_p(c["p_holm"]),
                     ]

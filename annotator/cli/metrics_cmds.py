@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from annotator.cli.common import console, get_project, print_json, table
+from annotator.textfmt import interval, number
 
 
 def register(app: typer.Typer) -> None:
     app.command("agreement")(agreement)
-
-
-def _f(x: float | None) -> str:
-    return "NaN" if x is None else f"{x:.3f}"
-
-
-def _ci(e: dict[str, Any]) -> str:
-    if e.get("estimate") is None:
-        return "NaN"
-    if e.get("low") is None:
-        return _f(e["estimate"])
-    return f"{_f(e['estimate'])} [{_f(e['low'])}, {_f(e['high'])}]"
 
 
 def agreement(
@@ -79,11 +66,11 @@ def agreement(
         f"seed {result['seed']}, {pct} intervals)"
     )
     rows = [
-        ["Krippendorff's alpha", _ci(h["alpha"])],
-        ["mean pairwise Cohen's kappa", _ci(h["mean_pairwise_kappa"])],
-        ["percent agreement", _f(h["percent_agreement"])],
-        ["Fleiss' kappa", f"{_f(h['fleiss_kappa'])} ({h['fleiss_n_units']} units coded by all)"],
-        ["Gwet's AC1", _f(h["gwet_ac1"])],
+        ["Krippendorff's alpha", interval(h["alpha"])],
+        ["mean pairwise Cohen's kappa", interval(h["mean_pairwise_kappa"])],
+        ["percent agreement", number(h["percent_agreement"])],
+        ["Fleiss' kappa", f"{number(h['fleiss_kappa'])} ({h['fleiss_n_units']} units coded by all)"],
+        ["Gwet's AC1", number(h["gwet_ac1"])],
         ["coders", str(h["n_coders"])],
         ["units (pairable)", str(h["n_units"])],
     ]
@@ -97,10 +84,10 @@ def agreement(
                 r["model"] or r["kind"],
                 r["n_codes"],
                 r["n_invalid"],
-                _ci(r["alpha_with_humans"]),
-                _ci(r["kappa_vs_majority"]),
+                interval(r["alpha_with_humans"]),
+                interval(r["kappa_vs_majority"]),
                 r["kappa_vs_majority"]["n_units"],
-                _ci(r["mean_kappa_vs_humans"]),
+                interval(r["mean_kappa_vs_humans"]),
             ]
             for r in result["runs"]
         ]
@@ -125,7 +112,7 @@ def agreement(
             console.print(f"{ties} units with a tied human majority are left out of kappa vs majority")
     for st in result["stability"]:
         console.print(
-            f"stability of run {st['run_id']} across {len(st['coders'])} repeats: alpha {_ci(st['alpha'])}"
+            f"stability of run {st['run_id']} across {len(st['coders'])} repeats: alpha {interval(st['alpha'])}"
             + (f" ({st['alpha']['reason']})" if st["alpha"].get("reason") else "")
         )
     pw = result["pairwise"]
@@ -135,7 +122,7 @@ def agreement(
                 "pairwise Cohen's kappa (units coded by both)",
                 ["coder", *pw["coders"]],
                 [
-                    [name, *(f"{_f(k)} ({n})" for k, n in zip(ks, ns, strict=True))]
+                    [name, *(f"{number(k)} ({n})" for k, n in zip(ks, ns, strict=True))]
                     for name, ks, ns in zip(pw["coders"], pw["kappa"], pw["n_units"], strict=True)
                 ],
             )
@@ -153,10 +140,10 @@ def agreement(
                         c["a"],
                         c["b"],
                         c["n_units"],
-                        _ci(c["mean_kappa_a"]),
-                        _ci(c["mean_kappa_b"]),
-                        _ci(c["difference"]),
-                        _f(c["share_le_zero"]),
+                        interval(c["mean_kappa_a"]),
+                        interval(c["mean_kappa_b"]),
+                        interval(c["difference"]),
+                        number(c["share_le_zero"]),
                     ]
                     for c in comparisons
                 ],

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from annotator.cli.common import console, table
+from annotator.textfmt import interval
 
 
 def register(app: typer.Typer) -> None:
@@ -40,8 +41,8 @@ def quickstart(
             f"run:{r['run_id']}",
             r.get("model") or "",
             r.get("prompt") or "",
-            _ci(r.get("accuracy")),
-            _ci(r.get("macro_f1")),
+            interval(r.get("accuracy"), missing="n/a"),
+            interval(r.get("macro_f1"), missing="n/a"),
         ]
         for i, r in enumerate(board["runs"])
     ]
@@ -51,11 +52,3 @@ def quickstart(
     console.print(f"labels exported: {result.export}", markup=False)
     console.print(f"methods report: {result.report.resolve()}", markup=False)
     console.print(f"next: cd {result.folder} && annotator status", markup=False)
-
-
-def _ci(fig: dict | None) -> str:
-    if not fig or fig.get("estimate") is None:
-        return "n/a"
-    if fig.get("low") is None:
-        return f"{fig['estimate']:.3f}"
-    return f"{fig['estimate']:.3f} [{fig['low']:.3f}, {fig['high']:.3f}]"

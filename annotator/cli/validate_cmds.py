@@ -8,6 +8,7 @@ import typer
 
 from annotator.cli.common import console, get_project, print_json, table
 from annotator.errors import InputError
+from annotator.textfmt import interval, number
 
 gold_app = typer.Typer(help="Gold coders built from human coders.", no_args_is_help=True)
 
@@ -15,18 +16,6 @@ gold_app = typer.Typer(help="Gold coders built from human coders.", no_args_is_h
 def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
     app.add_typer(gold_app, name="gold")
-
-
-def _f(x: float | None) -> str:
-    return "NaN" if x is None else f"{x:.3f}"
-
-
-def _ci(e: dict[str, Any] | None) -> str:
-    if not e or e.get("estimate") is None:
-        return "NaN"
-    if e.get("low") is None:
-        return _f(e["estimate"])
-    return f"{_f(e['estimate'])} [{_f(e['low'])}, {_f(e['high'])}]"
 
 
 def _run_ids(text: str | None) -> list[int] | None:
@@ -47,11 +36,11 @@ def _headline_rows(label: str, fig: dict[str, Any]) -> list[Any]:
     return [
         label,
         fig["n_gold"],
-        _ci(fig.get("accuracy")),
-        _ci(fig.get("macro_f1")),
-        _f(fig.get("weighted_f1")),
-        _ci(fig.get("kappa")),
-        _f(fig.get("coverage")),
+        interval(fig.get("accuracy")),
+        interval(fig.get("macro_f1")),
+        number(fig.get("weighted_f1")),
+        interval(fig.get("kappa")),
+        number(fig.get("coverage")),
         fig["n_invalid"],
         fig["n_missing"],
         fig["n_uncertain"],
@@ -119,7 +108,7 @@ def validate(
                 f"run:{r['run_id']} per class",
                 ["label", "precision", "recall", "F1", "support"],
                 [
-                    [c["label"], _f(c["precision"]), _f(c["recall"]), _f(c["f1"]), c["support"]]
+                    [c["label"], number(c["precision"]), number(c["recall"]), number(c["f1"]), c["support"]]
                     for c in r.get("per_class", [])
                 ],
             )

@@ -10,7 +10,7 @@ a label is never invented.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -21,7 +21,15 @@ from annotator.codebook import Codebook
 from annotator.errors import AnnotatorError, InputError
 from annotator.project import Project
 from annotator.registry import stored_codebook
-from annotator.store.models import Annotation, CodebookVersion, Coder, Document, PromptVersion, Run
+from annotator.store.models import (
+    Annotation,
+    CodebookVersion,
+    Coder,
+    Document,
+    PromptVersion,
+    Run,
+    as_utc,
+)
 
 SPLITS = ("dev", "test", "all")
 META_PREFIX = "meta_"
@@ -62,14 +70,8 @@ class _Context:
     prompt: PromptVersion | None
 
 
-def _utc(t: datetime | None) -> datetime | None:
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
 def _iso(t: datetime | None) -> str | None:
-    u = _utc(t)
+    u = as_utc(t)
     return None if u is None else u.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

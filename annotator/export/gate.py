@@ -16,19 +16,10 @@ from sqlmodel import Session, col, func, select
 
 from annotator.errors import AnnotatorError, InputError
 from annotator.project import Project
-from annotator.store.models import Annotation, Coder, Metric
+from annotator.store.models import Annotation, Coder, Metric, as_utc
+from annotator.textfmt import interval
 
-from .frame import _context, _iso, _utc
-
-
-def _fmt(x: float | None) -> str:
-    return "NaN" if x is None else f"{x:.3f}"
-
-
-def _span(e: dict[str, Any]) -> str:
-    if e.get("low") is None or e.get("high") is None:
-        return _fmt(e.get("estimate"))
-    return f"{_fmt(e.get('estimate'))} [{_fmt(e['low'])}, {_fmt(e['high'])}]"
+from .frame import _context, _iso
 
 
 def _compare(
@@ -42,7 +33,9 @@ def _compare(
     verdict = "reaches" if passed else "is below"
     if value is None:
         verdict = "is undefined, so it cannot reach"
-    line = f"{what} on the test split {_span(e)} ({source}): the {side} {verdict} the threshold {threshold:g}"
+    line = (
+        f"{what} on the test split {interval(e)} ({source}): the {side} {verdict} the threshold {threshold:g}"
+    )
     return {
         "figure": what,
         "estimate": e.get("estimate"),
@@ -61,7 +54,7 @@ def _gold_hint(session: Session) -> str:
 
 
 def _latest_answer(session: Session, run_id: int) -> datetime | None:
-    return _utc(
+    return as_utc(
         session.exec(
             select(func.max(Annotation.created_at)).where(
                 col(Annotation.run_id) == run_id, col(Annotation.repeat) == 0
@@ -124,7 +117,7 @@ def _alpha_check(session: Session, run_id: int, threshold: float, conservative: 
 
 
 def _check_fresh(session: Session, run_id: int, metric: Metric, command: str) -> None:
-    latest, made = _latest_answer(session, run_id), _utc(metric.created_at)
+    latest, made = _latest_answer(session, run_id), as_utc(metric.created_at)
     if latest is not None and made is not None and latest > made:
         raise AnnotatorError(
             f"run {run_id} has answers newer ({_iso(latest)}) than its stored figures (metric {metric.id}, "

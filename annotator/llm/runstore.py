@@ -37,9 +37,10 @@ class RunBusy(AnnotatorError):
     """Another live process is working on this run."""
 
 
-def software_versions() -> dict[str, str]:
+def software_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Python's version and each installed package's (those not installed are left out)."""
     found = {"python": sys.version.split()[0]}
-    for name in PACKAGES:
+    for name in packages:
         try:
             found[name] = version(name)
         except PackageNotFoundError:

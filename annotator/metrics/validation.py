@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,7 @@ from annotator.store.models import (
     Metric,
     PromptVersion,
     Run,
+    as_utc,
 )
 
 Array = NDArray[np.float64]
@@ -61,12 +62,18 @@ class RunInfo:
     # document id -> label, or None for an invalid/error answer
     answers: dict[int, str | None] = field(default_factory=dict)
 
-
-def as_utc(t: datetime | None) -> datetime | None:
-    """``t`` as an aware UTC time (a naive time is taken to be UTC); None stays None."""
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    @classmethod
+    def of(cls, run: Run, prompt: PromptVersion | None) -> RunInfo:
+        """A stored run (and its prompt version, if any), with no answers loaded yet."""
+        assert run.id is not None
+        return cls(
+            id=run.id,
+            kind=run.kind,
+            model=run.model,
+            prompt=prompt.ref if prompt else None,
+            started_at=as_utc(run.started_at) or run.started_at,
+            frozen_at=as_utc(prompt.frozen_at) if prompt else None,
+        )
 
 
 def _when(t: datetime | None) -> str | None:
@@ -181,16 +188,8 @@ def load_gold_and_runs(
         raise InputError(f"no LLM or baseline runs of codebook {name!r}; label with `annotator run` first")
     infos: list[RunInfo] = []
     for r in run_rows:
-        assert r.id is not None
         prompt = session.get(PromptVersion, r.prompt_id) if r.prompt_id is not None else None
-        info = RunInfo(
-            id=r.id,
-            kind=r.kind,
-            model=r.model,
-            prompt=prompt.ref if prompt else None,
-            started_at=as_utc(r.started_at) or r.started_at,
-            frozen_at=as_utc(prompt.frozen_at) if prompt else None,
-        )
+        info = RunInfo.of(r, prompt)
         aq = sa_select(col(Annotation.document_id), col(Annotation.label), col(Annotation.status)).where(
             col(Annotation.run_id) == r.id, col(Annotation.repeat) == 0
         )

@@ -13,10 +13,12 @@ import json
 import math
 import os
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from annotator.store.models import as_utc as utc
 
 NA = "n/a"
 REDACTED = "[redacted]"
@@ -150,12 +152,6 @@ def usd(x: Any) -> str:
     except (TypeError, ValueError):
         return NA
     return "$0" if value == 0 else f"${value:,.4f}"
-
-
-def utc(t: datetime | None) -> datetime | None:
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def when(t: datetime | str | None) -> str:

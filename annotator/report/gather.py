@@ -138,14 +138,7 @@ def _freezing(runs: list[Run], prompts: dict[int, PromptVersion]) -> dict[str, A
         if run.prompt_id is None or run.id is None:
             continue
         prompt = prompts.get(run.prompt_id)
-        info = RunInfo(
-            id=run.id,
-            kind=run.kind,
-            model=run.model,
-            prompt=prompt.ref if prompt else None,
-            started_at=utc(run.started_at) or run.started_at,
-            frozen_at=utc(prompt.frozen_at) if prompt else None,
-        )
+        info = RunInfo.of(run, prompt)
         lines.append({"run_id": run.id, "split": run.split, "model": run.model} | freeze_status(info))
     on_test = [x for x in lines if x["split"] in ("test", "all")]
     without = [

@@ -22,6 +22,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(t: datetime | None) -> datetime | None:
+    """``t`` as an aware UTC time (a naive time, as SQLite returns it, is taken to be UTC); None stays None."""
+    if t is None:
+        return None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
 def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
     return Field(
         default=None,
