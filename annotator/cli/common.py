@@ -48,3 +48,22 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table
     for row in rows:
         out.add_row(*("" if v is None else str(v) for v in row))
     return out
+
+
+def run_ids(text: str | None) -> list[int] | None:
+    """``--runs 7,8`` (or ``run:7,run:8``) as run ids; None when not given."""
+    from annotator.errors import InputError
+
+    if text is None:
+        return None
+    out = []
+    for part in text.split(","):
+        part = part.strip().removeprefix("run:")
+        if not part:
+            continue
+        if not part.isdigit():
+            raise InputError(
+                f"--runs: {part!r} is not a run id; use e.g. --runs 7,8 (`annotator runs` lists them)"
+            )
+        out.append(int(part))
+    return out or None

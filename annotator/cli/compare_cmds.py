@@ -6,7 +6,7 @@ from typing import Any
 
 import typer
 
-from annotator.cli.common import console, get_project, print_json, table
+from annotator.cli.common import console, get_project, print_json, run_ids, table
 from annotator.errors import InputError
 from annotator.textfmt import interval, number
 
@@ -17,22 +17,6 @@ def register(app: typer.Typer) -> None:
 
 def _money(x: float | None) -> str:
     return "" if x is None else f"${x:.6f}".rstrip("0").rstrip(".") if x else "$0"
-
-
-def _run_ids(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    out = []
-    for part in text.split(","):
-        part = part.strip().removeprefix("run:")
-        if not part:
-            continue
-        if not part.isdigit():
-            raise InputError(
-                f"--runs: {part!r} is not a run id; use e.g. --runs 7,8 (`annotator runs` lists them)"
-            )
-        out.append(int(part))
-    return out or None
 
 
 HEAD = ["rank", "run", "model", "prompt", "accuracy", "macro F1", "alpha with humans", "coverage"]
@@ -141,7 +125,7 @@ def compare(
         get_project(),
         gold=gold,
         split=split,
-        runs=_run_ids(runs),
+        runs=run_ids(runs),
         codebook=codebook,
         n_boot=bootstrap,
         seed=seed,

@@ -6,8 +6,7 @@ from typing import Any
 
 import typer
 
-from annotator.cli.common import console, get_project, print_json, table
-from annotator.errors import InputError
+from annotator.cli.common import console, get_project, print_json, run_ids, table
 from annotator.textfmt import interval, number
 
 gold_app = typer.Typer(help="Gold coders built from human coders.", no_args_is_help=True)
@@ -16,20 +15,6 @@ gold_app = typer.Typer(help="Gold coders built from human coders.", no_args_is_h
 def register(app: typer.Typer) -> None:
     app.command("validate")(validate)
     app.add_typer(gold_app, name="gold")
-
-
-def _run_ids(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    out = []
-    for part in text.split(","):
-        part = part.strip().removeprefix("run:")
-        if not part:
-            continue
-        if not part.isdigit():
-            raise InputError(f"--runs: {part!r} is not a run id; use e.g. --runs 7,8")
-        out.append(int(part))
-    return out or None
 
 
 def _headline_rows(label: str, fig: dict[str, Any]) -> list[Any]:
@@ -80,7 +65,7 @@ def validate(
         get_project(),
         gold=gold,
         split=split,
-        runs=_run_ids(runs),
+        runs=run_ids(runs),
         by=by,
         n_boot=bootstrap,
         seed=seed,
