@@ -26,6 +26,7 @@ TABLES = {
     "embeddings",
     "metrics",
     "splits",
+    "run_documents",
 }
 
 
@@ -44,6 +45,41 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
     assert not TABLES & set(inspect(engine).get_table_names())
     db.upgrade(engine)
     assert set(inspect(engine).get_table_names()) >= TABLES
+
+
+def test_upgrade_from_0002_gives_existing_runs_their_asked_sets(tmp_path: Path) -> None:
+    """Runs stored before asked sets existed get the documents they answered; imports get none."""
+    from sqlmodel import Session
+
+    from annotator.store.asked import asked_sets
+    from annotator.store.models import Annotation, Coder, Document, Run
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    db.upgrade(engine)
+    with Session(engine) as session:
+        docs = [Document(doc_key=f"d{i}", text=f"text {i}", text_sha256=f"{i:064d}") for i in range(4)]
+        llm, human = Coder(name="openai/x", kind="llm"), Coder(name="alice", kind="human")
+        session.add_all([*docs, llm, human])
+        session.flush()
+        llm_run = Run(coder_id=llm.id, kind="llm")  # type: ignore[arg-type]
+        human_run = Run(coder_id=human.id, kind="human")  # type: ignore[arg-type]
+        session.add_all([llm_run, human_run])
+        session.flush()
+        session.add_all(
+            [Annotation(run_id=llm_run.id, document_id=d.id, label="x") for d in docs[:2]]  # type: ignore[arg-type]
+            + [Annotation(run_id=human_run.id, document_id=d.id, label="x") for d in docs]  # type: ignore[arg-type]
+        )
+        session.commit()
+        ids = (llm_run.id, human_run.id, [d.id for d in docs])
+    db.downgrade(engine, "0002")
+    assert "run_documents" not in inspect(engine).get_table_names()
+    db.upgrade(engine)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT run_id, document_id FROM run_documents ORDER BY 2")).all()
+    assert stored == [(ids[0], ids[2][0]), (ids[0], ids[2][1])]  # the LLM run's answered documents only
+    with Session(engine) as session:
+        asked = asked_sets(session, [ids[0], ids[1]])
+    assert asked == {ids[0]: set(ids[2][:2]), ids[1]: set(ids[2])}  # an import: what it coded
 
 
 def test_sqlite_pragmas(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from annotator.errors import AnnotatorError
 from annotator.llm.spec import ResolvedRun
 from annotator.project import Project
 from annotator.registry import register_codebook, register_prompt
+from annotator.store.asked import store_asked
 from annotator.store.db import insert_ignore, upsert
 from annotator.store.models import Annotation, LLMCache, Run, utcnow
 
@@ -155,6 +156,8 @@ class RunStore:
         )
         session.add(run)
         session.flush()
+        assert run.id is not None
+        store_asked(session, run.id, (d.id for d in r.documents))
         return run
 
     def _take_lease(self, run: Run) -> None:

@@ -149,6 +149,32 @@ class Annotation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class RunDocument(SQLModel, table=True):
+    """A run's asked set: each document the run selected (its split, sample or ``--coded-by`` choice).
+
+    Every figure that compares coders is computed on the documents each of them was asked (see
+    `annotator.asked`): a document a run never selected is out of scope, a selected one it has no valid answer
+    for is an error. Written when the run is created, before any answer, so an interrupted run's unanswered
+    documents still count as asked. Human and gold imports have no rows: what they coded is what they were
+    asked.
+    """
+
+    __tablename__ = "run_documents"
+
+    run_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, nullable=False)
+    )
+    document_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("documents.id", ondelete="CASCADE"),
+            primary_key=True,
+            nullable=False,
+            index=True,
+        )
+    )
+
+
 class LLMCache(SQLModel, table=True):
     __tablename__ = "llm_cache"
 
