@@ -16,4 +16,9 @@ def interval(e: dict[str, Any] | None, digits: int = 3, missing: str = "NaN") ->
         return missing
     if e.get("low") is None or e.get("high") is None:
         return number(e["estimate"], digits, missing)
-    return f"{number(e['estimate'], digits)} [{number(e['low'], digits)}, {number(e['high'], digits)}]"
+    text = f"{number(e['estimate'], digits)} [{number(e['low'], digits)}, {number(e['high'], digits)}]"
+    if e.get("unreliable"):
+        text += (
+            f" (interval unreliable: {100 * (e.get('undefined_share') or 0):.0f}% of replicates undefined)"
+        )
+    return text

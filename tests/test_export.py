@@ -20,7 +20,7 @@ from annotator.llm.spec import RunRequest
 from annotator.metrics.agreement import agreement
 from annotator.metrics.validation import validate
 from annotator.registry import freeze_prompt, stored_codebook
-from annotator.store.models import Annotation, CodebookVersion, Coder, Document, PromptVersion, Run
+from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Metric, PromptVersion, Run
 from tests.conftest import label_by_word, scripted_run, write
 from tests.scripted_server import ScriptedServer
 
@@ -372,23 +372,198 @@ def test_min_f1_gate(setup, cli, tmp_path: Path) -> None:
         check_validation(project, run_id, min_f1=0.1)
 
 
-def test_min_alpha_gate(setup, cli, tmp_path: Path) -> None:
+def _store_agreement(project, result: dict) -> int:
+    """An agreement result as `annotator agreement --split test` stores it (the gate reads only the row)."""
+    from annotator.store.models import Metric
+
+    with project.transaction() as s:
+        row = Metric(kind="agreement", split="test", params={"level": "nominal"}, result=result)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def _vs_majority(estimate, low=None, high=None, n_units=30, reason=None) -> dict:
+    return {"estimate": estimate, "low": low, "high": high, "n_units": n_units, "reason": reason}
+
+
+def test_min_alpha_gate_reads_alpha_vs_majority(setup, cli) -> None:
+    """The gate compares the run's alpha with the human majority label, with its n; never the pooled alpha."""
     project, run_id = setup
     res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", "0.5")
     assert res.code == 2 and "annotator agreement --split test" in res.err
+    entry = {
+        "run_id": run_id,
+        "repeat": 0,
+        "alpha_with_humans": {"estimate": 0.95, "low": 0.9, "high": 0.99},  # pooled: high whatever the run
+        "alpha_vs_majority": _vs_majority(0.62, 0.5, 0.74, n_units=31),
+    }
+    metric_id = _store_agreement(project, {"level": "nominal", "runs": [entry]})
+    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", "0.7")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1 and not Path("a.dta").exists()
+    assert (
+        "Krippendorff's alpha with the human majority label on the test split 0.620 [0.500, 0.740]" in res.err
+    )
+    assert f"agreement metric {metric_id}, nominal, n = 31 units" in res.err
+    assert "point estimate is below the threshold 0.7" in res.err
+    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", "0.6", "--json")
+    assert res.code == 0, res
+    (check,) = json.loads(res.out)["validation"]["checks"]
+    assert (
+        check["passed"] and check["estimate"] == 0.62 and check["n"] == 31 and check["metric_id"] == metric_id
+    )
+    res = cli("export", str(run_id), "--out", "b.dta", "--min-alpha", "0.6", "--conservative")
+    assert res.code == 2 and "lower end of the 95% interval is below" in res.err
+    # too few units: refused with the reason, whatever the threshold
+    entry["alpha_vs_majority"] = _vs_majority(
+        None, n_units=12, reason="too few units (12; at least 30 needed)"
+    )
+    _store_agreement(project, {"level": "nominal", "runs": [entry]})
+    res = cli("export", str(run_id), "--out", "c.dta", "--min-alpha", "0.1")
+    assert res.code == 2 and "is not a number: too few units (12; at least 30 needed)" in res.err
+    assert "(n = 12, fewer than 30)" in res.err and not Path("c.dta").exists()
+    # below 30 units but a number (a lower --min-units): still gates, and says so
+    entry["alpha_vs_majority"] = _vs_majority(0.8, 0.6, 0.9, n_units=20)
+    _store_agreement(project, {"level": "nominal", "runs": [entry]})
+    res = cli("export", str(run_id), "--out", "d.dta", "--min-alpha", "0.7")
+    assert res.code == 0, res
+    assert "units (n = 20, fewer than 30)" in " ".join(res.out.split())
+
+
+def test_min_alpha_refuses_old_agreement_rows(setup, cli) -> None:
+    """A row stored before alpha_vs_majority existed has only the pooled alpha: refused, never gated on."""
+    project, run_id = setup
+    old = {"run_id": run_id, "repeat": 0, "alpha_with_humans": {"estimate": 0.9, "low": 0.85, "high": 0.95}}
+    metric_id = _store_agreement(project, {"level": "nominal", "runs": [old]})
+    res = cli("export", str(run_id), "--out", "a.csv", "--min-alpha", "0.5")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1 and not Path("a.csv").exists()
+    assert f"agreement metric {metric_id} predates the run's alpha with the human majority label" in res.err
+    assert "run `annotator agreement --split test` again" in res.err
+
+
+def test_min_alpha_gate_after_a_real_agreement(setup, cli, tmp_path: Path) -> None:
+    """End to end: `agreement` then the gate, on the figure agreement stores for the run."""
+    project, run_id = setup
     alice = list(GOLD)
     alice[1] = "negative"
     _import(project, tmp_path, "alice", alice)
     _import(project, tmp_path, "bob", GOLD)
     result = agreement(project, split="test", n_boot=50)
     (entry,) = [r for r in result["runs"] if r["run_id"] == run_id]
-    alpha = entry["alpha_with_humans"]["estimate"]
-    assert 0.3 < alpha < 1
-    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", str(round(alpha + 0.01, 3)))
-    assert res.code == 2 and f"Krippendorff's alpha on the test split {alpha:.3f}" in res.err
-    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", str(round(alpha - 0.01, 3)))
+    if "alpha_vs_majority" not in entry:  # agreement not yet storing the run-vs-majority alpha
+        res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", "0.5")
+        assert res.code == 2 and "run `annotator agreement --split test` again" in res.err
+        return
+    e = entry["alpha_vs_majority"]
+    if e["estimate"] is None:
+        res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", "0.1")
+        assert res.code == 2 and e["reason"] in res.err
+        return
+    alpha = e["estimate"]
+    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", str(min(1.0, round(alpha + 0.01, 3))))
+    assert res.code == 2 and f"human majority label on the test split {alpha:.3f}" in res.err
+    res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", str(max(0.0, round(alpha - 0.01, 3))))
     assert res.code == 0, res
     assert "reaches the threshold" in res.out and "label codes (Stata value labels): 1 = negative" in res.out
+
+
+# -- the gate on a sampled run: figures on the gold items the run was asked (issue 10) -----------------------
+
+BIG = 600
+BIG_KEYS = [f"k{i:03d}" for i in range(BIG)]
+BIG_GOLD = ["negative" if i % 3 == 0 else "positive" for i in range(BIG)]
+BIG_MODEL = [
+    ("positive" if g == "negative" else "negative") if i % 10 == 0 else g for i, g in enumerate(BIG_GOLD)
+]
+
+
+def _big_sampled(project, tmp_path: Path, n: int) -> tuple[int, list[int]]:
+    """Gold on 600 test documents and a real `--sample n` LLM run; the run id and its asked documents."""
+    from annotator.store.asked import asked_sets
+
+    rows = "".join(f'{k},"word{k} sentence about a film"\n' for k in BIG_KEYS)
+    import_documents(project, write(tmp_path / "big.csv", "id,text\n" + rows))
+    with project.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            d.split = "test"
+            s.add(d)
+    gold = "".join(f"{k},{lab}\n" for k, lab in zip(BIG_KEYS, BIG_GOLD, strict=True))
+    import_codes(project, write(tmp_path / "gold.csv", "id,label\n" + gold), coder="critics", kind="gold")
+    freeze_prompt(project, "sentiment/zero-shot.v1")
+    by_word = {f"word{k} ": lab for k, lab in zip(BIG_KEYS, BIG_MODEL, strict=True)}
+    with ScriptedServer(label_for=label_by_word(by_word)) as server:
+        run_id = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                split="test",
+                sample=n,
+                seed=2,
+                concurrency=4,
+            ),
+        ).run_id
+    with project.transaction() as s:
+        ids = asked_sets(s, [run_id])[run_id]
+        asked = sorted(int(d.doc_key[1:]) for d in s.exec(select(Document)).all() if d.id in ids)
+    return run_id, asked
+
+
+def test_min_f1_gate_uses_the_asked_figure(project, cli, tmp_path: Path) -> None:
+    from sklearn.metrics import f1_score
+
+    run_id, asked = _big_sampled(project, tmp_path, 30)
+    assert len(asked) == 30
+    y_true = [BIG_GOLD[i] for i in asked]
+    y_pred = [BIG_MODEL[i] for i in asked]
+    real = f1_score(y_true, y_pred, labels=["negative", "positive"], average="macro")
+    # the old figure: every gold item of the split, the 570 never asked counted as missing errors
+    old = f1_score(
+        BIG_GOLD,
+        [BIG_MODEL[i] if i in set(asked) else "(invalid/missing)" for i in range(BIG)],
+        labels=["negative", "positive"],
+        average="macro",
+    )
+    assert old < 0.2 < 0.6 <= real
+    r = validate(project, "critics", split="test", n_boot=100, seed=1)["runs"][0]
+    assert r["n_gold"] == 30 and r["macro_f1"]["estimate"] == pytest.approx(real, abs=1e-6)
+    res = cli("export", str(run_id), "--out", "v.csv", "--min-f1", "0.6", "--json")
+    assert res.code == 0, res
+    (check,) = json.loads(res.out)["validation"]["checks"]
+    assert check["passed"] and check["n"] == 30 and check["n_gold"] == 30 and not check["few"]
+    assert "n = 30 gold items the run was asked" in check["line"]
+    assert check["accuracy"]["method"] == "wilson"
+    # an old stored row (every split gold item, never-asked ones as missing) is not gated on
+    with project.transaction() as s:
+        row = s.get(Metric, r["metric_id"])
+        result = dict(row.result)
+        result.pop("scope")
+        result["run"] = result["run"] | {"n_gold": BIG, "n_missing": BIG - 30}
+        row.result = result
+        s.add(row)
+    res = cli("export", str(run_id), "--out", "w.csv", "--min-f1", "0.1")
+    assert (
+        res.code == 2 and "computed before validate scored each run on the gold items it was asked" in res.err
+    )
+    assert f"annotator validate --gold critics --split test --runs {run_id}` again" in res.err
+
+
+def test_min_f1_gate_on_fewer_than_30_items_says_so(project, cli, tmp_path: Path) -> None:
+    run_id, _ = _big_sampled(project, tmp_path, 12)
+    with project.transaction() as s:  # one wrong answer, whatever the sample drew
+        a = s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).first()
+        a.label = "negative" if a.label == "positive" else "positive"
+        s.add(a)
+    r = validate(project, split="test", n_boot=100, seed=1)["runs"][0]
+    assert r["n_gold"] == 12
+    f1 = r["macro_f1"]["estimate"]
+    assert 0.05 < f1 < 0.99
+    res = cli("export", str(run_id), "--out", "v.csv", "--min-f1", str(max(0.0, round(f1 - 0.05, 3))))
+    assert res.code == 0, res
+    assert "(n = 12, fewer than 30)" in " ".join(res.out.split())
+    res = cli("export", str(run_id), "--out", "w.csv", "--min-f1", str(min(1.0, round(f1 + 0.01, 3))))
+    assert res.code == 2 and "(n = 12, fewer than 30)" in res.err and not Path("w.csv").exists()
 
 
 def test_cli_summary(setup, cli) -> None:

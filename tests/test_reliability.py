@@ -15,6 +15,7 @@ from annotator.metrics.reliability import (
     Level,
     alpha_report,
     bootstrap,
+    category_order,
     cohen_kappa,
     fleiss_kappa,
     gwet_ac1,
@@ -234,6 +235,21 @@ def test_to_matrix_builds_codes_and_keeps_names() -> None:
         records, coders=["alice"], units=["d1", "d2"], categories=["pos", "neu", "neg"]
     )
     np.testing.assert_array_equal(matrix, [[0, 2]])
+
+
+def test_to_matrix_orders_numeric_labels_by_value() -> None:
+    """An ordinal scale coded '1'..'10' must not be scrambled into the string order '1', '10', '2', '9'."""
+    records = [("a", u, lab) for u, lab in enumerate(["10", "2", "9", "1", "2"])]
+    _, _, _, cats = to_matrix(records)
+    assert cats == ["1", "2", "9", "10"]
+    assert category_order(["-1", "0.5", "10", "b", "a", "2"]) == ["-1", "0.5", "2", "10", "a", "b"]
+    # ordinal alpha on the numeric order equals alpha on the values themselves
+    coders = [[1, 2, 9, 10, 2], [1, 2, 10, 10, 1], [2, 2, 9, 9, 1]]
+    recs = [(c, u, str(v)) for c, row in enumerate(coders) for u, v in enumerate(row)]
+    matrix, _, _, cats = to_matrix(recs)
+    numeric = np.array(coders, dtype=float)
+    theirs = krippendorff.alpha(reliability_data=numeric, level_of_measurement="ordinal")
+    assert krippendorff_alpha(matrix, "ordinal", [float(c) for c in cats]) == pytest.approx(theirs)
 
 
 def test_to_matrix_refuses_unknown_labels_and_double_codes() -> None:

@@ -317,3 +317,208 @@ def test_runs_without_answers_on_the_split_are_left_out_with_a_note(project, tmp
     result = validate(project, gold="critics", split="test", n_boot=50)
     assert [r["run_id"] for r in result["runs"]] == [test.run_id]
     assert any(f"run:{dev.run_id}" in note for note in result["notes"])
+
+
+# -- the coverage rule: each run on the gold items it was asked (issue 10) ----------------------------------
+
+BIG = 600
+BIG_KEYS = [f"k{i:03d}" for i in range(BIG)]
+BIG_GOLD = ["negative" if i % 3 == 0 else "positive" for i in range(BIG)]
+BIG_WRONG = {i for i in range(BIG) if i % 5 == 0}  # the model is wrong on every fifth document
+BIG_MODEL = [
+    ("positive" if BIG_GOLD[i] == "negative" else "negative") if i in BIG_WRONG else BIG_GOLD[i]
+    for i in range(BIG)
+]
+
+
+@pytest.fixture
+def big(project, tmp_path: Path):
+    """Gold on 600 test documents; no run yet."""
+    rows = "".join(
+        f'{k},"word{k} sentence about a film",{"press" if i % 2 else "blog"}\n'
+        for i, k in enumerate(BIG_KEYS)
+    )
+    import_documents(project, write(tmp_path / "big.csv", "id,text,source\n" + rows))
+    _set_split(project, "test")
+    gold = "".join(f"{k},{lab}\n" for k, lab in zip(BIG_KEYS, BIG_GOLD, strict=True))
+    import_codes(project, write(tmp_path / "gold.csv", "id,label\n" + gold), coder="critics", kind="gold")
+    freeze_prompt(project, "sentiment/zero-shot.v1")
+    return project
+
+
+def _sampled_run(project, n: int, labels: list[str] = BIG_MODEL, seed: int = 3, split: str = "test") -> int:
+    """A real `--sample n` LLM run: its asked set is the n documents it drew."""
+    by_word = {f"word{k} ": lab for k, lab in zip(BIG_KEYS, labels, strict=True)}
+    with ScriptedServer(label_for=label_by_word(by_word)) as server:
+        return runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                split=split,
+                sample=n,
+                seed=seed,
+                concurrency=4,
+            ),
+        ).run_id
+
+
+def _asked_indices(project, run_id: int) -> list[int]:
+    from annotator.store.asked import asked_sets
+
+    with project.transaction() as s:
+        ids = asked_sets(s, [run_id])[run_id]
+        return sorted(int(d.doc_key[1:]) for d in s.exec(select(Document)).all() if d.id in ids)
+
+
+def test_sampled_run_is_scored_on_the_30_it_was_asked(big) -> None:
+    run_id = _sampled_run(big, 30)
+    asked = _asked_indices(big, run_id)
+    assert len(asked) == 30
+    result = validate(big, "critics", split="test", n_boot=100, seed=1)
+    (r,) = result["runs"]
+    assert result["n_gold_split"] == BIG and result["scope"] == "asked"
+    assert r["n_gold"] == 30 and r["n_missing"] == 0 and r["n_invalid"] == 0 and r["coverage"] == 1.0
+    y_true = [BIG_GOLD[i] for i in asked]
+    y_pred = [BIG_MODEL[i] for i in asked]
+    correct = sum(t == p for t, p in zip(y_true, y_pred, strict=True))
+    assert r["accuracy"]["estimate"] == pytest.approx(correct / 30, abs=1e-6) and correct / 30 > 0.5
+    assert r["macro_f1"]["estimate"] == pytest.approx(
+        f1_score(y_true, y_pred, labels=["negative", "positive"], average="macro"), abs=1e-6
+    )
+    # the 570 gold items the run was never asked appear nowhere
+    cm = r["confusion"]
+    assert sum(map(sum, cm["matrix"])) == 30
+    assert all(row[cm["columns"].index(INVALID)] == 0 for row in cm["matrix"])
+    assert sum(c["support"] for c in r["per_class"]) == 30
+    # the old figure (every split gold item, never-asked ones as errors) would have been far lower
+    assert r["accuracy"]["estimate"] > 10 * correct / BIG
+    assert r["accuracy"]["method"] == "wilson" and r["coverage_interval"]["method"] == "wilson"
+    assert not any("fewer than 30): its figures" in w and "only" in w for w in r["warnings"])
+
+
+def test_interrupted_run_unanswered_asked_items_are_missing(big) -> None:
+    from annotator.store.asked import store_asked
+
+    run_id = _sampled_run(big, 40, seed=5)
+    asked = _asked_indices(big, run_id)
+    # the run was interrupted: five of its asked documents never got an answer, three answers are invalid
+    with big.transaction() as s:
+        by_index = {int(d.doc_key[1:]): d.id for d in s.exec(select(Document)).all()}
+        dropped = {by_index[i] for i in asked[:5]}
+        invalid = {by_index[i] for i in asked[5:8]}
+        for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
+            if a.document_id in dropped:
+                s.delete(a)
+            elif a.document_id in invalid:
+                a.status, a.label = "invalid", None
+                s.add(a)
+        store_asked(s, run_id, [by_index[i] for i in asked])  # unchanged: the selection is kept
+    r = validate(big, "critics", split="test", n_boot=50)["runs"][0]
+    assert r["n_gold"] == 40 and r["n_missing"] == 5 and r["n_invalid"] == 3 and r["n_valid"] == 32
+    assert r["coverage"] == pytest.approx(32 / 40)
+    assert r["coverage_interval"]["estimate"] == pytest.approx(32 / 40)
+    assert r["coverage_interval"]["low"] < 0.8 < r["coverage_interval"]["high"]
+    correct = sum(BIG_MODEL[i] == BIG_GOLD[i] for i in asked[8:])
+    assert r["accuracy"]["estimate"] == pytest.approx(correct / 40, abs=1e-6)  # unanswered = wrong
+    cm = r["confusion"]
+    assert sum(row[cm["columns"].index(INVALID)] for row in cm["matrix"]) == 8  # asked, unanswered only
+    assert sum(map(sum, cm["matrix"])) == 40
+
+
+def test_wilson_interval_for_20_of_20_and_small_n_warning(big, cli) -> None:
+    run_id = _sampled_run(big, 20, labels=BIG_GOLD)  # a perfect run on 20 documents
+    result = validate(big, "critics", split="test", n_boot=200, seed=2)
+    r = result["runs"][0]
+    acc = r["accuracy"]
+    assert acc["estimate"] == 1.0 and acc["high"] == 1.0 and acc["method"] == "wilson"
+    assert 0.8 < acc["low"] < 0.85  # Wilson 95%: 0.839; the percentile bootstrap said [1, 1]
+    assert r["coverage"] == 1.0 and r["coverage_interval"]["low"] == acc["low"]
+    small = f"only 20 gold items were asked of run:{run_id} (fewer than 30): its figures are unstable"
+    assert r["warnings"][0] == small and small in result["notes"]
+    res = cli("validate", "--split", "test", "--bootstrap", "50")  # --gold defaults to the only gold coder
+    assert res.code == 0, res
+    out = " ".join(res.out.split())
+    assert f"warning: {small}" in out and "Wilson" in out
+    assert "1.000 [0.839, 1.000]" in out and "(20/20)" in out and "per class (n = 20)" in out
+    assert "confusion (n = 20;" in out
+
+
+def test_run_asked_none_of_the_gold_items(big, cli) -> None:
+    dev_run = _sampled_run(big, 30)
+    # move the run's documents out of the test split: it was asked none of the test gold items
+    asked = set(_asked_indices(big, dev_run))
+    with big.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            if int(d.doc_key[1:]) in asked:
+                d.split = "dev"
+                s.add(d)
+    test_run = _sampled_run(big, 30, seed=9)
+    result = validate(big, split="test", n_boot=20)
+    assert [r["run_id"] for r in result["runs"]] == [test_run]
+    assert any(f"run:{dev_run}" in n and "asked none" in n for n in result["notes"])
+    # named: a clear line, not an all-wrong figure, and nothing stored for it
+    named = validate(big, split="test", runs=[dev_run], n_boot=20)
+    (entry,) = named["runs"]
+    assert entry["asked_none"] is True and entry["n_gold"] == 0 and entry["metric_id"] is None
+    assert (
+        "accuracy" not in entry and "was asked none of the 570 gold items of the test split" in entry["line"]
+    )
+    with big.transaction() as s:
+        assert not s.exec(select(Metric).where(col(Metric.run_id) == dev_run)).all()
+    res = cli("validate", "--split", "test", "--runs", str(dev_run))
+    assert res.code == 0, res
+    assert "asked none of the 570 gold items" in " ".join(res.out.split()) and "0.000" not in res.out
+
+
+def test_by_groups_follow_the_asked_set(big) -> None:
+    run_id = _sampled_run(big, 30)
+    asked = _asked_indices(big, run_id)
+    r = validate(big, "critics", split="test", by="source", n_boot=20)["runs"][0]
+    groups = r["by"]["groups"]
+    press = [i for i in asked if i % 2]
+    assert groups["press"]["n_gold"] == len(press) and groups["blog"]["n_gold"] == 30 - len(press)
+    assert groups["press"]["accuracy"]["estimate"] == pytest.approx(
+        sum(BIG_MODEL[i] == BIG_GOLD[i] for i in press) / len(press), abs=1e-6
+    )
+    assert groups["press"]["warnings"][0].startswith(
+        f"only {len(press)} gold items were asked of run:{run_id}"
+    )
+
+
+def test_gold_defaults_to_the_only_gold_coder(setup, cli, tmp_path: Path) -> None:
+    from annotator.metrics.validation import default_gold
+    from tests.conftest import db_snapshot
+
+    project, run_id = setup
+    assert validate(project, split="dev", n_boot=5)["gold"] == "critics"
+    res = cli("validate", "--split", "dev", "--runs", str(run_id), "--bootstrap", "5", "--json")
+    assert res.code == 0, res
+    assert json.loads(res.out)["gold"] == "critics"
+    # two gold coders: one line naming both, exit 2, nothing written
+    _import(project, tmp_path, "panel", GOLD, kind="gold")
+    before = db_snapshot(project)
+    res = cli("validate", "--split", "dev")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1
+    assert "2 gold coders (critics, panel): say which with --gold NAME" in res.err
+    assert db_snapshot(project) == before
+    with project.transaction() as s, pytest.raises(AnnotatorError, match=r"critics, panel"):
+        default_gold(s)
+
+
+def test_gold_default_without_any_gold_coder(docs, cli, tmp_path: Path) -> None:
+    from tests.conftest import db_snapshot
+
+    _set_split(docs, "dev")
+    _import(docs, tmp_path, "alice", GOLD)
+    _llm_run(docs, MODEL)
+    before = db_snapshot(docs)
+    res = cli("validate", "--split", "dev")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1
+    err = " ".join(res.err.split())
+    assert "no gold coder in this project" in err and "annotator gold build NAME --from a,b" in err
+    assert "human coders: alice" in err
+    assert db_snapshot(docs) == before
+    # a human coder named with --gold still works
+    assert cli("validate", "--gold", "alice", "--split", "dev", "--bootstrap", "5").code == 0

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from annotator.cli.common import console, get_project, print_json, table
+from annotator.metrics.intervals import MIN_UNITS
 from annotator.textfmt import interval, number
+
+
+def figure(e: dict[str, Any] | None) -> str:
+    """A figure with its n: "0.812 [0.770, 0.851] (n=120)", or "too few units (12)" instead of a number."""
+    if not e:
+        return "NaN"
+    n = e.get("n_units")
+    if e.get("estimate") is None:
+        reason = e.get("reason") or ""
+        if reason.startswith("too few units"):
+            return f"too few units ({n})"
+        return "NaN" if n is None else f"NaN (n={n})"
+    return interval(e) + ("" if n is None else f" (n={n})")
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +52,17 @@ def agreement(
         help="Two runs or repeats as A,B (names as in --coders, e.g. run:7,run:8): compare only that pair "
         "(default: every pair of runs and repeats).",
     ),
+    min_units: int = typer.Option(
+        MIN_UNITS,
+        "--min-units",
+        help="Minimum overlap: a figure on fewer units is shown as 'too few units (n)' instead of a number.",
+    ),
+    margin: float = typer.Option(
+        0.05,
+        "--margin",
+        help="Non-inferiority margin of the yardstick: how far (in kappa) a run may fall short of the "
+        "humans and still be 'at the human level'.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Inter-coder reliability of humans and LLM runs, with bootstrap intervals and the yardstick."""
@@ -54,6 +81,8 @@ def agreement(
         codebook=codebook,
         compare=pair,
         invalid_as_category=invalid_as_category,
+        min_units=min_units,
+        margin=margin,
     )
     if as_json:
         print_json(result)
@@ -65,55 +94,73 @@ def agreement(
         f"{result['level']}; {result['uncertain_note']}; {result['n_boot']} bootstrap replicates, "
         f"seed {result['seed']}, {pct} intervals)"
     )
-    rows = [
-        ["Krippendorff's alpha", interval(h["alpha"])],
-        ["mean pairwise Cohen's kappa", interval(h["mean_pairwise_kappa"])],
-        ["percent agreement", number(h["percent_agreement"])],
-        ["Fleiss' kappa", f"{number(h['fleiss_kappa'])} ({h['fleiss_n_units']} units coded by all)"],
-        ["Gwet's AC1", number(h["gwet_ac1"])],
-        ["coders", str(h["n_coders"])],
-        ["units (pairable)", str(h["n_units"])],
-    ]
-    console.print(table(f"human-human ({', '.join(h['coders']) or 'none'})", ["statistic", "value"], rows))
-    if h.get("reason"):
-        console.print(f"human-human alpha is NaN: {h['reason']}")
+    if h["n_coders"] >= 2:
+        n_h = h["n_units"]
+        rows = [
+            ["Krippendorff's alpha", figure(h["alpha"])],
+            [
+                "mean pairwise Cohen's kappa",
+                f"{figure(h['mean_pairwise_kappa'])}, {_pairs(h['mean_pairwise_kappa'])}",
+            ],
+            ["percent agreement", _point(h["percent_agreement"], n_h, result["min_units"])],
+            [
+                "Fleiss' kappa",
+                f"{_point(h['fleiss_kappa'], h['fleiss_n_units'], result['min_units'])}, units coded by all",
+            ],
+            ["Gwet's AC1", _point(h["gwet_ac1"], n_h, result["min_units"])],
+            ["coders", str(h["n_coders"])],
+            ["units (pairable)", str(n_h)],
+        ]
+        console.print(table(f"human-human ({', '.join(h['coders'])})", ["statistic", "value"], rows))
+        if h["alpha"]["estimate"] is None and h.get("reason"):
+            console.print(f"human-human alpha: {h['reason']}")
+    else:
+        console.print(f"human-human: {h['reason']}")
     if result["runs"]:
         run_rows = [
             [
                 r["coder"],
                 r["model"] or r["kind"],
-                r["n_codes"],
-                r["n_invalid"],
-                interval(r["alpha_with_humans"]),
-                interval(r["kappa_vs_majority"]),
-                r["kappa_vs_majority"]["n_units"],
-                interval(r["mean_kappa_vs_humans"]),
+                f"{r['n_asked']}/{r['n_codes']}/{r['n_invalid']}",
+                figure(r["alpha_vs_majority"]),
+                figure(r["kappa_vs_majority"]),
+                f"{figure(r['mean_alpha_vs_humans'])}, {_pairs(r['mean_alpha_vs_humans'])}",
+                f"{figure(r['mean_kappa_vs_humans'])}, {_pairs(r['mean_kappa_vs_humans'])}",
             ]
             for r in result["runs"]
         ]
         console.print(
             table(
-                "runs against the humans",
+                "runs against the humans, on the units each run coded",
                 [
                     "coder",
                     "model",
-                    "codes",
-                    "invalid",
-                    "alpha with humans",
+                    "asked/codes/invalid",
+                    "alpha vs majority",
                     "kappa vs majority",
-                    "n",
+                    "mean alpha vs each human",
                     "mean kappa vs each human",
                 ],
                 run_rows,
             )
         )
-        ties = result["runs"][0]["kappa_vs_majority"]["n_ties_left_out"]
+        ties = max(r["kappa_vs_majority"].get("n_ties_left_out", 0) for r in result["runs"])
         if ties:
-            console.print(f"{ties} units with a tied human majority are left out of kappa vs majority")
+            console.print(
+                f"up to {ties} units with a tied human majority are left out of the figures vs majority"
+            )
+        for r in result["runs"]:
+            p = r["pooled_alpha"]
+            if p["humans_only"]["estimate"] is None and p["with_run"]["estimate"] is None:
+                continue
+            console.print(
+                f"{r['coder']}: {p['label']}: {figure(p['with_run'])}; humans only on the same units: "
+                f"{figure(p['humans_only'])}; difference {figure(p['difference'])}"
+            )
     for st in result["stability"]:
         console.print(
-            f"stability of run {st['run_id']} across {len(st['coders'])} repeats: alpha {interval(st['alpha'])}"
-            + (f" ({st['alpha']['reason']})" if st["alpha"].get("reason") else "")
+            f"stability of run {st['run_id']} across {len(st['coders'])} repeats: alpha {figure(st['alpha'])}"
+            + (f" ({st['alpha']['reason']})" if figure(st["alpha"]).startswith("NaN") else "")
         )
     pw = result["pairwise"]
     if 2 <= len(pw["coders"]) <= 8:
@@ -122,11 +169,19 @@ def agreement(
                 "pairwise Cohen's kappa (units coded by both)",
                 ["coder", *pw["coders"]],
                 [
-                    [name, *(f"{number(k)} ({n})" for k, n in zip(ks, ns, strict=True))]
+                    [
+                        name,
+                        *(
+                            f"{number(k)} ({n})" if k is not None or n == 0 else f"too few ({n})"
+                            for k, n in zip(ks, ns, strict=True)
+                        ),
+                    ]
                     for name, ks, ns in zip(pw["coders"], pw["kappa"], pw["n_units"], strict=True)
                 ],
             )
         )
+    if result["runs"]:
+        console.print(result["yardstick_rule"])
     for r in result["runs"]:
         console.print(r["yardstick"]["line"])
     comparisons = result.get("comparisons", [])
@@ -140,9 +195,9 @@ def agreement(
                         c["a"],
                         c["b"],
                         c["n_units"],
-                        interval(c["mean_kappa_a"]),
-                        interval(c["mean_kappa_b"]),
-                        interval(c["difference"]),
+                        figure(c["mean_kappa_a"]),
+                        figure(c["mean_kappa_b"]),
+                        figure(c["difference"]),
                         number(c["share_le_zero"]),
                     ]
                     for c in comparisons
@@ -151,6 +206,22 @@ def agreement(
         )
         for c in comparisons:
             console.print(c["line"])
+    if result.get("values"):
+        shown = ", ".join(
+            f"{k} = {number(v, 6).rstrip('0').rstrip('.')}" for k, v in result["values"].items()
+        )
+        console.print(f"label values used ({result['level']}): {shown}")
     for note in result["notes"][1:]:
         console.print(f"note: {note}")
     console.print(f"stored as metric {result['metric_id']}")
+
+
+def _pairs(e: dict[str, Any]) -> str:
+    left = e.get("n_pairs_left_out") or 0
+    return f"{e.get('n_pairs', 0)} pairs" + (f" ({left} left out)" if left else "")
+
+
+def _point(x: float | None, n: int, minimum: int) -> str:
+    if x is None and n < minimum:
+        return f"too few units ({n})"
+    return f"{number(x)} (n={n})"

@@ -17,6 +17,13 @@ def register(app: typer.Typer) -> None:
     app.add_typer(gold_app, name="gold")
 
 
+def _coverage(fig: dict[str, Any]) -> str:
+    """Coverage with its counts: "0.967 (29/30)"."""
+    if fig.get("coverage") is None:
+        return "NaN"
+    return f"{number(fig['coverage'])} ({fig['n_valid']}/{fig['n_gold']})"
+
+
 def _headline_rows(label: str, fig: dict[str, Any]) -> list[Any]:
     return [
         label,
@@ -25,7 +32,7 @@ def _headline_rows(label: str, fig: dict[str, Any]) -> list[Any]:
         interval(fig.get("macro_f1")),
         number(fig.get("weighted_f1")),
         interval(fig.get("kappa")),
-        number(fig.get("coverage")),
+        _coverage(fig),
         fig["n_invalid"],
         fig["n_missing"],
         fig["n_uncertain"],
@@ -47,7 +54,11 @@ HEAD = [
 
 
 def validate(
-    gold: str = typer.Option(..., "--gold", help="The gold coder (imported with --kind gold or built)."),
+    gold: str | None = typer.Option(
+        None,
+        "--gold",
+        help="The gold coder (imported with --kind gold or built; default: the project's only gold coder).",
+    ),
     split: str = typer.Option("test", "--split", help="dev, test or all."),
     runs: str | None = typer.Option(None, "--runs", help="Comma-separated run ids (default: every run)."),
     by: str | None = typer.Option(None, "--by", help="A document metadata column: figures per value."),
@@ -58,7 +69,9 @@ def validate(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Accuracy, F1, kappa and the confusion matrix of each run against a gold coder, with intervals."""
+    """Accuracy, F1, kappa and the confusion matrix of each run against a gold coder, with intervals.
+
+    Each run is scored on the gold items it was asked (its selected documents), with that n."""
     from annotator.metrics.validation import validate as compute
 
     result = compute(
@@ -75,22 +88,29 @@ def validate(
         print_json(result)
         return
     pct = f"{result['ci']:.0%}"
+    n_split = result.get("n_gold_split", result["n_gold"])
     console.print(
         f"validation against {result['gold']} on {result['codebook']} ({result['split']} split, "
-        f"{result['n_gold']} gold items; {result['n_boot']} bootstrap replicates, seed {result['seed']}, "
-        f"{pct} intervals)"
+        f"{n_split} gold items, each run scored on those it was asked; {result['n_boot']} bootstrap "
+        f"replicates, seed {result['seed']}, {pct} intervals)"
     )
-    console.print(
-        table(
-            "runs against gold",
-            HEAD,
-            [_headline_rows(f"run:{r['run_id']} {r['model'] or r['kind']}", r) for r in result["runs"]],
-        )
-    )
-    for r in result["runs"]:
+    scored = [r for r in result["runs"] if not r.get("asked_none")]
+    if scored:
         console.print(
             table(
-                f"run:{r['run_id']} per class",
+                "runs against gold (n: the gold items each run was asked)",
+                HEAD,
+                [_headline_rows(f"run:{r['run_id']} {r['model'] or r['kind']}", r) for r in scored],
+            )
+        )
+    for r in result["runs"]:
+        if r.get("asked_none"):
+            console.print(r["line"], markup=False)
+    for r in scored:
+        n = r["n_gold"]
+        console.print(
+            table(
+                f"run:{r['run_id']} per class (n = {n})",
                 ["label", "precision", "recall", "F1", "support"],
                 [
                     [c["label"], number(c["precision"]), number(c["recall"]), number(c["f1"]), c["support"]]
@@ -102,7 +122,7 @@ def validate(
         if cm:
             console.print(
                 table(
-                    f"run:{r['run_id']} confusion (rows: gold, columns: run)",
+                    f"run:{r['run_id']} confusion (n = {n}; rows: gold, columns: run)",
                     ["gold \\ run", *cm["columns"]],
                     [[lab, *row] for lab, row in zip(cm["rows"], cm["matrix"], strict=True)],
                 )
@@ -115,15 +135,36 @@ def validate(
                     [_headline_rows(g, fig) for g, fig in r["by"]["groups"].items()],
                 )
             )
+            if r["by"].get("not_asked"):
+                console.print(
+                    f"run:{r['run_id']} was asked no gold item of {r['by']['column']} = "
+                    + ", ".join(r["by"]["not_asked"]),
+                    markup=False,
+                )
         if "frozen" in r:
-            console.print(r["frozen"]["line"])
-    first = result["runs"][0] if result["runs"] else {}
-    for w in first.get("warnings", []):
-        console.print(f"warning: {w}")
+            console.print(r["frozen"]["line"], markup=False)
+    for w in _warnings(scored):
+        console.print(f"warning: {w}", markup=False)
     for note in result["notes"]:
-        console.print(f"note: {note}")
-    ids = ", ".join(str(r["metric_id"]) for r in result["runs"])
-    console.print(f"stored as metric {ids}")
+        if not any(note in r.get("warnings", []) for r in scored):  # already printed as a warning
+            console.print(f"note: {note}", markup=False)
+    ids = ", ".join(str(r["metric_id"]) for r in scored)
+    if ids:
+        console.print(f"stored as metric {ids}")
+    else:
+        console.print("nothing stored: no run was asked any of these gold items")
+
+
+def _warnings(runs: list[dict[str, Any]]) -> list[str]:
+    """Each distinct warning once; one that holds for some runs only names them."""
+    seen: dict[str, list[int]] = {}
+    for r in runs:
+        for w in r.get("warnings", []):
+            seen.setdefault(w, []).append(r["run_id"])
+    return [
+        w if len(ids) == len(runs) or f"run:{ids[0]}" in w else f"{w} (run {', '.join(map(str, ids))})"
+        for w, ids in seen.items()
+    ]
 
 
 @gold_app.command("build")

@@ -1,9 +1,15 @@
 """The validation gate of `annotator export`: the run's stored test-split figures must reach a threshold.
 
 Gating (``min_f1``/``min_alpha``): the export happens only when the run's latest stored validation (macro F1
-against gold) or agreement (Krippendorff's alpha of the humans plus the run) on the test split reaches the
-threshold. The point estimate is compared, or the lower end of its 95% interval with ``conservative``.
-A stored figure older than the run's latest answer is refused: the figures must be computed again.
+against gold) or agreement (Krippendorff's alpha of the run with the human majority label) on the test split
+reaches the threshold. The point estimate is compared, or the lower end of its 95% interval with
+``conservative``. Every line states the n the figure rests on.
+
+Refused, with what to run: a stored figure older than the run's latest answer; a validation stored before
+`validate` scored each run on the gold items it was asked, when that changes the figure (it counted gold items
+the run was never asked as missing errors); an agreement stored before alpha with the human majority label
+existed (its ``alpha_with_humans`` pools the humans and the run, so it rises with the humans' agreement
+whatever the run does); an alpha that is undefined (e.g. too few units), with the reason.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from annotator.errors import AnnotatorError, InputError
+from annotator.metrics.intervals import MIN_UNITS
 from annotator.project import Project
 from annotator.store.models import Annotation, Coder, Metric, as_utc
 from annotator.textfmt import interval
@@ -48,6 +55,15 @@ def _compare(
     }
 
 
+def _n_text(n: Any, what: str) -> str:
+    """ "n = 30 gold items the run was asked", or with "(n = 12, fewer than 30)" below the minimum."""
+    if not isinstance(n, int):
+        return f"n unknown ({what})"
+    if n < MIN_UNITS:
+        return f"{what} (n = {n}, fewer than {MIN_UNITS})"
+    return f"n = {n} {what}"
+
+
 def _gold_hint(session: Session) -> str:
     golds = sorted(session.exec(select(Coder.name).where(col(Coder.kind) == "gold")).all())
     return golds[0] if len(golds) == 1 else "NAME"
@@ -74,16 +90,27 @@ def _f1_check(session: Session, run_id: int, threshold: float, conservative: boo
             f"--min-f1: run {run_id} has no validation on the test split; run `annotator validate --gold "
             f"{_gold_hint(session)} --split test --runs {run_id}` first"
         )
-    _check_fresh(
-        session, run_id, metric, f"annotator validate --gold {metric.result.get('gold')} --split test"
-    )
+    again = f"annotator validate --gold {metric.result.get('gold')} --split test --runs {run_id}"
+    _check_fresh(session, run_id, metric, again)
     entry = metric.result.get("run", {})
-    source = f"validation metric {metric.id} against {metric.result.get('gold')!r}, {entry.get('n_gold')} gold items"
+    if metric.result.get("scope") != "asked" and entry.get("n_missing"):
+        # stored before each run was scored on its asked set: its never-asked gold items counted as errors
+        raise AnnotatorError(
+            f"--min-f1: validation metric {metric.id} of run {run_id} was computed before validate scored each "
+            f"run on the gold items it was asked ({entry.get('n_missing')} gold items counted as missing, some "
+            f"possibly never asked); run `{again}` again"
+        )
+    n = entry.get("n_gold")
+    source = f"validation metric {metric.id} against {metric.result.get('gold')!r}, " + _n_text(
+        n, "gold items the run was asked"
+    )
     out = _compare("macro F1", entry.get("macro_f1"), threshold, conservative, source)
     out |= {
         "metric_id": metric.id,
         "gold": metric.result.get("gold"),
-        "n_gold": entry.get("n_gold"),
+        "n_gold": n,
+        "n": n,
+        "few": isinstance(n, int) and n < MIN_UNITS,
         "accuracy": entry.get("accuracy"),
         "kappa": entry.get("kappa"),
         "coverage": entry.get("coverage"),
@@ -98,21 +125,49 @@ def _alpha_check(session: Session, run_id: int, threshold: float, conservative: 
         .where(col(Metric.kind) == "agreement", col(Metric.split) == "test")
         .order_by(col(Metric.id).desc())
     ).all()
+    again = "annotator agreement --split test"
     for metric in rows:
         entries = [e for e in metric.result.get("runs", []) if e.get("run_id") == run_id]
         entry = next((e for e in entries if e.get("repeat") in (0, None)), entries[0] if entries else None)
         if entry is None:
             continue
-        _check_fresh(session, run_id, metric, "annotator agreement --split test")
+        e = entry.get("alpha_vs_majority")
+        if not isinstance(e, dict):
+            # an older row: only the pooled alpha of the humans plus the run, which is no test of the run
+            raise AnnotatorError(
+                f"--min-alpha: agreement metric {metric.id} predates the run's alpha with the human majority "
+                "label (it has only the pooled alpha of the humans plus the run, which is not gated on); run "
+                f"`{again}` again"
+            )
+        _check_fresh(session, run_id, metric, again)
         level = metric.result.get("level", "nominal")
-        source = f"agreement metric {metric.id}, {level} alpha of the humans plus the run"
-        out = _compare(
-            "Krippendorff's alpha", entry.get("alpha_with_humans"), threshold, conservative, source
-        )
-        return out | {"metric_id": metric.id, "level": level}
+        n = e.get("n_units")
+        source = f"agreement metric {metric.id}, {level}, " + _n_text(n, "units")
+        what = "Krippendorff's alpha with the human majority label"
+        if e.get("estimate") is None:
+            reason = e.get("reason") or "undefined"
+            out = {
+                "figure": what,
+                "estimate": None,
+                "low": None,
+                "high": None,
+                "compared": "low" if conservative else "estimate",
+                "threshold": threshold,
+                "passed": False,
+                "reason": reason,
+                "line": f"{what} on the test split is not a number: {reason} ({source}), so it cannot be "
+                f"compared with the threshold {threshold:g}",
+            }
+        else:
+            out = _compare(what, e, threshold, conservative, source)
+        return out | {
+            "metric_id": metric.id,
+            "level": level,
+            "n": n,
+            "few": isinstance(n, int) and n < MIN_UNITS,
+        }
     raise AnnotatorError(
-        f"--min-alpha: run {run_id} has no agreement figures on the test split; run `annotator agreement "
-        "--split test` first"
+        f"--min-alpha: run {run_id} has no agreement figures on the test split; run `{again}` first"
     )
 
 
@@ -134,8 +189,9 @@ def check_validation(
 ) -> dict[str, Any]:
     """Refuse (AnnotatorError, with the figures) unless the run's test-split figures reach the thresholds.
 
-    Reads the latest stored `validate` (macro F1) and `agreement` (alpha) results of the run; compares the
-    point estimate, or the lower end of the interval with ``conservative``. Returns the checks that passed.
+    Reads the latest stored `validate` (macro F1 on the gold items the run was asked) and `agreement` (alpha
+    of the run with the human majority label) results of the run; compares the point estimate, or the lower
+    end of the interval with ``conservative``. Returns the checks that passed.
     """
     if min_f1 is None and min_alpha is None:
         raise InputError("--validated-only needs a threshold: add --min-f1 0.8 or --min-alpha 0.7")

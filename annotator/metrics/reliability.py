@@ -43,15 +43,17 @@ def to_matrix(
     """(coder, unit, label) records -> (matrix, coders, units, categories).
 
     Coders and units default to their order of first appearance; given lists select and order them (records
-    of other coders or units are left out). Categories default to the sorted labels seen; a label outside
-    given categories is an error, never a new category. A label of None is missing: pass None for invalid or
+    of other coders or units are left out). Categories default to the labels seen in `category_order`
+    (numeric-looking labels by value: '1', '2', '9', '10'; then the others alphabetically); pass
+    ``categories`` for an ordinal scale whose order is not that. A label outside given categories is an
+    error, never a new category. A label of None is missing: pass None for invalid or
     "uncertain" answers to leave them out, or list "uncertain" in ``categories`` to count it as a category.
     """
     rows = [(c, u, lab) for c, u, lab in records]
     coder_list = list(dict.fromkeys(c for c, _, _ in rows)) if coders is None else list(coders)
     unit_list = list(dict.fromkeys(u for _, u, _ in rows)) if units is None else list(units)
     if categories is None:
-        categories = sorted({lab for _, _, lab in rows if lab is not None})
+        categories = category_order(lab for _, _, lab in rows if lab is not None)
     cat_list = list(categories)
     ci = {c: i for i, c in enumerate(coder_list)}
     ui = {u: i for i, u in enumerate(unit_list)}
@@ -69,6 +71,22 @@ def to_matrix(
         seen.add(key)
         matrix[key] = ki[label]
     return matrix, coder_list, unit_list, cat_list
+
+
+def _number(label: str) -> float | None:
+    try:
+        x = float(label)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
+
+
+def category_order(labels: Iterable[str]) -> list[str]:
+    """The distinct labels, numeric-looking ones first in numeric order ('1', '2', '9', '10', not the string
+    order '1', '10', '2', '9', which would scramble an ordinal scale), then the others alphabetically."""
+    distinct = set(labels)
+    numbers = sorted((x, lab) for lab in distinct if (x := _number(lab)) is not None)
+    return [lab for _, lab in numbers] + sorted(lab for lab in distinct if _number(lab) is None)
 
 
 def _as_codes(codes: ArrayLike) -> Array:
@@ -279,6 +297,20 @@ def percent_agreement(codes: ArrayLike) -> float:
         return np.nan
     c, mm = counts[two], m[two]
     return float(((c * (c - 1)).sum(axis=1) / (mm * (mm - 1))).mean())
+
+
+def majority(codes: ArrayLike, n_categories: int | None = None) -> tuple[Array, int]:
+    """The plurality category of each unit (columns) over the coders (rows), NaN where nobody coded the unit
+    or where the top categories tie; and how many coded units were tied (left out, and reported)."""
+    arr = _as_codes(codes)
+    if arr.shape[0] == 0:
+        return np.full(arr.shape[1], np.nan), 0
+    counts = _unit_counts(arr, n_categories)
+    top = counts.max(axis=1)
+    tied = (counts == top[:, None]).sum(axis=1) > 1
+    coded = top > 0
+    labels = np.where(coded & ~tied, counts.argmax(axis=1).astype(float), np.nan)
+    return labels, int((coded & tied).sum())
 
 
 # -- bootstrap --------------------------------------------------------------------------------------------

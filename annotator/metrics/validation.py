@@ -1,17 +1,21 @@
-"""`annotator validate`: each LLM or baseline run against a gold coder, on the gold coder's documents of a split.
+"""`annotator validate`: each LLM or baseline run against a gold coder, on the gold items the run was asked.
 
 Per run (repeat 0, the first answer to each document): accuracy, per-class precision, recall, F1 and support,
-macro and weighted F1, Cohen's kappa against gold, the confusion matrix and coverage, with seeded
-unit-bootstrap intervals (documents resampled with replacement, percentile intervals; the same method as
-`annotator agreement`) for accuracy, macro F1 and kappa.
+macro and weighted F1, Cohen's kappa against gold, the confusion matrix and coverage. Accuracy and coverage
+are proportions with Wilson score intervals (the percentile bootstrap gives [1, 1] for 20 of 20); macro F1 and
+kappa have seeded unit-bootstrap intervals (documents resampled with replacement, percentile intervals, the
+share of undefined replicates reported and flagged above 5%).
 
-Headline figures are computed over every gold item: an invalid answer (status invalid or error) or a missing
-one (the run never answered the document) counts as an error, so accuracy = correct / gold items. They are
-also reported separately (``n_invalid``, ``n_missing``), and ``coverage`` is the share of gold items with a
-valid answer. In the confusion matrix they form the last column, ``(invalid/missing)``; for kappa they are
-one more category of the run's answers. The codebook's uncertain label is an answer like any other: against
-a gold coder that never uses it, it is always wrong (it is a class of the per-class figures only when gold
-uses it). Macro and weighted F1 average over the classes gold uses in the evaluated set.
+The coverage rule (DESIGN.md): a run is scored on gold ∩ asked, the gold items of the split that the run
+selected (its asked set, ``annotator.store.asked``), and its figures carry that n. A gold item the run was
+never asked is out of scope, never an error. An asked item without a valid answer (status invalid or error,
+or no answer at all because the run was interrupted) counts as an error in the headline figures, so
+accuracy = correct / asked gold items; such items are also reported separately (``n_invalid``,
+``n_missing``), and ``coverage`` is the share of asked gold items with a valid answer. In the confusion
+matrix they form the last column, ``(invalid/missing)``; for kappa they are one more category of the run's
+answers. The codebook's uncertain label is an answer like any other: against a gold coder that never uses
+it, it is always wrong (it is a class of the per-class figures only when gold uses it). Macro and weighted F1
+average over the classes gold uses in the evaluated set.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from annotator.errors import InputError
-from annotator.metrics.agreement import CI, RUN_KINDS, SPLITS, json_number, percentile_interval
+from annotator.metrics.agreement import RUN_KINDS, SPLITS
+from annotator.metrics.intervals import CI, MIN_UNITS, estimate, json_number, wilson
 from annotator.project import Project
 from annotator.registry import stored_codebook
+from annotator.store.asked import asked_sets
 from annotator.store.models import (
     Annotation,
     CodebookVersion,
@@ -51,7 +57,8 @@ GOLD_KINDS = ("gold", "human")
 
 @dataclass
 class RunInfo:
-    """One run to score: what it is, when it started, when its prompt was frozen, and its answers."""
+    """One run to score: what it is, when it started, when its prompt was frozen, what it was asked, and its
+    answers."""
 
     id: int
     kind: str
@@ -59,8 +66,12 @@ class RunInfo:
     prompt: str | None
     started_at: datetime
     frozen_at: datetime | None
-    # document id -> label, or None for an invalid/error answer
+    # document id -> label, or None for an invalid/error answer (asked gold items only)
     answers: dict[int, str | None] = field(default_factory=dict)
+    # the gold items (of the split) the run was asked: the only items its figures are computed on
+    asked: set[int] = field(default_factory=set)
+    # every document the run was asked, gold or not, on any split
+    n_asked: int = 0
 
     @classmethod
     def of(cls, run: Run, prompt: PromptVersion | None) -> RunInfo:
@@ -101,6 +112,26 @@ def _codebook_name(session: Session, gold_id: int, codebook: str | None) -> str:
     )
 
 
+def default_gold(session: Session) -> str:
+    """The project's only gold coder, the one ``--gold`` means when it is not given.
+
+    Refused (InputError naming the candidates and what to do) when there is no gold coder or several."""
+    names = sorted(session.exec(select(Coder.name).where(col(Coder.kind) == "gold")).all())
+    if len(names) == 1:
+        return names[0]
+    if names:
+        raise InputError(
+            f"{len(names)} gold coders ({', '.join(names)}): say which with --gold NAME, "
+            f"e.g. --gold {names[0]}"
+        )
+    humans = sorted(session.exec(select(Coder.name).where(col(Coder.kind) == "human")).all())
+    also = f", or name a human coder with --gold NAME (human coders: {', '.join(humans)})" if humans else ""
+    raise InputError(
+        "no gold coder in this project: import one (`annotator import codes FILE --coder NAME --kind gold`) "
+        f"or build one from human coders (`annotator gold build NAME --from a,b`){also}"
+    )
+
+
 def _gold_coder(session: Session, gold: str) -> Coder:
     coder = session.exec(select(Coder).where(col(Coder.name) == gold.strip())).first()
     if coder is None or coder.kind not in GOLD_KINDS:
@@ -120,7 +151,8 @@ def load_gold_and_runs(
 
     ``runs``: these run ids (refused unless LLM or baseline runs of the codebook), or every such run when
     None. Returns a dict: gold, gold_kind, codebook, codebook_versions, labels, uncertain, gold_codes
-    (document id -> label), doc_ids, metas (document id -> metadata) and runs (a list of ``RunInfo``).
+    (document id -> label), doc_ids, metas (document id -> metadata) and runs (a list of ``RunInfo``, each
+    with its asked gold items and its answers on them only).
     """
     if split not in SPLITS:
         raise InputError(f"--split {split!r}: use dev, test or all")
@@ -186,15 +218,19 @@ def load_gold_and_runs(
     run_rows = sorted(session.exec(rq).all(), key=lambda r: r.id or 0)
     if not run_rows:
         raise InputError(f"no LLM or baseline runs of codebook {name!r}; label with `annotator run` first")
+    asked = asked_sets(session, [r.id for r in run_rows if r.id is not None])
     infos: list[RunInfo] = []
     for r in run_rows:
+        assert r.id is not None
         prompt = session.get(PromptVersion, r.prompt_id) if r.prompt_id is not None else None
         info = RunInfo.of(r, prompt)
+        info.n_asked = len(asked[r.id])
+        info.asked = {d for d in asked[r.id] if d in gold_codes}
         aq = sa_select(col(Annotation.document_id), col(Annotation.label), col(Annotation.status)).where(
             col(Annotation.run_id) == r.id, col(Annotation.repeat) == 0
         )
         for doc_id, label, status in session.execute(aq).all():
-            if doc_id in gold_codes:
+            if doc_id in info.asked:
                 info.answers[doc_id] = label if status == "ok" and label is not None else None
         infos.append(info)
 
@@ -251,13 +287,6 @@ def confusion_stats(conf: Array, label_idx: list[int]) -> tuple[Array, Array, Ar
     return acc, macro, kappa
 
 
-def _est(point: float, reps: Array) -> dict[str, float | None]:
-    if not math.isfinite(point):
-        return {"estimate": None, "low": None, "high": None}
-    lo, hi = percentile_interval(reps)
-    return {"estimate": json_number(point), "low": json_number(lo), "high": json_number(hi)}
-
-
 def validation_figures(
     y_true: list[str],
     y_pred: list[str],
@@ -267,7 +296,13 @@ def validation_figures(
     n_boot: int,
     seed: int,
 ) -> dict[str, Any]:
-    """Every figure of one run on one set of gold items; ``y_pred`` holds INVALID for invalid/missing answers."""
+    """Every figure of one run on one set of gold items; ``y_pred`` holds INVALID for invalid/missing answers.
+
+    The items are the ones the run was asked (the caller restricts them): ``n_missing`` of the INVALID
+    answers are asked items never answered, the rest invalid or error answers. Accuracy and coverage carry
+    Wilson intervals (``coverage`` itself stays a plain number; its interval is ``coverage_interval``); macro
+    F1 and kappa carry seeded percentile-bootstrap intervals (``intervals.estimate``).
+    """
     n = len(y_true)
     gold_used = set(y_true)
     classes = labels + ([uncertain] if uncertain is not None and uncertain in gold_used else [])
@@ -290,10 +325,11 @@ def validation_figures(
         "n_missing": n_missing,
         "n_uncertain": n_uncertain,
         "coverage": json_number(1 - n_invalid_or_missing / n) if n else None,
+        "coverage_interval": wilson(n - n_invalid_or_missing, n),
         "warnings": warnings,
     }
     if n == 0:
-        return out | {"accuracy": _est(math.nan, np.array([])), "per_class": [], "confusion": None}
+        return out | {"accuracy": wilson(0, 0), "per_class": [], "confusion": None}
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=np.nan)
     out["per_class"] = [
         {
@@ -335,11 +371,11 @@ def validation_figures(
     onehot = np.zeros((n, k * k))
     onehot[np.arange(n), t * k + q] = 1.0
     conf = (weights @ onehot).reshape(n_boot, k, k)
-    acc_r, macro_r, kappa_r = confusion_stats(conf, [index[c] for c in support_classes])
-    out["accuracy"] = _est(correct / n, acc_r)
-    out["macro_f1"] = _est(macro, macro_r)
+    _, macro_r, kappa_r = confusion_stats(conf, [index[c] for c in support_classes])
+    out["accuracy"] = wilson(correct, n)
+    out["macro_f1"] = estimate(macro, macro_r)
     out["weighted_f1"] = json_number(weighted)
-    out["kappa"] = _est(kappa, kappa_r)
+    out["kappa"] = estimate(kappa, kappa_r)
     return out
 
 
@@ -376,9 +412,13 @@ def freeze_status(info: RunInfo) -> dict[str, Any]:
     }
 
 
+def _small_n(n: int, who: str) -> str:
+    return f"only {n} gold items were asked of {who} (fewer than {MIN_UNITS}): its figures are unstable"
+
+
 def validate(
     project: Project,
-    gold: str,
+    gold: str | None = None,
     split: str = "test",
     runs: list[int] | None = None,
     by: str | None = None,
@@ -386,14 +426,18 @@ def validate(
     seed: int = 0,
     codebook: str | None = None,
 ) -> dict[str, Any]:
-    """Each run against the gold coder (see the module docstring); one metrics row of kind validation per run.
+    """Each run against the gold coder on the gold items it was asked (see the module docstring); one metrics
+    row of kind validation per scored run.
 
-    Returns the JSON-ready result; each run entry carries ``metric_id``.
+    ``gold``: the gold coder's name, or None for the project's only gold coder (``default_gold``). Returns the
+    JSON-ready result; each run entry carries ``metric_id`` (None for a run named in ``runs`` that was asked
+    none of the gold items: it has no figures and nothing is stored for it).
     """
     if n_boot < 1:
         raise InputError(f"--bootstrap {n_boot}: use at least 1 replicate (1000 is the default)")
     with project.transaction() as session:
-        data = load_gold_and_runs(session, gold, split, runs, codebook)
+        gold_name = gold.strip() if gold is not None and gold.strip() else default_gold(session)
+        data = load_gold_and_runs(session, gold_name, split, runs, codebook)
         if by is not None:
             columns = _all_meta_columns(session)
             if by not in columns:
@@ -404,6 +448,7 @@ def validate(
     uncertain: str | None = data["uncertain"]
     gold_codes: dict[int, str] = data["gold_codes"]
     doc_ids: list[int] = data["doc_ids"]
+    n_split = len(doc_ids)
     gold_uses_uncertain = uncertain is not None and uncertain in set(gold_codes.values())
     if uncertain is None:
         uncertain_note = "the codebook has no uncertain label"
@@ -413,8 +458,13 @@ def validate(
         uncertain_note = f"the gold coder never uses the uncertain label {uncertain!r}: a run answering it is counted wrong"
     notes = [
         uncertain_note,
-        "invalid and missing answers count as errors in accuracy, F1 and kappa (kappa: as one more category); "
-        "they are reported separately as n_invalid and n_missing",
+        f"each run is scored on the gold items it was asked (of the {n_split} gold items of the {split} split), "
+        "with that n: gold items a run never selected are out of its scope, not errors",
+        "asked items without a valid answer (invalid or error answers, or none at all) count as errors in "
+        "accuracy, F1 and kappa (kappa: as one more category); they are reported separately as n_invalid and "
+        "n_missing, and coverage is valid answers / asked gold items",
+        "accuracy and coverage intervals are Wilson score intervals; macro F1 and kappa intervals are percentile "
+        "bootstrap intervals (documents resampled)",
         "each run's first answer (repeat 0) to each document is scored",
     ]
     groups: dict[str, list[int]] = {}
@@ -426,25 +476,33 @@ def validate(
         groups = dict(sorted(groups.items(), key=lambda kv: (kv[0] == MISSING_GROUP, kv[0])))
 
     def figures(info: RunInfo, docs: list[int]) -> dict[str, Any]:
-        y_true = [gold_codes[d] for d in docs]
-        y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in docs]
-        n_missing = sum(d not in info.answers for d in docs)
+        """The run's figures on the gold items of ``docs`` it was asked."""
+        mine = [d for d in docs if d in info.asked]
+        y_true = [gold_codes[d] for d in mine]
+        y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in mine]
+        n_missing = sum(d not in info.answers for d in mine)
         return validation_figures(y_true, y_pred, labels, uncertain, n_missing, n_boot, seed)
 
+    def asked_none(info: RunInfo) -> str:
+        return (
+            f"run:{info.id} was asked none of the {n_split} gold items of the {split} split "
+            f"(it was asked {info.n_asked} documents): nothing to score"
+        )
+
     run_out: list[dict[str, Any]] = []
-    scored = data["runs"]
-    if runs is None:  # runs that never labeled this split's gold items (e.g. dev runs on test) are left out
-        idle = [info for info in scored if not any(d in info.answers for d in doc_ids)]
-        scored = [info for info in scored if info not in idle]
+    scored: list[RunInfo] = data["runs"]
+    idle = [info for info in scored if not info.asked]
+    if runs is None:  # runs never asked this split's gold items (e.g. dev runs on test) are left out
+        scored = [info for info in scored if info.asked]
         if idle:
             notes.append(
-                f"left out, no answer on these {len(doc_ids)} gold items: "
+                f"left out, asked none of these {n_split} gold items: "
                 + ", ".join(f"run:{info.id}" for info in idle)
-                + " (name them with --runs to score them anyway)"
+                + " (name them with --runs to see them listed)"
             )
         if not scored:
             raise InputError(
-                f"no run has answers on the {split} split's gold items; run one first "
+                f"no run was asked any of the {split} split's {n_split} gold items; run one first "
                 f"(`annotator run --split {split} ...`)"
             )
     for info in scored:
@@ -453,12 +511,37 @@ def validate(
             "kind": info.kind,
             "model": info.model,
             "prompt": info.prompt,
+            "n_asked": info.n_asked,
         }
+        if not info.asked:
+            line = asked_none(info)
+            notes.append(line)
+            entry |= {"n_gold": 0, "asked_none": True, "line": line, "warnings": [], "metric_id": None}
+            run_out.append(entry)
+            continue
         entry |= figures(info, doc_ids)
+        n = entry["n_gold"]
+        if n < MIN_UNITS:
+            warning = _small_n(n, f"run:{info.id}")
+            entry["warnings"] = [warning, *entry["warnings"]]
+            notes.append(warning)
         if split == "test":
             entry["frozen"] = freeze_status(info)
         if by is not None:
-            entry["by"] = {"column": by, "groups": {g: figures(info, ds) for g, ds in groups.items()}}
+            by_groups: dict[str, dict[str, Any]] = {}
+            not_asked: list[str] = []
+            for g, ds in groups.items():
+                if not any(d in info.asked for d in ds):
+                    not_asked.append(g)
+                    continue
+                fig = figures(info, ds)
+                if fig["n_gold"] < MIN_UNITS:
+                    fig["warnings"] = [
+                        _small_n(fig["n_gold"], f"run:{info.id} in group {g!r}"),
+                        *fig["warnings"],
+                    ]
+                by_groups[g] = fig
+            entry["by"] = {"column": by, "groups": by_groups, "not_asked": not_asked}
         run_out.append(entry)
 
     common = {
@@ -471,7 +554,10 @@ def validate(
         "labels": labels,
         "uncertain_label": uncertain,
         "uncertain_note": uncertain_note,
-        "n_gold": len(doc_ids),
+        "n_gold": n_split,  # kept for older readers: the split's gold items, not a run's n
+        "n_gold_split": n_split,
+        "scope": "asked",  # each run's figures are on gold ∩ its asked set (n_gold of the run entry)
+        "min_units": MIN_UNITS,
         "n_boot": n_boot,
         "seed": seed,
         "ci": CI,
@@ -488,6 +574,8 @@ def validate(
     }
     with project.transaction() as session:
         for entry in run_out:
+            if entry.get("asked_none"):
+                continue
             row = Metric(
                 kind="validation",
                 run_id=entry["run_id"],

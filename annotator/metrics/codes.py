@@ -1,0 +1,269 @@
+"""The codes of one codebook on one split as a coders x units matrix: what every agreement figure reads.
+
+Each coder's row holds its codes on the units it was asked (see `annotator.store.asked`): a run's codes
+outside its asked set are dropped, so a unit a run never selected counts neither for nor against it. Invalid
+answers and the uncertain label are missing unless asked to be categories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from annotator.errors import InputError
+from annotator.metrics.intervals import CI, MIN_UNITS, json_number, percentile_interval
+from annotator.registry import stored_codebook
+from annotator.store.asked import asked_sets
+from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run
+
+__all__ = ["CI", "MIN_UNITS", "SPLITS", "CodeMatrix", "json_number", "load_codes", "percentile_interval"]
+
+Array = NDArray[np.float64]
+SPLITS = ("dev", "test", "all")
+REFERENCE_KINDS = ("human", "gold")
+RUN_KINDS = ("llm", "baseline")
+INVALID_CATEGORY = "(invalid)"  # the category invalid answers become with --invalid-as-category
+
+
+@dataclass
+class CoderInfo:
+    name: str
+    kind: str  # human, gold, llm or baseline
+    run_id: int | None = None  # LLM and baseline runs (humans may span several import runs)
+    repeat: int | None = None
+    model: str | None = None
+    n_codes: int = 0  # valid codes in the matrix
+    n_invalid: int = 0  # invalid or error answers (missing)
+    n_uncertain: int = 0  # uncertain answers (missing, or a category)
+    n_asked: int | None = None  # units of the matrix the coder was asked (runs: its stored selection)
+
+
+@dataclass
+class CodeMatrix:
+    """Coders x units category indices (NaN: missing), with what the rows, columns and values are."""
+
+    codes: Array
+    coders: list[CoderInfo]
+    units: list[int]  # document ids
+    categories: list[str]
+    codebook: str
+    codebook_versions: list[int]
+    split: str
+    uncertain_label: str | None
+    uncertain_as_category: bool
+    values: list[float] = field(default_factory=list)  # each category's number on the codebook's scale
+    invalid_as_category: bool = False
+    asked: NDArray[np.bool_] | None = None  # coders x units: the unit is in the coder's asked set
+    scale: str | None = None  # the codebook's kind (nominal, ordinal); None: not known (no check)
+    values_given: bool | None = None  # every label has a `value:` (ratio needs it); None: not known
+    unused_gold: list[str] = field(default_factory=list)  # gold coders with codes here that were not named
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.coders]
+
+    @property
+    def uncertain_note(self) -> str:
+        if self.uncertain_label is None:
+            return "the codebook has no uncertain label"
+        how = "category" if self.uncertain_as_category else "missing"
+        invalid = "a category" if self.invalid_as_category else "missing"
+        return f"uncertain ({self.uncertain_label!r}) treated as {how}; invalid answers treated as {invalid}"
+
+    def asked_row(self, i: int) -> NDArray[np.bool_]:
+        """Where coder ``i`` was asked: its asked set, or (not known) where it has a code."""
+        if self.asked is None:
+            return np.isfinite(self.codes[i])
+        return self.asked[i]
+
+
+def _coder_key(name: str) -> str:
+    return name.strip()
+
+
+def codes_query(*columns: Any) -> Any:
+    """A select of ``columns`` over every annotation joined to its run, coder, codebook version and document."""
+    return (
+        sa_select(*columns)
+        .join(Run, col(Run.id) == col(Annotation.run_id))
+        .join(Coder, col(Coder.id) == col(Run.coder_id))
+        .join(CodebookVersion, col(CodebookVersion.id) == col(Run.codebook_id))
+        .join(Document, col(Document.id) == col(Annotation.document_id))
+    )
+
+
+def load_codes(
+    session: Session,
+    codebook_name: str,
+    split: str,
+    coders: list[str] | None = None,
+    uncertain_as_category: bool = False,
+    invalid_as_category: bool = False,
+) -> CodeMatrix:
+    """The codes of a codebook's coders on a split: humans by name, runs as ``run:N`` (repeat r > 0:
+    ``run:N#r``), gold coders only when named. Invalid and error answers are missing; the uncertain label is
+    missing unless ``uncertain_as_category``. A run's codes outside its asked set (its stored selection) are
+    left out, and ``asked`` records each coder's asked set over the units. Units nobody coded (after that)
+    are left out."""
+    if split not in SPLITS:
+        raise InputError(f"--split {split!r}: use dev, test or all")
+    versions = session.exec(select(CodebookVersion).where(col(CodebookVersion.name) == codebook_name)).all()
+    if not versions:
+        known = sorted(set(session.exec(select(CodebookVersion.name)).all()))
+        raise InputError(
+            f"no codes under codebook {codebook_name!r} (codebooks with codes: {', '.join(known) or 'none'})"
+        )
+    versions = sorted(versions, key=lambda v: v.version)
+    books = [stored_codebook(session, v.name, v.version) for v in versions]
+    latest = books[-1]
+    if latest.kind == "multilabel":
+        raise InputError(
+            f"codebook {latest.ref} is multilabel: agreement needs one label per text (nominal or ordinal)"
+        )
+    uncertain_names = {b.uncertain.name for b in books if b.uncertain is not None}
+    uncertain_label = latest.uncertain.name if latest.uncertain else next(iter(uncertain_names), None)
+    categories: list[str] = []
+    for book in reversed(books):  # the latest version's order first, then labels only older ones had
+        categories += [n for n in book.label_names if n not in categories]
+    if uncertain_as_category and uncertain_label is not None:
+        categories.append(uncertain_label)
+    if invalid_as_category:
+        categories.append(INVALID_CATEGORY)
+    values: list[float] = []
+    values_given = True
+    for i, name in enumerate(categories):
+        # the value: of the newest version that defines the label; its position when none gives one
+        given = next((lab.value for b in reversed(books) for lab in b.labels if lab.name == name), None)
+        values_given = values_given and given is not None
+        values.append(float(i) if given is None else float(given))
+
+    query = (
+        codes_query(
+            col(Annotation.document_id),
+            col(Annotation.repeat),
+            col(Annotation.label),
+            col(Annotation.status),
+            col(Run.id),
+            col(Run.kind),
+            col(Run.model),
+            col(Coder.name),
+        )
+        .where(col(CodebookVersion.name) == codebook_name)
+        .order_by(col(Coder.id), col(Run.id), col(Annotation.repeat), col(Annotation.document_id))
+    )
+    if split != "all":
+        query = query.where(col(Document.split) == split)
+    rows = session.execute(query).all()
+    if not rows:
+        n_split = len(session.exec(select(Document.id).where(col(Document.split) == split)).all())
+        hint = (
+            "assign splits first (`annotator split --test 0.3 --seed 1`) or use --split all"
+            if split != "all" and n_split == 0
+            else "import codes (`annotator import codes`) or label with `annotator run`"
+        )
+        raise InputError(f"no codes of codebook {codebook_name!r} on split {split!r}; {hint}")
+
+    asked_of = asked_sets(session, {row[4] for row in rows if row[5] in RUN_KINDS})
+    infos: dict[str, CoderInfo] = {}
+    cells: dict[tuple[str, int], tuple[int, str | None]] = {}  # (coder, doc) -> (run id, label or None)
+    for doc_id, repeat, label, status, run_id, run_kind, model, coder_name in rows:
+        if run_kind in RUN_KINDS and doc_id not in asked_of.get(run_id, ()):
+            continue  # never asked: out of scope for every figure about the run
+        if run_kind in REFERENCE_KINDS:
+            name, info_run, info_repeat = coder_name, None, None
+        else:
+            name = f"run:{run_id}" if repeat == 0 else f"run:{run_id}#{repeat}"
+            info_run, info_repeat = run_id, repeat
+        info = infos.setdefault(name, CoderInfo(name, run_kind, info_run, info_repeat, model))
+        if status != "ok" or label is None:
+            info.n_invalid += 1
+            # an answer that did not validate may count as a category; a failed request never does
+            value = INVALID_CATEGORY if invalid_as_category and status == "invalid" else None
+        elif label in uncertain_names:
+            info.n_uncertain += 1
+            value = label if uncertain_as_category else None
+            if uncertain_as_category and uncertain_label is not None:
+                value = uncertain_label  # an older version's uncertain name counts as the current one
+        else:
+            value = label
+        previous = cells.get((name, doc_id))
+        if previous is None or previous[0] <= run_id:  # a coder imported under two versions: the latest run
+            cells[(name, doc_id)] = (run_id, value)
+
+    unused_gold: list[str] = []
+    if coders is None:
+        selected = [n for n, i in infos.items() if i.kind != "gold"]
+        unused_gold = [n for n, i in infos.items() if i.kind == "gold"]
+    else:
+        selected = list(dict.fromkeys(_coder_key(c) for c in coders if c.strip()))
+        unknown = [c for c in selected if c not in infos]
+        if unknown:
+            raise InputError(
+                f"no codes of codebook {codebook_name!r} on split {split!r} from: {', '.join(unknown)} "
+                f"(coders here: {', '.join(infos)})"
+            )
+        if not selected:
+            raise InputError("--coders: name at least one coder, e.g. --coders alice,bob,run:7")
+    chosen = [infos[n] for n in selected]
+    row_of = {c.name: i for i, c in enumerate(chosen)}
+    cat_index = {c: i for i, c in enumerate(categories)}
+    doc_ids = sorted(
+        {doc for (name, doc), (_, value) in cells.items() if name in row_of and value is not None}
+    )
+    unit_index = {d: j for j, d in enumerate(doc_ids)}
+    codes = np.full((len(chosen), len(doc_ids)), np.nan)
+    for (name, doc), (_, value) in cells.items():
+        if name not in row_of or value is None:
+            continue
+        if value not in cat_index:
+            raise InputError(
+                f"coder {name!r} has label {value!r}, which no version of codebook {codebook_name!r} defines"
+            )
+        codes[row_of[name], unit_index[doc]] = cat_index[value]
+    asked = np.zeros(codes.shape, dtype=bool)
+    for name, doc in cells:  # humans and gold: what they coded (a run's cells lie within its asked set)
+        if name in row_of and doc in unit_index:
+            asked[row_of[name], unit_index[doc]] = True
+    for info in chosen:  # runs: every unit of their selection, answered or not
+        if info.kind in RUN_KINDS and info.run_id is not None:
+            cols = [unit_index[d] for d in asked_of.get(info.run_id, ()) if d in unit_index]
+            asked[row_of[info.name], cols] = True
+    for info in chosen:
+        info.n_codes = int(np.isfinite(codes[row_of[info.name]]).sum())
+        info.n_asked = int(asked[row_of[info.name]].sum())
+    return CodeMatrix(
+        codes=codes,
+        coders=chosen,
+        units=doc_ids,
+        categories=categories,
+        codebook=codebook_name,
+        codebook_versions=[v.version for v in versions],
+        split=split,
+        uncertain_label=uncertain_label,
+        uncertain_as_category=uncertain_as_category,
+        values=values,
+        invalid_as_category=invalid_as_category,
+        asked=asked,
+        scale=latest.kind,
+        values_given=values_given,
+        unused_gold=unused_gold,
+    )
+
+
+# -- statistics on shared bootstrap draws ------------------------------------------------------------------
+
+
+def default_codebook(session: Session) -> str:
+    names = sorted(set(session.exec(select(CodebookVersion.name)).all()))
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise InputError(
+            "no codes yet: import codes (`annotator import codes`) or label with `annotator run`"
+        )
+    raise InputError(f"say which codebook with --codebook NAME (codebooks with codes: {', '.join(names)})")
