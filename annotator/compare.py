@@ -1,31 +1,42 @@
 """`annotator compare`: a leaderboard of LLM and baseline runs against one gold coder, with paired tests.
 
-Which items. Runs are compared on the same documents: the gold coder's items of the split that every compared
-run was asked about (its answer may be invalid: that counts as an error, as in `annotator validate`). When
-runs labeled different samples, the common items are fewer than the split's gold items, and a note names the
-runs that answered fewer. Each run's figures are `annotator validate`'s (`validation_figures`: accuracy,
-macro and weighted F1, kappa, coverage, unit-bootstrap percentile intervals with the same seed), on those
-items.
+Which items (the coverage rule). Each run is scored on its own items: the gold coder's items of the split that
+the run was asked (its stored selection: the whole split, or a sample). An asked item without a valid answer
+(invalid, error, or never answered) counts as an error, as in `annotator validate`; an item the run was never
+asked is out of scope. So a sampled run's row is on its sample (its n is shown), and adding a sampled run
+changes neither the figures nor the order of the others. A row on fewer than ``min_units`` items is flagged
+``too_few`` and ranked after the rows with enough items. Each run's figures are `annotator validate`'s
+(`validation_figures`: accuracy, macro and weighted F1, kappa, coverage, with intervals on the same seed).
 
-Alpha with the humans: Krippendorff's alpha (nominal) of the human coders (every coder of kind human except
-the gold coder) plus the run, on the common items, with its own unit bootstrap; undefined (None, with the
-reason) without human coders. Cost, time and tokens per valid label come from the run as a whole (every
-document and repeat it labeled, divided by its valid answers).
+Alpha vs majority: Krippendorff's alpha (nominal) between the run and the majority label of the human coders
+(every coder of kind human except the gold coder; ties left out and counted), on the units of the split the
+run was asked where that majority exists and the run gave a codebook label: the same figure as `annotator
+agreement`'s. Asked units without such a label (invalid, error, never answered, or the uncertain label) are
+left out and counted (``n_no_label``); accuracy and coverage beside it count them as errors. Undefined (None,
+with the reason) without human coders or on fewer than ``min_units`` units. Unlike the humans+run pooled
+alpha, it is not dominated by how much the humans agree among themselves.
 
-Pairwise, for two runs A (ranked higher) and B on the common items:
+Cost, time and tokens are per run as a whole (every document and repeat it labeled, divided by its valid
+answers), not restricted to the gold items.
+
+Pairwise, for two runs A (ranked higher) and B, on the gold items both were asked (n shown):
 
 - McNemar's exact test: of the items exactly one of them gets right, A gets ``a_only`` and B ``b_only``;
   under "equally accurate" a_only ~ Binomial(a_only + b_only, 1/2); the two-sided binomial p. Holm-adjusted
-  p values correct for the number of pairs shown (the family of one call).
+  p values correct for the number of pairs actually tested (the family of one call).
 - paired bootstrap of accuracy(A) - accuracy(B) and of macro-F1(A) - macro-F1(B): the same resampled items
-  for both runs (the draws `validate` uses for its intervals); a difference whose accuracy interval excludes
-  zero is marked ``significant``. The mark is not adjusted for multiple pairs; Holm's p is.
+  for both runs; a difference whose accuracy interval excludes zero is marked ``significant``. The mark is
+  not adjusted for multiple pairs; Holm's p is.
+- a pair sharing fewer than ``min_units`` gold items is not tested (a note says so) and is left out of the
+  Holm family.
 
-Default pairs: every pair when there are at most four runs, otherwise each run against the best.
+Default pairs: every pair when there are at most four runs, otherwise each run against the best. One run is
+allowed: its row is shown and there is nothing to pair.
 
 ``prompts=True``: for each prompt name of the codebook with two or more versions that have runs on the split,
-each version's runs with their figures (compared on that prompt's common items) and a unified diff of the
-registered template between consecutive versions.
+each version's runs with their figures (each on its own asked items, as above), pairwise tests between the
+prompt's runs (on the items both were asked) and a unified diff of the registered template between
+consecutive versions.
 
 The result is computed fresh (stored validation rows depend on their own run set and parameters) and stored
 as one metrics row of kind ``compare`` (``compare_prompts`` for prompts), so the report can quote it.
@@ -44,21 +55,24 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func
 
 from annotator.errors import InputError
-from annotator.metrics.agreement import CI, SPLITS, CodeMatrix, json_number, load_codes, percentile_interval
-from annotator.metrics.reliability import Alpha, alpha_report
+from annotator.metrics.agreement import SPLITS, CodeMatrix, load_codes
+from annotator.metrics.intervals import CI, MIN_UNITS, estimate, json_number, too_few
+from annotator.metrics.reliability import Alpha, alpha_report, majority
 from annotator.metrics.validation import (
     INVALID,
     RunInfo,
     confusion_stats,
+    default_gold,
     load_gold_and_runs,
     validation_figures,
 )
 from annotator.project import Project
 from annotator.prompts import PromptRef, parse_prompt, parse_ref, prompt_diff
 from annotator.registry import find_prompt_version
+from annotator.store.asked import asked_sets
 from annotator.store.models import Annotation, Coder, Metric, Run, as_utc
 from annotator.textfmt import interval
 
@@ -69,13 +83,6 @@ ALL_PAIRS_UP_TO = 4  # "auto": every pair up to this many runs, each run against
 
 
 # -- small helpers ------------------------------------------------------------------------------------------
-
-
-def _est(point: float, reps: Array) -> dict[str, float | None]:
-    if not math.isfinite(point):
-        return {"estimate": None, "low": None, "high": None}
-    lo, hi = percentile_interval(reps)
-    return {"estimate": json_number(point), "low": json_number(lo), "high": json_number(hi)}
 
 
 def _p(x: float) -> float:
@@ -119,32 +126,42 @@ def _weights(n_items: int, n_boot: int, seed: int) -> Array:
     return np.bincount(flat, minlength=n_boot * n_items).reshape(n_boot, n_items).astype(float)
 
 
-def _default_gold(session: Session) -> str:
-    names = sorted(session.exec(select(Coder.name).where(col(Coder.kind) == "gold")).all())
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise InputError(
-            "no gold coder to compare against: import one (`annotator import codes --kind gold`) or build one "
-            "(`annotator gold build NAME --from a,b`), or name a human coder with --gold NAME"
-        )
-    raise InputError(f"say which gold coder with --gold NAME (gold coders: {', '.join(names)})")
+def _none(reason: str, **extra: Any) -> dict[str, Any]:
+    """An undefined figure, with why."""
+    return {"estimate": None, "low": None, "high": None} | extra | {"reason": reason}
+
+
+NO_HUMANS = (
+    "no human coders besides the gold coder: import human codes (`annotator import codes`) to see alpha"
+)
 
 
 # -- scoring ------------------------------------------------------------------------------------------------
 
 
 class _Scorer:
-    """Figures of runs on common items, with per-run replicates on shared draws for paired differences."""
+    """Each run's figures on its own asked gold items; paired statistics on the items two runs share."""
 
-    def __init__(self, data: dict[str, Any], matrix: CodeMatrix, gold: str, n_boot: int, seed: int) -> None:
+    def __init__(
+        self,
+        data: dict[str, Any],
+        matrix: CodeMatrix,
+        asked: dict[int, set[int]],
+        n_boot: int,
+        seed: int,
+        min_units: int,
+    ) -> None:
         self.data = data
         self.labels: list[str] = data["labels"]
         self.uncertain: str | None = data["uncertain"]
         self.gold_codes: dict[int, str] = data["gold_codes"]
+        self.doc_ids: list[int] = data["doc_ids"]
         self.matrix = matrix
+        self.asked = asked  # run id -> every document it was asked (any split)
         self.n_boot = n_boot
         self.seed = seed
+        self.min_units = min_units
+        gold = data["gold"]
         self.ref = [i for i, c in enumerate(matrix.coders) if c.kind == "human" and c.name != gold]
         self.row_of = {c.name: i for i, c in enumerate(matrix.coders)}
         self.unit_of = {d: j for j, d in enumerate(matrix.units)}
@@ -156,71 +173,76 @@ class _Scorer:
             self._draws[n_items] = _weights(n_items, self.n_boot, self.seed)
         return self._draws[n_items]
 
-    def common_items(self, infos: list[RunInfo], what: str) -> tuple[list[int], list[str]]:
-        """The gold items every run answered, and a note when that is fewer than the split's gold items."""
-        doc_ids: list[int] = self.data["doc_ids"]
-        common = set(doc_ids)
-        for info in infos:
-            common &= set(info.answers)
-        if not common:
-            shown = ", ".join(f"run:{i.id} ({len(i.answers)} items)" for i in infos)
-            raise InputError(
-                f"{what}: the runs share no gold item of the {self.split} split ({shown}); compare runs "
-                "labeled on the same documents (choose them with --runs)"
-            )
-        notes = []
-        if len(common) < len(doc_ids):
-            fewer = [f"run:{i.id} answered {len(i.answers)}" for i in infos if len(i.answers) < len(doc_ids)]
-            notes.append(
-                f"{what}: compared on the {len(common)} of {len(doc_ids)} gold items every run answered "
-                f"({', '.join(fewer)}); leave runs out with --runs to compare on more"
-            )
-        return sorted(common), notes
-
     @property
     def split(self) -> str:
         return str(self.matrix.split)
 
-    def _alpha(self, rows: list[int], items: list[int]) -> dict[str, Any]:
-        cols = [self.unit_of[d] for d in items if d in self.unit_of]
-        sub = self.matrix.codes[rows][:, cols]
-        rep = alpha_report(sub)
-        if not math.isfinite(rep.alpha):
-            return {"estimate": None, "low": None, "high": None, "pairable_units": 0, "reason": rep.reason}
-        reps = Alpha().replicates(sub, self.weights(sub.shape[1]))
-        return _est(rep.alpha, reps) | {"pairable_units": rep.pairable_units, "reason": None}
+    def items(self, info: RunInfo) -> list[int]:
+        """The run's scope: the gold items it was asked."""
+        asked = self.asked.get(info.id, set())
+        return [d for d in self.doc_ids if d in asked]
 
-    def humans_alpha(self, items: list[int]) -> dict[str, Any]:
+    def humans_alpha(self) -> dict[str, Any]:
+        """The human coders' alpha among themselves on the split's gold items (context for the runs')."""
         coders = [self.matrix.coders[i].name for i in self.ref]
         if not self.ref:
-            alpha: dict[str, Any] = {"estimate": None, "low": None, "high": None, "reason": NO_HUMANS}
-        else:
-            alpha = self._alpha(self.ref, items)
+            return {"coders": coders, "alpha": _none(NO_HUMANS)}
+        cols = [self.unit_of[d] for d in self.doc_ids if d in self.unit_of]
+        sub = self.matrix.codes[self.ref][:, cols]
+        rep = alpha_report(sub)
+        if not math.isfinite(rep.alpha):
+            return {"coders": coders, "alpha": _none(rep.reason or "undefined", pairable_units=0)}
+        reps = Alpha().replicates(sub, self.weights(sub.shape[1]))
+        alpha = estimate(rep.alpha, reps) | {"pairable_units": rep.pairable_units, "reason": None}
         return {"coders": coders, "alpha": alpha}
 
-    def score(self, info: RunInfo, items: list[int]) -> tuple[dict[str, Any], NDArray[np.bool_], Array]:
-        """One run's figures, its per-item correctness, and its (accuracy, macro F1) statistics: row 0 the
-        point estimates, rows 1.. the bootstrap replicates."""
+    def alpha_vs_majority(self, info: RunInfo) -> dict[str, Any]:
+        """Alpha (nominal) of the run against the human majority label, on the units of the split the run was
+        asked where a majority exists and the run gave a label (as `annotator agreement`); the others counted."""
+        if not self.ref:
+            return _none(NO_HUMANS, n_units=0)
+        asked = self.asked.get(info.id, set())
+        units = [d for d in self.matrix.units if d in asked]
+        cols = [self.unit_of[d] for d in units]
+        k = len(self.matrix.categories)
+        maj, n_ties = majority(self.matrix.codes[self.ref][:, cols], k)
+        row = self.row_of.get(f"run:{info.id}")
+        run = self.matrix.codes[row, cols] if row is not None else np.full(len(cols), np.nan)
+        no_label = ~np.isfinite(run)
+        keep = np.isfinite(maj) & ~no_label
+        n = int(keep.sum())
+        extra = {
+            "n_units": n,
+            "n_ties_left_out": n_ties,
+            "n_no_label": int((no_label & np.isfinite(maj)).sum()),
+        }
+        if n < self.min_units:
+            return _none(too_few(n, self.min_units), **extra)
+        sub = np.vstack([maj[keep], run[keep]])
+        rep = alpha_report(sub)
+        if not math.isfinite(rep.alpha):
+            return _none(rep.reason or "undefined", **extra)
+        reps = Alpha().replicates(sub, self.weights(n))
+        return estimate(rep.alpha, reps) | extra | {"reason": None}
+
+    def score(self, info: RunInfo, items: list[int]) -> dict[str, Any]:
+        """One run's figures on its items (validate's), its alpha vs the human majority, and whether too few."""
         y_true = [self.gold_codes[d] for d in items]
         y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in items]
-        fig = validation_figures(y_true, y_pred, self.labels, self.uncertain, 0, self.n_boot, self.seed)
-        fig.pop("n_missing", None)  # nothing is missing on the common items
+        n_missing = sum(d not in info.answers for d in items)
+        fig = validation_figures(
+            y_true, y_pred, self.labels, self.uncertain, n_missing, self.n_boot, self.seed
+        )
         fig["n_items"] = fig.pop("n_gold")
-        warnings = fig.pop("warnings")
-        name = f"run:{info.id}"
-        if not self.ref:
-            fig["alpha_with_humans"] = {"estimate": None, "low": None, "high": None, "reason": NO_HUMANS}
-        elif name not in self.row_of:  # every answer invalid: the run has no code in the matrix
-            fig["alpha_with_humans"] = {
-                "estimate": None,
-                "low": None,
-                "high": None,
-                "reason": "the run has no valid answer on these items",
-            }
-        else:
-            fig["alpha_with_humans"] = self._alpha([*self.ref, self.row_of[name]], items)
-        fig["_warnings"] = warnings
-        # statistics on the same draws as validation_figures: (1 + n_boot) x 2
+        fig["too_few"] = too_few(len(items), self.min_units) if len(items) < self.min_units else None
+        fig["alpha_vs_majority"] = self.alpha_vs_majority(info)
+        return fig
+
+    def paired(self, info: RunInfo, items: list[int]) -> tuple[NDArray[np.bool_], Array]:
+        """A run's per-item correctness on ``items`` and its (accuracy, macro F1) statistics: row 0 the point
+        estimates, rows 1.. the bootstrap replicates on the draws shared by every run on that many items."""
+        y_true = [self.gold_codes[d] for d in items]
+        y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in items]
         gold_used = set(y_true)
         answer_cols = self.labels + ([self.uncertain] if self.uncertain is not None else [])
         all_cols = [*answer_cols, INVALID]
@@ -236,13 +258,8 @@ class _Scorer:
         acc, macro, _ = confusion_stats(
             (w @ onehot).reshape(-1, k, k), [index[c] for c in classes if c in gold_used]
         )
-        correct = np.array([t == p for t, p in zip(y_true, y_pred, strict=True)])
-        return fig, correct, np.column_stack([acc, macro])
-
-
-NO_HUMANS = (
-    "no human coders besides the gold coder: import human codes (`annotator import codes`) to see alpha"
-)
+        correct = np.array([t == p for t, p in zip(y_true, y_pred, strict=True)], dtype=bool)
+        return correct, np.column_stack([acc, macro])
 
 
 def _run_costs(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -286,11 +303,13 @@ def _run_costs(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 def _sort_key(sort: str) -> Any:
+    """Rows with enough items first, then by the sort figure, the other figure, and run id."""
     other = "accuracy" if sort == "macro_f1" else "macro_f1"
 
-    def key(entry: dict[str, Any]) -> tuple[float, float, int]:
+    def key(entry: dict[str, Any]) -> tuple[bool, float, float, int]:
         first, second = entry[sort]["estimate"], entry[other]["estimate"]
         return (
+            entry["too_few"] is not None,
             -(first if first is not None else -math.inf),
             -(second if second is not None else -math.inf),
             entry["run_id"],
@@ -299,26 +318,44 @@ def _sort_key(sort: str) -> Any:
     return key
 
 
-def _comparison(
-    a: dict[str, Any], b: dict[str, Any], correct: dict[int, Any], stats: dict[int, Array]
-) -> dict[str, Any]:
-    ca, cb = correct[a["run_id"]], correct[b["run_id"]]
+def _comparison(scorer: _Scorer, a: RunInfo, b: RunInfo) -> dict[str, Any]:
+    """A against B on the gold items both were asked; not tested (with a note) below ``min_units``."""
+    shared_set = set(scorer.items(a)) & set(scorer.items(b))
+    shared = [d for d in scorer.doc_ids if d in shared_set]
+    n = len(shared)
+    out: dict[str, Any] = {"a": a.id, "b": b.id, "n_items": n}
+    if n < scorer.min_units:
+        note = f"run:{a.id} and run:{b.id} share {n} gold items (fewer than {scorer.min_units}): not tested"
+        return out | {
+            "tested": False,
+            "a_only_correct": None,
+            "b_only_correct": None,
+            "mcnemar_p": None,
+            "p_holm": None,
+            "accuracy_difference": None,
+            "macro_f1_difference": None,
+            "significant": None,
+            "reason": too_few(n, scorer.min_units),
+            "line": note,
+        }
+    ca, sa = scorer.paired(a, shared)
+    cb, sb = scorer.paired(b, shared)
     a_only, b_only = int((ca & ~cb).sum()), int((~ca & cb).sum())
-    diff = stats[a["run_id"]] - stats[b["run_id"]]
-    acc = _est(float(diff[0, 0]), diff[1:, 0])
-    macro = _est(float(diff[0, 1]), diff[1:, 1])
+    diff = sa - sb
+    acc = estimate(float(diff[0, 0]), diff[1:, 0])
+    macro = estimate(float(diff[0, 1]), diff[1:, 1])
     lo, hi = acc["low"], acc["high"]
     significant = lo is not None and hi is not None and (lo > 0 or hi < 0)
-    return {
-        "a": a["run_id"],
-        "b": b["run_id"],
-        "n_items": int(ca.size),
+    return out | {
+        "tested": True,
         "a_only_correct": a_only,
         "b_only_correct": b_only,
         "mcnemar_p": mcnemar_exact(a_only, b_only),
+        "p_holm": None,
         "accuracy_difference": acc,
         "macro_f1_difference": macro,
         "significant": significant,
+        "reason": None,
     }
 
 
@@ -332,9 +369,9 @@ def _verdict(c: dict[str, Any]) -> str:
     else:
         verdict = f"{a} is less accurate than {b}"
     return (
-        f"{a} minus {b}, accuracy on {c['n_items']} items: {interval(d)}; McNemar exact p = "
-        f"{fmt_p(c['mcnemar_p'])} (Holm {fmt_p(c['p_holm'])}; {a} alone right on {c['a_only_correct']}, "
-        f"{b} alone right on {c['b_only_correct']}): {verdict}"
+        f"{a} minus {b}, accuracy on the {c['n_items']} gold items both were asked: {interval(d)}; McNemar "
+        f"exact p = {fmt_p(c['mcnemar_p'])} (Holm {fmt_p(c['p_holm'])}; {a} alone right on "
+        f"{c['a_only_correct']}, {b} alone right on {c['b_only_correct']}): {verdict}"
     )
 
 
@@ -346,7 +383,31 @@ def _pairs(ranked: list[dict[str, Any]], pairs: str) -> tuple[str, list[tuple[in
     return mode, [(0, j) for j in range(1, n)]
 
 
-_HEADLINE = ("n_items", "accuracy", "macro_f1", "weighted_f1", "kappa", "coverage", "alpha_with_humans")
+def _tests(
+    scorer: _Scorer, ranked: list[dict[str, Any]], by_id: dict[int, RunInfo], pairs: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """The pairwise comparisons of ranked entries, with Holm's p over the pairs actually tested."""
+    mode, index_pairs = _pairs(ranked, pairs)
+    comparisons = [
+        _comparison(scorer, by_id[ranked[i]["run_id"]], by_id[ranked[j]["run_id"]]) for i, j in index_pairs
+    ]
+    tested = [c for c in comparisons if c["tested"]]
+    for c, p in zip(tested, holm([c["mcnemar_p"] for c in tested]), strict=True):
+        c["mcnemar_p"], c["p_holm"] = _p(c["mcnemar_p"]), _p(p)
+        c["line"] = _verdict(c)
+    return mode, comparisons
+
+
+_HEADLINE = (
+    "n_items",
+    "too_few",
+    "accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "kappa",
+    "coverage",
+    "alpha_vs_majority",
+)
 
 
 def _entry(info: RunInfo, fig: dict[str, Any], cost: dict[str, Any]) -> dict[str, Any]:
@@ -359,8 +420,32 @@ def _entry(info: RunInfo, fig: dict[str, Any], cost: dict[str, Any]) -> dict[str
         "model": info.model,
         "prompt": info.prompt,
     }
-    rest = {k: v for k, v in fig.items() if k not in _HEADLINE and k != "_warnings"}
+    rest = {k: v for k, v in fig.items() if k not in _HEADLINE}
     return head | {k: fig[k] for k in _HEADLINE} | {k: v for k, v in cost.items() if k != "coder"} | rest
+
+
+def _scope_notes(scorer: _Scorer, infos: list[RunInfo], what: str) -> list[str]:
+    """A note for each run asked fewer than the split's gold items (a sample, or another selection)."""
+    n_gold = len(scorer.doc_ids)
+    partial = [(i, len(scorer.items(i))) for i in infos if len(scorer.items(i)) < n_gold]
+    if not partial:
+        return []
+    shown = ", ".join(f"run:{i.id} on {n}" for i, n in partial)
+    return [
+        f"{what}: runs asked fewer than the {n_gold} gold items are scored on the gold items they were asked "
+        f"({shown}); the other runs' figures do not depend on them"
+    ]
+
+
+def _warnings(entries: list[dict[str, Any]], n_gold: int) -> list[str]:
+    """Small-class warnings: once for the runs on every gold item, named for the others."""
+    out: list[str] = []
+    for e in entries:
+        for w in e.pop("warnings", []):
+            text = w if e["n_items"] == n_gold else f"run:{e['run_id']} ({e['n_items']} items): {w}"
+            if text not in out:
+                out.append(text)
+    return out
 
 
 # -- the API ------------------------------------------------------------------------------------------------
@@ -377,6 +462,7 @@ def compare(
     sort: str = "macro_f1",
     pairs: str = "auto",
     prompts: bool = False,
+    min_units: int = MIN_UNITS,
 ) -> dict[str, Any]:
     """The leaderboard and pairwise tests of runs against a gold coder (see the module docstring); with
     ``prompts``, each prompt's versions side by side with template diffs. ``split`` defaults to test for the
@@ -391,17 +477,15 @@ def compare(
         raise InputError(f"--pairs {pairs!r}: use auto, best or all")
     if n_boot < 1:
         raise InputError(f"--bootstrap {n_boot}: use at least 1 replicate (1000 is the default)")
+    if min_units < 2:
+        raise InputError(f"--min-units {min_units}: use at least 2 ({MIN_UNITS} is the default)")
     if runs is not None:
         runs = list(dict.fromkeys(runs))
-        if not prompts and len(runs) < 2:
-            raise InputError(
-                f"--runs {','.join(map(str, runs))}: compare needs at least two runs; "
-                "for one run use `annotator validate`"
-            )
     with project.transaction() as session:
-        gold_name = gold.strip() if gold is not None else _default_gold(session)
+        gold_name = gold.strip() if gold is not None else default_gold(session)
         data = load_gold_and_runs(session, gold_name, split, runs, codebook)
         matrix = load_codes(session, data["codebook"], split)
+        asked = asked_sets(session, [i.id for i in data["runs"]])
         costs = _run_costs(session, [i.id for i in data["runs"]])
         bodies: dict[str, tuple[str, str, str | None]] = {}
         if prompts:
@@ -416,24 +500,24 @@ def compare(
                         frozen.isoformat() if frozen else None,
                     )
 
+    scorer = _Scorer(data, matrix, asked, n_boot, seed, min_units)
     infos: list[RunInfo] = data["runs"]
     notes: list[str] = []
-    idle = [i for i in infos if not i.answers]
+    idle = [i for i in infos if not scorer.items(i)]
     if idle:
         shown = ", ".join(f"run:{i.id}" for i in idle)
         if runs is not None:
             raise InputError(
-                f"--runs: {shown} answered none of the {len(data['doc_ids'])} gold items of the {split} split; "
+                f"--runs: {shown} was asked none of the {len(data['doc_ids'])} gold items of the {split} split; "
                 "choose the split they labeled with --split"
             )
         notes.append(
-            f"left out, no answer on the {split} split's {len(data['doc_ids'])} gold items: {shown} "
+            f"left out, asked none of the {split} split's {len(data['doc_ids'])} gold items: {shown} "
             "(choose the split they labeled with --split)"
         )
-        infos = [i for i in infos if i.answers]
-    scorer = _Scorer(data, matrix, data["gold"], n_boot, seed)
+        infos = [i for i in infos if i not in idle]
     if not scorer.ref:
-        notes.append(f"alpha with the humans is undefined: {NO_HUMANS}")
+        notes.append(f"alpha vs the human majority is undefined: {NO_HUMANS}")
     common: dict[str, Any] = {
         "gold": data["gold"],
         "codebook": data["codebook"],
@@ -446,6 +530,7 @@ def compare(
         "n_boot": n_boot,
         "seed": seed,
         "ci": CI,
+        "min_units": min_units,
     }
     params = {
         "gold": data["gold"],
@@ -457,14 +542,16 @@ def compare(
         "n_boot": n_boot,
         "seed": seed,
         "ci": CI,
+        "min_units": min_units,
     }
     if prompts:
-        result = common | _prompts(project, scorer, infos, costs, bodies, sort, notes)
+        result = common | _prompts(project, scorer, infos, costs, bodies, sort, pairs, notes)
         kind = "compare_prompts"
     else:
         result = common | _leaderboard(scorer, infos, costs, sort, pairs, notes)
         kind = "compare"
-    result["notes"] = notes + _NOTES[: None if not prompts else 2]
+    paired = result.get("comparisons") or any(g["comparisons"] for g in result.get("prompts", []))
+    result["notes"] = notes + [n.format(min_units=min_units) for n in _NOTES[: None if paired else -1]]
     with project.transaction() as session:
         row = Metric(kind=kind, run_id=None, split=split, params=params | {"prompts": prompts}, result=result)
         session.add(row)
@@ -474,11 +561,18 @@ def compare(
 
 
 _NOTES = [
-    "each run's first answer (repeat 0) to each item is scored; invalid answers count as errors",
-    "cost, time and tokens are of the whole run (every document and repeat it labeled; cached answers cost "
-    "nothing) divided by its valid answers; time runs from start to finish, pauses of a resumed run included",
-    "'significant': the paired bootstrap interval of the accuracy difference excludes zero (not adjusted for "
-    "the number of pairs); p_holm is McNemar's exact p adjusted by Holm's method over the pairs shown",
+    "each run is scored on the gold items it was asked (n per run); an asked item without a valid answer "
+    "counts as an error, an item never asked is out of scope; each run's first answer (repeat 0) is scored",
+    "alpha vs majority: the run against the human coders' majority label (ties left out), on the units it was "
+    "asked where it gave a codebook label (as `annotator agreement`); asked units without one are counted as "
+    "n_no_label",
+    "cost, time and tokens are per run, of the whole run (every document and repeat it labeled, not only the "
+    "gold items; cached answers cost nothing) divided by its valid answers; time runs from start to finish, "
+    "pauses of a resumed run included",
+    "pairs are tested on the gold items both runs were asked; a pair sharing fewer than {min_units} is not "
+    "tested and is left out of Holm's family; 'significant': the paired bootstrap interval of the accuracy "
+    "difference excludes zero (not adjusted for the number of pairs); p_holm is McNemar's exact p adjusted by "
+    "Holm's method over the pairs tested",
 ]
 
 
@@ -490,36 +584,32 @@ def _leaderboard(
     pairs: str,
     notes: list[str],
 ) -> dict[str, Any]:
-    if len(infos) < 2:
-        shown = ", ".join(f"run:{i.id}" for i in infos) or "none"
+    if not infos:
         raise InputError(
-            f"compare needs at least two runs with answers on the {scorer.split} split's gold items (found: "
-            f"{shown}); label another (`annotator run`, `annotator baseline`) or use `annotator validate`"
+            f"compare needs a run asked some of the {scorer.split} split's gold items (found none); label "
+            "them (`annotator run`, `annotator baseline`) or choose another split with --split"
         )
-    items, item_notes = scorer.common_items(infos, "compare")
-    notes += item_notes
-    entries, correct, stats, warnings = [], {}, {}, []
-    for info in infos:
-        fig, correct[info.id], stats[info.id] = scorer.score(info, items)
-        warnings = fig["_warnings"]
-        entries.append(_entry(info, fig, costs[info.id]))
+    notes += _scope_notes(scorer, infos, "compare")
+    entries = [_entry(i, scorer.score(i, scorer.items(i)), costs[i.id]) for i in infos]
     entries.sort(key=_sort_key(sort))
     for rank, entry in enumerate(entries, 1):
         entry["rank"] = rank
-    mode, index_pairs = _pairs(entries, pairs)
-    comparisons = [_comparison(entries[i], entries[j], correct, stats) for i, j in index_pairs]
-    for c, p in zip(comparisons, holm([c["mcnemar_p"] for c in comparisons]), strict=True):
-        c["mcnemar_p"], c["p_holm"] = _p(c["mcnemar_p"]), _p(p)
-        c["line"] = _verdict(c)
+    few = [f"run:{e['run_id']} ({e['n_items']})" for e in entries if e["too_few"] is not None]
+    if few:
+        notes.append(
+            f"scored on fewer than {scorer.min_units} gold items, ranked after the others: {', '.join(few)}"
+        )
+    mode, comparisons = _tests(scorer, entries, {i.id: i for i in infos}, pairs)
+    if len(entries) == 1:
+        notes.append(f"one run (run:{entries[0]['run_id']}): nothing to pair")
     return {
         "mode": "leaderboard",
-        "n_items": len(items),
-        "humans": scorer.humans_alpha(items),
+        "humans": scorer.humans_alpha(),
         "runs": entries,
         "best_run": entries[0]["run_id"],
         "pairs": mode,
         "comparisons": comparisons,
-        "warnings": warnings,
+        "warnings": _warnings(entries, len(scorer.doc_ids)),
     }
 
 
@@ -530,6 +620,7 @@ def _prompts(
     costs: dict[int, dict[str, Any]],
     bodies: dict[str, tuple[str, str, str | None]],
     sort: str,
+    pairs: str,
     notes: list[str],
 ) -> dict[str, Any]:
     groups: dict[tuple[str, str], dict[int, list[RunInfo]]] = {}
@@ -546,11 +637,13 @@ def _prompts(
             f"{scorer.split} split (prompts with runs: {shown or 'none'}); label with another version "
             f"(`annotator prompt new`, then `annotator run --split {scorer.split}`)"
         )
+    by_id = {i.id: i for i in infos}
+    humans = scorer.humans_alpha()
     out: list[dict[str, Any]] = []
+    warnings: list[str] = []
     for (book, name), versions in several.items():
         members = [i for v in sorted(versions) for i in versions[v]]
-        items, item_notes = scorer.common_items(members, f"{book}/{name}")
-        notes += item_notes
+        notes += _scope_notes(scorer, members, f"{book}/{name}")
         key = _sort_key(sort)
         version_out: list[dict[str, Any]] = []
         ranked: list[dict[str, Any]] = []
@@ -558,31 +651,32 @@ def _prompts(
         for v in sorted(versions):
             ref = PromptRef(book, name, v)
             body, sha, frozen = bodies[str(ref)]
-            entries = []
-            for info in versions[v]:
-                fig, _, _ = scorer.score(info, items)
-                entries.append(_entry(info, fig, costs[info.id]))
+            entries = [_entry(i, scorer.score(i, scorer.items(i)), costs[i.id]) for i in versions[v]]
             entries.sort(key=key)
             ranked += entries
             version_out.append(
                 {"version": v, "prompt": str(ref), "sha256": sha, "frozen_at": frozen, "runs": entries}
             )
             templates.append(parse_prompt(body, ref, project.prompts_dir / ref.filename))
-        for rank, entry in enumerate(sorted(ranked, key=key), 1):
+        ranked.sort(key=key)
+        for rank, entry in enumerate(ranked, 1):
             entry["rank"] = rank  # across the prompt's versions
+        mode, comparisons = _tests(scorer, ranked, by_id, pairs)
+        warnings += [w for w in _warnings(ranked, len(scorer.doc_ids)) if w not in warnings]
         diffs = [
             {"from": str(a.ref), "to": str(b.ref), "diff": prompt_diff(a, b)} for a, b in pairwise(templates)
         ]
         out.append(
             {
                 "prompt": f"{book}/{name}",
-                "n_items": len(items),
-                "humans": scorer.humans_alpha(items),
+                "humans": humans,
                 "versions": version_out,
+                "pairs": mode,
+                "comparisons": comparisons,
                 "diffs": diffs,
             }
         )
-    return {"mode": "prompts", "prompts": out}
+    return {"mode": "prompts", "prompts": out, "warnings": warnings}
 
 
 # -- CSV ----------------------------------------------------------------------------------------------------
@@ -610,9 +704,12 @@ CSV_COLUMNS = [
     "n_valid",
     "n_invalid",
     "n_uncertain",
-    "alpha_with_humans",
+    "n_missing",
+    "too_few",
+    "alpha_vs_majority",
     "alpha_low",
     "alpha_high",
+    "alpha_n_units",
     "cost_usd",
     "cost_per_valid",
     "seconds",
@@ -621,6 +718,9 @@ CSV_COLUMNS = [
     "tokens_out",
     "tokens_per_valid",
 ]
+
+
+_CSV_PLAIN = [c for c in CSV_COLUMNS[1:] if not c.startswith(("accuracy", "macro_f1", "kappa", "alpha"))]
 
 
 def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -633,31 +733,18 @@ def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for group, r in runs:
         row: dict[str, Any] = {"prompt_group": group}
-        for key in (
-            "rank",
-            "run_id",
-            "coder",
-            "kind",
-            "model",
-            "prompt",
-            "n_items",
-            "weighted_f1",
-            "coverage",
-        ):
-            row[key] = r.get(key)
-        for key in ("n_valid", "n_invalid", "n_uncertain", "cost_usd", "cost_per_valid", "seconds"):
-            row[key] = r.get(key)
-        for key in ("seconds_per_valid", "tokens_in", "tokens_out", "tokens_per_valid"):
+        for key in _CSV_PLAIN:
             row[key] = r.get(key)
         for key, out in (
             ("accuracy", "accuracy"),
             ("macro_f1", "macro_f1"),
             ("kappa", "kappa"),
-            ("alpha_with_humans", "alpha"),
+            ("alpha_vs_majority", "alpha"),
         ):
             e = r.get(key) or {}
-            row["alpha_with_humans" if out == "alpha" else out] = e.get("estimate")
+            row[key] = e.get("estimate")
             row[f"{out}_low"], row[f"{out}_high"] = e.get("low"), e.get("high")
+        row["alpha_n_units"] = (r.get("alpha_vs_majority") or {}).get("n_units")
         rows.append(row)
     return rows
 

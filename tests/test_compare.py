@@ -19,7 +19,7 @@ from annotator.errors import AnnotatorError
 from annotator.metrics.reliability import krippendorff_alpha, paired_bootstrap_difference, to_matrix
 from annotator.metrics.validation import validate
 from annotator.prompts import load_prompt, prompt_diff
-from annotator.store.models import Annotation, CodebookVersion, Document, Metric, Run
+from annotator.store.models import Annotation, CodebookVersion, Document, Metric, Run, RunDocument
 from tests.conftest import label_by_word, scripted_run, write
 
 N = 40
@@ -73,6 +73,37 @@ def _llm_run(project, labels: list[str], tag: str, prompt: str = "sentiment/zero
     return outcome.run_id
 
 
+def _sampled_run(
+    project, labels: list[str], tag: str, sample: int, seed: int = 0, prompt: str = "sentiment/zero-shot.v1"
+) -> tuple[int, list[int]]:
+    """A scripted LLM run asked a seeded sample of the dev split; its id and the document ids it was asked."""
+    from annotator.llm import runner
+    from annotator.llm.spec import RunRequest
+    from tests.scripted_server import ScriptedServer
+
+    by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
+    with ScriptedServer(label_for=label_by_word(by_word)) as server:
+        outcome = runner.label(
+            project,
+            RunRequest(
+                prompt=prompt,
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                split="dev",
+                sample=sample,
+                seed=seed,
+                concurrency=4,
+                retries=1,
+                tag=tag,
+            ),
+        )
+    assert outcome.status == "done"
+    with project.transaction() as s:
+        asked = s.exec(select(RunDocument.document_id).where(col(RunDocument.run_id) == outcome.run_id)).all()
+    assert len(asked) == sample
+    return outcome.run_id, sorted(asked)
+
+
 @pytest.fixture
 def three(humans):
     """Runs that copy gold (perfect), make 7 errors (worse) and 8 errors (close: worse plus one)."""
@@ -89,12 +120,17 @@ def _doc_ids(project, keys: list[str]) -> list[int]:
         return [d.id for d in s.exec(select(Document).where(col(Document.doc_key).in_(keys))).all()]
 
 
-def _drop_answers(project, run_id: int, keys: list[str]) -> None:
+def _drop_answers(project, run_id: int, keys: list[str], asked: bool = False) -> None:
+    """Delete the run's answers to these documents; ``asked``: also its asked rows (never asked them)."""
     ids = _doc_ids(project, keys)
     with project.transaction() as s:
         for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
             if a.document_id in ids:
                 s.delete(a)
+        if asked:
+            for row in s.exec(select(RunDocument).where(col(RunDocument.run_id) == run_id)).all():
+                if row.document_id in ids:
+                    s.delete(row)
 
 
 # -- leaderboard ----------------------------------------------------------------------------------------------
@@ -103,12 +139,13 @@ def _drop_answers(project, run_id: int, keys: list[str]) -> None:
 def test_leaderboard_ranks_and_equals_validate(three) -> None:
     project, ids = three
     result = compare(project, split="dev", n_boot=300, seed=2)
-    assert result["mode"] == "leaderboard" and result["gold"] == "critics" and result["n_items"] == N
+    assert result["mode"] == "leaderboard" and result["gold"] == "critics" and result["n_gold"] == N
+    assert all(r["n_items"] == N and r["n_missing"] == 0 and r["too_few"] is None for r in result["runs"])
     ranked = [r["run_id"] for r in result["runs"]]
     assert ranked == [ids["perfect"], ids["worse"], ids["close"]] and result["best_run"] == ids["perfect"]
     assert [r["rank"] for r in result["runs"]] == [1, 2, 3]
     by_id = {r["run_id"]: r for r in result["runs"]}
-    assert by_id[ids["perfect"]]["accuracy"] == {"estimate": 1.0, "low": 1.0, "high": 1.0}
+    assert by_id[ids["perfect"]]["accuracy"]["estimate"] == 1.0
     assert by_id[ids["worse"]]["accuracy"]["estimate"] == pytest.approx(33 / N)
     assert by_id[ids["close"]]["accuracy"]["estimate"] == pytest.approx(32 / N)
     assert by_id[ids["worse"]]["n_uncertain"] == 1 and by_id[ids["worse"]]["coverage"] == 1.0
@@ -171,32 +208,56 @@ def test_paired_bootstrap_equals_the_reliability_module(three) -> None:
     assert cmp["macro_f1_difference"]["estimate"] > 0
 
 
-def test_alpha_with_humans_by_hand(three) -> None:
+def test_alpha_vs_majority_by_hand(three) -> None:
+    """The run against the humans' majority label: ties and answers without a label left out (and counted),
+    as `annotator agreement` does."""
     project, ids = three
     result = compare(project, split="dev", n_boot=200, seed=1)
     assert result["humans"]["coders"] == ["alice", "bob"]
-    records = [
-        (coder, i, lab)
-        for coder, labels in (("alice", ALICE), ("bob", BOB), ("run", WORSE))
-        for i, lab in enumerate(labels)
-        if lab != "neutral"  # the uncertain label is missing, as in `annotator agreement`
-    ]
+    agreed = [i for i in range(N) if ALICE[i] == BOB[i]]  # two coders: a disagreement is a tie
+    assert len(agreed) == 37 and 2 in agreed
+    labelled = [i for i in agreed if WORSE[i] != "neutral"]
+    records = [("majority", i, ALICE[i]) for i in labelled] + [("run", i, WORSE[i]) for i in labelled]
     matrix, *_ = to_matrix(records, categories=["negative", "positive"])
     worse = next(r for r in result["runs"] if r["run_id"] == ids["worse"])
-    a = worse["alpha_with_humans"]
+    a = worse["alpha_vs_majority"]
+    assert "alpha_with_humans" not in worse
     assert a["estimate"] == pytest.approx(krippendorff_alpha(matrix), abs=1e-6)
-    assert a["low"] <= a["estimate"] <= a["high"] < 1
-    assert result["humans"]["alpha"]["estimate"] == pytest.approx(krippendorff_alpha(matrix[:2]), abs=1e-6)
-    assert not any("alpha with the humans is undefined" in n for n in result["notes"])
+    assert (a["n_units"], a["n_ties_left_out"], a["n_no_label"]) == (36, 3, 1)
+    assert a["low"] <= a["estimate"] <= a["high"] < 1 and a["reason"] is None
+    # the humans among themselves, on the gold items (context, not a run's figure)
+    humans = to_matrix(
+        [(c, i, lab) for c, labels in (("alice", ALICE), ("bob", BOB)) for i, lab in enumerate(labels)],
+        categories=["negative", "positive"],
+    )[0]
+    assert result["humans"]["alpha"]["estimate"] == pytest.approx(krippendorff_alpha(humans), abs=1e-6)
+    assert not any("alpha vs the human majority is undefined" in n for n in result["notes"])
+    # below the minimum: no number, the reason says how many units
+    few = compare(project, split="dev", n_boot=20, min_units=38)
+    a = next(r for r in few["runs"] if r["run_id"] == ids["worse"])["alpha_vs_majority"]
+    assert a["estimate"] is None and a["n_units"] == 36 and a["reason"].startswith("too few units (36")
+
+
+def test_alpha_vs_majority_of_a_constant_run_is_near_zero(humans) -> None:
+    """A run that always says "positive" beside humans who agree: the humans+run pooled alpha was high (the
+    humans' agreement dominated it); against the majority it is at chance or below."""
+    constant = _llm_run(humans, ["positive"] * N, "constant")
+    _llm_run(humans, GOLD, "perfect")
+    result = compare(humans, split="dev", n_boot=100)
+    entry = next(r for r in result["runs"] if r["run_id"] == constant)
+    a = entry["alpha_vs_majority"]
+    assert a["estimate"] is not None and a["estimate"] <= 0.1 and a["n_units"] == 37
+    perfect = next(r for r in result["runs"] if r["run_id"] != constant)["alpha_vs_majority"]
+    assert perfect["estimate"] > 0.8
 
 
 def test_without_humans_alpha_is_none_with_a_note(docs) -> None:
     _llm_run(docs, GOLD, "a")
     _llm_run(docs, WORSE, "b")
     result = compare(docs, split="dev", n_boot=50)
-    assert all(r["alpha_with_humans"]["estimate"] is None for r in result["runs"])
-    assert "no human coders" in result["runs"][0]["alpha_with_humans"]["reason"]
-    assert any("alpha with the humans is undefined" in n for n in result["notes"])
+    assert all(r["alpha_vs_majority"]["estimate"] is None for r in result["runs"])
+    assert "no human coders" in result["runs"][0]["alpha_vs_majority"]["reason"]
+    assert any("alpha vs the human majority is undefined" in n for n in result["notes"])
 
 
 def test_cost_time_and_tokens_per_valid_label(three) -> None:
@@ -215,18 +276,101 @@ def test_cost_time_and_tokens_per_valid_label(three) -> None:
     assert tokens > 0 and entry["tokens_per_valid"] == pytest.approx(tokens / N, abs=1e-6)
 
 
-def test_runs_are_compared_on_the_items_all_of_them_answered(three) -> None:
+def test_each_run_is_scored_on_the_gold_items_it_was_asked(three) -> None:
     project, ids = three
-    _drop_answers(project, ids["worse"], KEYS[30:])  # worse now answered d00..d29 only
+    _drop_answers(project, ids["worse"], KEYS[30:], asked=True)  # worse was asked d00..d29 only
     result = compare(project, split="dev", n_boot=50)
-    assert result["n_items"] == 30 and result["n_gold"] == N
+    assert result["n_gold"] == N
     by_id = {r["run_id"]: r for r in result["runs"]}
-    assert all(r["n_items"] == 30 and r["n_invalid"] == 0 for r in result["runs"])  # not counted as errors
+    assert by_id[ids["worse"]]["n_items"] == 30 and by_id[ids["worse"]]["n_missing"] == 0
     assert by_id[ids["worse"]]["accuracy"]["estimate"] == pytest.approx(26 / 30)  # errors 2, 5, 10, 20
-    note = next(n for n in result["notes"] if "compared on the 30 of 40" in n)
-    assert f"run:{ids['worse']} answered 30" in note and f"run:{ids['perfect']}" not in note
-    # left out, the others are compared on all 40 again
-    assert compare(project, split="dev", runs=[ids["perfect"], ids["close"]], n_boot=20)["n_items"] == N
+    assert by_id[ids["perfect"]]["n_items"] == N and by_id[ids["close"]]["n_items"] == N  # not cut to 30
+    assert by_id[ids["close"]]["accuracy"]["estimate"] == pytest.approx(32 / N)
+    pairs = {(c["a"], c["b"]): c for c in result["comparisons"]}
+    assert pairs[(ids["perfect"], ids["close"])]["n_items"] == N
+    pw = pairs[(ids["perfect"], ids["worse"])]
+    assert pw["n_items"] == 30 and pw["tested"] and (pw["a_only_correct"], pw["b_only_correct"]) == (4, 0)
+    assert "on the 30 gold items both were asked" in pw["line"]
+    note = next(n for n in result["notes"] if "runs asked fewer than the 40 gold items" in n)
+    assert f"run:{ids['worse']} on 30" in note and f"run:{ids['perfect']}" not in note
+
+
+def test_asked_but_unanswered_counts_as_wrong(three) -> None:
+    """An item the run was asked and never answered (an interrupted run) is an error, as in validate."""
+    project, ids = three
+    _drop_answers(project, ids["worse"], KEYS[30:])  # still asked d30..d39
+    entry = next(r for r in compare(project, split="dev", n_boot=20)["runs"] if r["run_id"] == ids["worse"])
+    assert entry["n_items"] == N and entry["n_missing"] == 10 and entry["n_invalid"] == 0
+    assert entry["accuracy"]["estimate"] == pytest.approx(26 / N)  # 7 of d30..d39 were right, now wrong
+    assert entry["coverage"] == pytest.approx(30 / N)
+
+
+def _figures(entry: dict) -> dict:
+    keys = ("n_items", "accuracy", "macro_f1", "weighted_f1", "kappa", "per_class", "confusion", "coverage")
+    return {k: entry[k] for k in (*keys, "alpha_vs_majority")}
+
+
+def test_a_sampled_run_changes_nothing_of_the_full_runs(three) -> None:
+    """Issue 10: a 30-document run used to cut every run down to its 30 items (a weak baseline ranked first)."""
+    project, ids = three
+    before = compare(project, split="dev", n_boot=200, seed=4, pairs="all")
+    small, small_docs = _sampled_run(project, GOLD, "small", sample=20, seed=3)
+    after = compare(project, split="dev", n_boot=200, seed=4, pairs="all")
+    full = [ids["perfect"], ids["worse"], ids["close"]]
+    assert [r["run_id"] for r in before["runs"]] == full
+    assert [r["run_id"] for r in after["runs"]] == [*full, small]  # too few items: ranked after the others
+    old = {r["run_id"]: r for r in before["runs"]}
+    new = {r["run_id"]: r for r in after["runs"]}
+    for run_id in full:
+        assert _figures(new[run_id]) == _figures(old[run_id]) and new[run_id]["rank"] == old[run_id]["rank"]
+    row = new[small]
+    assert row["n_items"] == 20 and row["accuracy"]["estimate"] == 1.0 and row["rank"] == 4
+    assert row["too_few"] == "too few units (20; at least 30 needed)"
+    assert row["alpha_vs_majority"]["estimate"] is None and row["alpha_vs_majority"]["n_units"] <= 20
+    # pairs with the sampled run share 20 items: a note, no test, out of Holm's family
+    untested = [c for c in after["comparisons"] if small in (c["a"], c["b"])]
+    assert len(untested) == 3
+    for c in untested:
+        assert not c["tested"] and c["n_items"] == 20 and c["mcnemar_p"] is None and c["p_holm"] is None
+        assert c["line"] == f"run:{c['a']} and run:{c['b']} share 20 gold items (fewer than 30): not tested"
+    tested = {(c["a"], c["b"]): c for c in after["comparisons"] if c["tested"]}
+    assert tested == {(c["a"], c["b"]): c for c in before["comparisons"]}  # Holm p values included
+    # a larger sample: ranked by its own figures, tested against the others on the items both were asked
+    big, big_docs = _sampled_run(project, _flip(GOLD, {0, 1, 2, 3, 5}), "big", sample=35, seed=5)
+    wrong = len({0, 1, 2, 3, 5} & {i for i, d in enumerate(_doc_ids(project, KEYS)) if d in big_docs})
+    third = compare(project, split="dev", n_boot=200, seed=4, pairs="all")
+    rows = {r["run_id"]: r for r in third["runs"]}
+    for run_id in full:
+        assert _figures(rows[run_id]) == _figures(old[run_id])
+    assert rows[big]["n_items"] == 35 and rows[big]["too_few"] is None
+    assert rows[big]["accuracy"]["estimate"] == pytest.approx((35 - wrong) / 35)
+    pair = next(c for c in third["comparisons"] if {c["a"], c["b"]} == {big, ids["perfect"]})
+    assert pair["tested"] and pair["n_items"] == 35 and pair["mcnemar_p"] is not None
+    assert pair["a"] == ids["perfect"] and (pair["a_only_correct"], pair["b_only_correct"]) == (wrong, 0)
+    # the pair of the two samples shares fewer than 30 items (at most 20)
+    shared = len(set(small_docs) & set(big_docs))
+    pair = next(c for c in third["comparisons"] if {c["a"], c["b"]} == {big, small})
+    assert not pair["tested"] and pair["n_items"] == shared
+    # Holm's family is the tested pairs: the full runs' three and the big run's three
+    family = [c for c in third["comparisons"] if c["tested"]]
+    assert len(family) == 6
+    assert [c["p_holm"] for c in family] == pytest.approx(holm([c["mcnemar_p"] for c in family]), abs=1e-6)
+    # --min-units lowers the bar: the small run is tested against the full runs
+    low = compare(project, split="dev", n_boot=50, pairs="all", min_units=10)
+    assert all(
+        c["tested"] for c in low["comparisons"] if small in (c["a"], c["b"]) and big not in (c["a"], c["b"])
+    )
+
+
+def test_a_single_run_is_allowed(three, cli) -> None:
+    project, ids = three
+    result = compare(project, split="dev", runs=[ids["worse"]], n_boot=50)
+    assert [r["run_id"] for r in result["runs"]] == [ids["worse"]] and result["comparisons"] == []
+    assert result["runs"][0]["rank"] == 1 and result["best_run"] == ids["worse"]
+    assert f"one run (run:{ids['worse']}): nothing to pair" in result["notes"]
+    res = cli("compare", "--split", "dev", "--bootstrap", "20", "--runs", str(ids["worse"]))
+    assert res.code == 0, res
+    assert f"run:{ids['worse']}" in res.out and "nothing to pair" in res.out and "McNemar" not in res.out
 
 
 def test_invalid_answers_count_as_errors_and_lower_coverage(three) -> None:
@@ -294,7 +438,9 @@ def test_prompt_versions_side_by_side_with_their_diff(humans) -> None:
     result = compare(humans, prompts=True, n_boot=50)
     assert result["mode"] == "prompts" and result["split"] == "dev"
     (group,) = result["prompts"]
-    assert group["prompt"] == "sentiment/zero-shot" and group["n_items"] == N
+    assert group["prompt"] == "sentiment/zero-shot" and result["n_gold"] == N
+    assert all(r["n_items"] == N for v in group["versions"] for r in v["runs"])
+    assert group["pairs"] == "all" and len(group["comparisons"]) == 3  # the prompt's three runs
     assert [v["version"] for v in group["versions"]] == [1, 2]
     assert [r["run_id"] for r in group["versions"][0]["runs"]] == [v1]
     assert [r["run_id"] for r in group["versions"][1]["runs"]] == [v2, v2b]  # best first
@@ -328,8 +474,6 @@ def test_refusals_name_the_value_and_what_to_do(three, tmp_path: Path) -> None:
     p, w = ids["perfect"], ids["worse"]
     with pytest.raises(AnnotatorError, match=r"--runs: 999 \(no such run\)"):
         compare(project, split="dev", runs=[p, 999])
-    with pytest.raises(AnnotatorError, match="at least two runs; for one run use `annotator validate`"):
-        compare(project, split="dev", runs=[p])
     with project.transaction() as s:  # an LLM run of another codebook
         other = CodebookVersion(name="stance", version=1, sha256="0" * 64, body="")
         s.add(other)
@@ -345,18 +489,23 @@ def test_refusals_name_the_value_and_what_to_do(three, tmp_path: Path) -> None:
         compare(project, gold="nobody", split="dev")
     with pytest.raises(AnnotatorError, match="no codes of codebook 'sentiment' on split 'test'"):
         compare(project)  # the leaderboard's default split is test
-    # no overlap: perfect answered the first half only, worse the second half only
-    _drop_answers(project, p, KEYS[20:])
-    _drop_answers(project, w, KEYS[:20])
-    with pytest.raises(
-        AnnotatorError, match=r"the runs share no gold item of the dev split \(run:\d+ \(20 items\)"
-    ):
-        compare(project, split="dev", runs=[p, w])
+    # no overlap: perfect was asked the first half only, worse the second half only: shown, not tested
+    _drop_answers(project, p, KEYS[20:], asked=True)
+    _drop_answers(project, w, KEYS[:20], asked=True)
+    apart = compare(project, split="dev", runs=[p, w], n_boot=20)
+    assert [r["n_items"] for r in apart["runs"]] == [20, 20]
+    (c,) = apart["comparisons"]
+    assert (
+        not c["tested"]
+        and c["n_items"] == 0
+        and "share 0 gold items (fewer than 30): not tested" in c["line"]
+    )
     for kwargs, message in (
         ({"sort": "kappa"}, "--sort 'kappa'"),
         ({"pairs": "some"}, "--pairs 'some'"),
         ({"split": "train"}, "--split 'train'"),
         ({"n_boot": 0}, "--bootstrap 0"),
+        ({"min_units": 1}, "--min-units 1"),
     ):
         with pytest.raises(AnnotatorError, match=message):
             compare(project, **kwargs)  # type: ignore[arg-type]
@@ -364,34 +513,39 @@ def test_refusals_name_the_value_and_what_to_do(three, tmp_path: Path) -> None:
 
 def test_gold_coder_defaults_and_refusals(docs, tmp_path: Path) -> None:
     only = _llm_run(docs, GOLD, "a")
-    with pytest.raises(AnnotatorError, match=rf"at least two runs with answers .* \(found: run:{only}\)"):
-        compare(docs, split="dev")
+    assert [r["run_id"] for r in compare(docs, split="dev", n_boot=20)["runs"]] == [only]  # one run is fine
     _llm_run(docs, WORSE, "b")
     assert compare(docs, split="dev", n_boot=20)["gold"] == "critics"  # the only gold coder
     _import(docs, tmp_path, "majority", GOLD, kind="gold")
-    with pytest.raises(AnnotatorError, match=r"--gold NAME \(gold coders: critics, majority\)"):
+    with pytest.raises(
+        AnnotatorError, match=r"2 gold coders \(critics, majority\): say which with --gold NAME"
+    ):
         compare(docs, split="dev")
     assert compare(docs, gold="majority", split="dev", n_boot=20)["gold"] == "majority"
 
 
 def test_no_gold_coder(project, tmp_path: Path) -> None:
-    with pytest.raises(AnnotatorError, match="no gold coder to compare against"):
+    with pytest.raises(AnnotatorError, match="no gold coder in this project: import one"):
         compare(project, split="dev")
 
 
 def test_runs_without_answers_on_the_split(three) -> None:
     project, ids = three
-    _drop_answers(project, ids["close"], KEYS)
+    _drop_answers(project, ids["close"], KEYS, asked=True)  # close was never asked these documents
     result = compare(project, split="dev", n_boot=20)
     assert [r["run_id"] for r in result["runs"]] == [ids["perfect"], ids["worse"]]
     assert any(
-        f"left out, no answer on the dev split's 40 gold items: run:{ids['close']}" in n
+        f"left out, asked none of the dev split's 40 gold items: run:{ids['close']}" in n
         for n in result["notes"]
     )
     with pytest.raises(
-        AnnotatorError, match=rf"--runs: run:{ids['close']} answered none of the 40 gold items"
+        AnnotatorError, match=rf"--runs: run:{ids['close']} was asked none of the 40 gold items"
     ):
         compare(project, split="dev", runs=[ids["perfect"], ids["close"]])
+    # asked but no answer at all (e.g. every request failed): scored, every item wrong
+    _drop_answers(project, ids["worse"], KEYS)
+    entry = next(r for r in compare(project, split="dev", n_boot=20)["runs"] if r["run_id"] == ids["worse"])
+    assert entry["n_items"] == N and entry["n_missing"] == N and entry["accuracy"]["estimate"] == 0.0
 
 
 # -- the command line ---------------------------------------------------------------------------------------
@@ -401,7 +555,11 @@ def test_cli_tables_json_and_csv(three, cli, tmp_path: Path) -> None:
     _, ids = three
     res = cli("compare", "--split", "dev", "--bootstrap", "200")
     assert res.code == 0, res
-    assert "leaderboard (40 items)" in res.out and "McNemar p" in res.out and "humans (alice, bob)" in res.out
+    assert (
+        "leaderboard (40 gold items" in res.out
+        and "McNemar p" in res.out
+        and "humans (alice, bob)" in res.out
+    )
     assert f"run:{ids['perfect']} is more accurate than run:{ids['worse']}" in res.out
     pair_rows = [line for line in res.out.splitlines() if line.lstrip().startswith(f"run:{ids['perfect']}")]
     assert any(" * " in line for line in pair_rows)  # the significant difference is marked
@@ -438,7 +596,7 @@ def test_cli_prompts(humans, cli) -> None:
     _llm_run(humans, GOLD, "v2", prompt="sentiment/zero-shot.v2")
     res = cli("compare", "--prompts", "--bootstrap", "50")
     assert res.code == 0, res
-    assert "sentiment/zero-shot: versions (40 items)" in res.out
+    assert "sentiment/zero-shot: versions (40 gold items" in res.out
     assert "diff sentiment/zero-shot.v1 -> sentiment/zero-shot.v2:" in res.out
     assert "--- sentiment/zero-shot.v1" in res.out and "+++ sentiment/zero-shot.v2" in res.out
     res = cli("compare", "--prompts", "--bootstrap", "20", "--csv", "-")

@@ -19,7 +19,18 @@ def _money(x: float | None) -> str:
     return "" if x is None else f"${x:.6f}".rstrip("0").rstrip(".") if x else "$0"
 
 
-HEAD = ["rank", "run", "model", "prompt", "accuracy", "macro F1", "alpha with humans", "coverage"]
+HEAD = [
+    "rank",
+    "run",
+    "model",
+    "prompt",
+    "n",
+    "accuracy",
+    "macro F1",
+    "alpha vs majority",
+    "alpha n",
+    "coverage",
+]
 COST_HEAD = [
     "run",
     "valid labels",
@@ -33,16 +44,26 @@ COST_HEAD = [
 ]
 
 
+def _alpha_cell(a: dict[str, Any]) -> str:
+    if a.get("estimate") is not None:
+        return interval(a)
+    reason = a.get("reason") or ""
+    return "too few" if reason.startswith("too few") else "n/a"
+
+
 def _row(r: dict[str, Any]) -> list[Any]:
     prompt = r["prompt"].split("/", 1)[-1] if r.get("prompt") else ""
+    alpha = r["alpha_vs_majority"]
     return [
         r.get("rank"),
         f"run:{r['run_id']}",
         r["model"] or r["kind"],
         prompt,
+        f"{r['n_items']} (too few)" if r.get("too_few") else r["n_items"],
         interval(r["accuracy"]),
         interval(r["macro_f1"]),
-        interval(r["alpha_with_humans"]),
+        _alpha_cell(alpha),
+        alpha.get("n_units", ""),
         number(r["coverage"]),
     ]
 
@@ -67,7 +88,7 @@ def _humans_line(h: dict[str, Any]) -> str | None:
     a = h["alpha"]
     if a.get("estimate") is None:
         return f"humans ({', '.join(h['coders'])}): alpha undefined: {a.get('reason')}"
-    return f"humans ({', '.join(h['coders'])}) among themselves: alpha {interval(a)}"
+    return f"humans ({', '.join(h['coders'])}) among themselves on the gold items: alpha {interval(a)}"
 
 
 def _print_humans(h: dict[str, Any]) -> None:
@@ -101,6 +122,11 @@ def compare(
     prompts: bool = typer.Option(
         False, "--prompts", help="Each prompt's versions side by side, with the diff of their templates."
     ),
+    min_units: int = typer.Option(
+        30,
+        "--min-units",
+        help="Fewest shared gold items to test a pair of runs (and to show alpha, and rank a run normally).",
+    ),
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap replicates (documents resampled)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -112,9 +138,11 @@ def compare(
 ) -> None:
     """Rank runs (prompt versions, models, baselines) against gold, and test whether their differences are real.
 
-    For each run: accuracy and macro F1 against the gold coder, alpha with the human coders (all with
-    intervals), coverage, and cost, time and tokens per valid label. Then pairs of runs: McNemar's exact test
-    and a paired bootstrap of the accuracy difference; * marks a difference whose interval excludes zero.
+    Each run is scored on the gold items it was asked (n per run; a sampled run on its sample): accuracy and
+    macro F1 against the gold coder, alpha against the human majority label (all with intervals), coverage,
+    and cost, time and tokens per valid label (whole run). Then pairs of runs, on the gold items both were
+    asked: McNemar's exact test and a paired bootstrap of the accuracy difference; * marks a difference whose
+    interval excludes zero. One run is allowed: its row, and nothing to pair.
     """
     from annotator.compare import compare as compute
     from annotator.compare import write_csv
@@ -132,6 +160,7 @@ def compare(
         sort=sort,
         pairs=pairs,
         prompts=prompts,
+        min_units=min_units,
     )
     if csv_path is not None:
         write_csv(result, csv_path)
@@ -159,60 +188,72 @@ def compare(
     console.print(f"stored as metric {result['metric_id']}")
 
 
-def _render_leaderboard(result: dict[str, Any]) -> None:
+def _render_pairs(comparisons: list[dict[str, Any]], mode: str) -> None:
     from annotator.compare import fmt_p
 
-    console.print(table(f"leaderboard ({result['n_items']} items)", HEAD, [_row(r) for r in result["runs"]]))
+    if not comparisons:
+        return
+    rows = []
+    for c in comparisons:
+        if not c["tested"]:
+            rows.append(
+                [f"run:{c['a']}", f"run:{c['b']}", c["n_items"], "", "", "not tested", "", "", "", ""]
+            )
+            continue
+        rows.append(
+            [
+                f"run:{c['a']}",
+                f"run:{c['b']}",
+                c["n_items"],
+                c["a_only_correct"],
+                c["b_only_correct"],
+                interval(c["accuracy_difference"]),
+                "*" if c["significant"] else "",
+                interval(c["macro_f1_difference"]),
+                fmt_p(c["mcnemar_p"]),
+                fmt_p(c["p_holm"]),
+            ]
+        )
+    head = [
+        "A",
+        "B",
+        "n",
+        "A only right",
+        "B only right",
+        "accuracy A-B",
+        "",
+        "macro F1 A-B",
+        "McNemar p",
+        "Holm p",
+    ]
+    title = "every pair" if mode == "all" else "each run against the best"
+    console.print(table(f"pairs ({title}; n: gold items both were asked)", head, rows))
+    if any(c["tested"] for c in comparisons):
+        console.print("* the paired bootstrap interval of the accuracy difference excludes zero")
+    for c in comparisons:
+        console.print(c["line"], markup=False)
+
+
+def _render_leaderboard(result: dict[str, Any]) -> None:
+    title = f"leaderboard ({result['n_gold']} gold items; n: those each run was asked)"
+    console.print(table(title, HEAD, [_row(r) for r in result["runs"]]))
     _print_humans(result["humans"])
     console.print(
         table("cost, time and tokens (whole run)", COST_HEAD, [_cost_row(r) for r in result["runs"]])
     )
-    if result["comparisons"]:
-        console.print(
-            table(
-                f"pairs ({'every pair' if result['pairs'] == 'all' else 'each run against the best'})",
-                [
-                    "A",
-                    "B",
-                    "n",
-                    "A only right",
-                    "B only right",
-                    "accuracy A-B",
-                    "",
-                    "macro F1 A-B",
-                    "McNemar p",
-                    "Holm p",
-                ],
-                [
-                    [
-                        f"run:{c['a']}",
-                        f"run:{c['b']}",
-                        c["n_items"],
-                        c["a_only_correct"],
-                        c["b_only_correct"],
-                        interval(c["accuracy_difference"]),
-                        "*" if c["significant"] else "",
-                        interval(c["macro_f1_difference"]),
-                        fmt_p(c["mcnemar_p"]),
-                        fmt_p(c["p_holm"]),
-                    ]
-                    for c in result["comparisons"]
-                ],
-            )
-        )
-        console.print("* the paired bootstrap interval of the accuracy difference excludes zero")
-        for c in result["comparisons"]:
-            console.print(c["line"], markup=False)
+    _render_pairs(result["comparisons"], result["pairs"])
 
 
 def _render_prompts(result: dict[str, Any]) -> None:
     for p in result["prompts"]:
         rows = [_row(r) for v in p["versions"] for r in v["runs"]]
-        console.print(table(f"{p['prompt']}: versions ({p['n_items']} items)", HEAD, rows))
+        title = f"{p['prompt']}: versions ({result['n_gold']} gold items; n: those each run was asked)"
+        console.print(table(title, HEAD, rows))
         _print_humans(p["humans"])
         for v in p["versions"]:
             frozen = f"frozen {v['frozen_at']}" if v["frozen_at"] else "not frozen"
             console.print(f"{v['prompt']}: sha256 {v['sha256'][:12]}, {frozen}", markup=False)
+        _render_pairs(p["comparisons"], p["pairs"])
         for d in p["diffs"]:
             console.print(f"diff {d['from']} -> {d['to']}:", markup=False)
             console.print(
