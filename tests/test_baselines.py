@@ -378,3 +378,41 @@ def test_ensemble_defaults_to_mpnet_and_minilm(example, cli, tmp_path: Path, mon
         and "encoder mpnet is not pulled yet: run `annotator models pull mpnet`" in result.err
     )
     assert db_snapshot(example) == before
+
+
+def test_coded_by_labels_only_the_target_documents_those_coders_coded(example, cli, tmp_path: Path) -> None:
+    from annotator.corpus import import_codes
+    from annotator.store.models import Document
+
+    with example.transaction() as s:
+        test_keys = sorted(s.exec(select(Document.doc_key).where(col(Document.split) == "test")).all())
+    alice = test_keys[:10]
+    rows = "".join(f"{k},positive\n" for k in alice)
+    import_codes(example, write(tmp_path / "alice.csv", "id,label\n" + rows), coder="alice")
+    plain = json.loads(cli("baseline", "tfidf", "--json").out)
+    result = cli("baseline", "tfidf", "--coded-by", "alice", "--json")
+    assert result.code == 0, result
+    out = json.loads(result.out)
+    assert out["n_items"] == 10 and out["n_train"] == plain["n_train"] == 112  # training unchanged
+    assert out["run_id"] != plain["run_id"]
+    with example.transaction() as s:
+        labeled = set(
+            s.exec(
+                select(Document.doc_key).join(Annotation).where(col(Annotation.run_id) == out["run_id"])
+            ).all()
+        )
+        run = s.get(Run, out["run_id"])
+    assert labeled == set(alice) and run.params["spec"]["coded_by"] == {"names": ["alice"], "mode": "any"}
+    both = json.loads(
+        cli("baseline", "lexicon", "--coded-by", "alice,crowd-1", "--coded-by-all", "--json").out
+    )
+    assert both["n_items"] == 10  # every crowd coder coded every example document
+    assert json.loads(cli("baseline", "tfidf", "--json").out)["reused"]  # a plain baseline keeps its spec
+    before = db_snapshot(example)
+    bad = cli("baseline", "tfidf", "--coded-by", "alicia")
+    assert (
+        bad.code == 2
+        and "--coded-by alicia: no coder named 'alicia'" in bad.err
+        and "alice (human)" in bad.err
+    )
+    assert db_snapshot(example) == before

@@ -487,3 +487,25 @@ def test_plan_counts_what_is_done_and_what_the_cache_holds(project, docs, server
         tagged["from_cache"] == 6 and tagged["to_ask"] == 0 and server.requests
     )  # plan itself asked nothing
     assert len(server.requests) == 6
+
+
+def test_a_bug_while_preparing_prompts_fails_the_run_instead_of_hanging(
+    project, docs, server, monkeypatch
+) -> None:
+    from annotator.llm import labeler
+
+    def broken(self, items):
+        raise RuntimeError("a bug in the producer")
+
+    monkeypatch.setattr(labeler.Engine, "_prepare", broken)
+    with pytest.raises(RuntimeError, match="a bug in the producer"):
+        runner.label(project, _request(server, sample=3))
+    with project.transaction() as s:
+        run = s.exec(select(Run)).one()
+    assert run.status == "failed" and "a bug in the producer" in run.error and server.requests == []
+
+
+def test_truncate_is_for_local_models(project, docs, server) -> None:
+    with pytest.raises(RunError, match="--truncate applies to local models"):
+        runner.label(project, _request(server, truncate=True))
+    assert server.requests == []

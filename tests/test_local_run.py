@@ -15,7 +15,7 @@ from annotator.example import import_example
 from annotator.llm import local, runner
 from annotator.llm.spec import RunRequest
 from annotator.splits import make_split
-from annotator.store.models import Annotation, Run
+from annotator.store.models import Annotation, Document, Run
 
 pytestmark = pytest.mark.model
 
@@ -75,3 +75,51 @@ def test_cli_run_shows_progress_and_a_second_identical_run_is_instant(example, c
     assert "starting the local model" not in again.err  # no server was even started
     shown = json.loads(cli("runs", "show", str(info["id"]), "--json").out)
     assert shown["model"] == "local/smollm2" and shown["params"]["temperature"] == 0
+
+
+def test_a_document_longer_than_the_context_is_an_error_without_a_request_or_truncated(
+    project, smollm2, tmp_path: Path, capfd
+) -> None:
+    from annotator.corpus import import_documents
+    from tests.conftest import write
+
+    long_text = "The film drags on. " * 1200  # about 6,000 tokens: three times SmolLM2's 2,048
+    rows = f'long,"{long_text}"\nshort1,"A lovely film."\nshort2,"An awful film."\n'
+    import_documents(project, write(tmp_path / "docs.csv", "id,text\n" + rows))
+    make_split(project, 0.01, seed=1)  # every document in dev
+    planned = runner.plan(project, RunRequest(prompt="sentiment/zero-shot.v1", model="local/smollm2"))
+    context = planned["context"]
+    assert context["tokens"] == 2048 and context["counted_by"] == "tokenizer"
+    assert [row["document"] for row in context["too_long"]] == ["long"]
+    assert context["too_long"][0]["tokens"] > 4000
+    capfd.readouterr()
+    outcome = runner.label(project, RunRequest(prompt="sentiment/zero-shot.v1", model="local/smollm2"))
+    stderr = capfd.readouterr().err
+    with project.transaction() as s:
+        rows_ = s.exec(
+            select(Document.doc_key, Annotation)
+            .join(Annotation)
+            .where(col(Annotation.run_id) == outcome.run_id)
+        ).all()
+    stored = {key: a for key, a in rows_}
+    long = stored["long"]
+    assert long.status == "error" and long.error.startswith("longer than the model's context (")
+    assert f"({context['too_long'][0]['tokens']} tokens" in long.error
+    assert long.attempts == 0 and long.raw is None and long.latency_ms is None  # no request was made
+    assert {stored["short1"].status, stored["short2"].status} <= {"ok", "invalid"}
+    assert "exceeds the available context" not in stderr and "send_error" not in stderr
+    cut = runner.label(
+        project, RunRequest(prompt="sentiment/zero-shot.v1", model="local/smollm2", truncate=True)
+    )
+    assert cut.run_id != outcome.run_id
+    with project.transaction() as s:
+        run = s.get(Run, cut.run_id)
+        truncated = s.exec(
+            select(Annotation)
+            .join(Document)
+            .where(col(Annotation.run_id) == cut.run_id, col(Document.doc_key) == "long")
+        ).one()
+    assert run.params["spec"]["truncate"] is True and run.params["request"]["truncate"] is True
+    assert truncated.status in ("ok", "invalid") and truncated.raw and truncated.attempts >= 1
+    assert truncated.error.startswith("truncated to fit the model's context: ")
+    assert 0 < truncated.tokens_in <= 2048 - 64

@@ -26,6 +26,9 @@ from annotator.errors import AnnotatorError, InputError
 from annotator.llm.runstore import software_versions
 from annotator.project import Project
 from annotator.registry import project_codebook, register_codebook
+from annotator.selection import CodedBy, select_coded
+from annotator.selection import resolve as resolve_coded_by
+from annotator.store.asked import store_asked
 from annotator.store.db import bulk_insert
 from annotator.store.models import Annotation, Coder, Document, Run, utcnow
 
@@ -79,6 +82,9 @@ class BaselineRequest:
     codebook: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     force: bool = False
+    # label only the target documents these coders coded ("alice,bob", "humans", "gold"); training is unchanged
+    coded_by: str | list[str] | None = None
+    coded_by_all: bool = False  # the documents every one of them coded (default: any of them)
 
 
 @dataclass
@@ -140,11 +146,30 @@ def _gold_labels(session: Session, coder: Coder, codebook: Codebook) -> dict[int
     return {doc: label for doc, label in rows if label in allowed}  # the latest import wins
 
 
-def _documents(session: Session, split: str) -> list[tuple[int, str]]:
+def _documents(
+    session: Session, split: str, coded_by: CodedBy | None = None, codebook: str | None = None
+) -> list[tuple[int, str]]:
+    """(id, text) of the split's documents in id order; only those ``coded_by`` coded, when given."""
     query = select(Document.id, Document.text).order_by(col(Document.id))
     if split != "all":
         query = query.where(col(Document.split) == split)
-    return [(int(i or 0), t) for i, t in session.exec(query).all()]
+    rows = [(int(i or 0), t) for i, t in session.exec(query).all()]
+    if coded_by is None or not rows:
+        return rows
+    where = f"the {split} split" if split != "all" else "the project"
+    _, chosen = select_coded(
+        session, coded_by.names, coded_by.mode, [d for d, _ in rows], codebook=codebook, where=where
+    )
+    return [(d, t) for d, t in rows if d in chosen]
+
+
+def _coded_by(session: Session, req: BaselineRequest) -> CodedBy | None:
+    """The request's --coded-by, checked (unknown names are refused before anything runs)."""
+    if req.coded_by is None:
+        if req.coded_by_all:
+            raise InputError("--coded-by-all needs --coded-by NAMES")
+        return None
+    return resolve_coded_by(session, req.coded_by, "all" if req.coded_by_all else "any")[0]
 
 
 def label_texts(codebook: Codebook, style: str) -> dict[str, str]:
@@ -315,9 +340,10 @@ def run_baseline(project: Project, req: BaselineRequest, progress: Progress | No
     with project.transaction() as session:
         if session.exec(select(Document.id).where(col(Document.split).is_not(None)).limit(1)).first() is None:
             raise InputError("no document is in a split yet: run `annotator split` first")
-        targets = _documents(session, req.split)
-        if not targets:
+        coded_by = _coded_by(session, req)
+        if not _documents(session, req.split):
             raise InputError(f"the {req.split} split has no documents")
+        targets = _documents(session, req.split, coded_by, codebook.name)
         train: list[tuple[int, str, str]] = []
         gold_name = None
         if family.needs_training:
@@ -349,6 +375,8 @@ def run_baseline(project: Project, req: BaselineRequest, progress: Progress | No
         "documents": _digest([d for d, _ in targets]),
         "split": req.split,
     }
+    if coded_by is not None:  # only when given: other baselines keep their spec hash, and are reused
+        spec["coded_by"] = coded_by.spec
     spec_sha = _digest(spec)
     with project.transaction() as session:
         existing = session.exec(select(Run).where(col(Run.spec_sha256) == spec_sha)).first()
@@ -400,6 +428,8 @@ def run_baseline(project: Project, req: BaselineRequest, progress: Progress | No
         run.params = params
         run.split = req.split
         run.sample = {"seed": req.seed, "documents": len(targets), "train_documents": len(train)}
+        if coded_by is not None:
+            run.sample["coded_by"] = coded_by.spec
         run.versions = software_versions(PACKAGES)
         run.started_at, run.finished_at, run.status, run.error = started, utcnow(), "done", None
         run.n_items = len(targets)
@@ -408,6 +438,8 @@ def run_baseline(project: Project, req: BaselineRequest, progress: Progress | No
         run.n_error = 0
         session.add(run)
         session.flush()
+        assert run.id is not None
+        store_asked(session, run.id, (d for d, _ in targets))
         per_doc_ms = 1000 * seconds / max(len(rows), 1)
         bulk_insert(
             session,

@@ -117,6 +117,16 @@ def baseline(
         "positive or negative).",
     ),
     epochs: int = typer.Option(3, "--epochs", min=1, help="finetune: passes over the training documents."),
+    coded_by: str | None = typer.Option(
+        None,
+        "--coded-by",
+        help="Label only the --split documents these coders coded: a comma list of coder names, `humans` "
+        "(every human coder) or `gold` (every gold coder). Default: documents ANY of them coded (the union); "
+        "--coded-by-all: documents EVERY one of them coded. The training documents do not change.",
+    ),
+    coded_by_all: bool = typer.Option(
+        False, "--coded-by-all", help="With --coded-by: documents every named coder coded (the intersection)."
+    ),
     force: bool = typer.Option(
         False, "--force", help="Recompute a baseline that already ran with these settings."
     ),
@@ -162,6 +172,8 @@ def baseline(
         codebook=codebook,
         options=options,
         force=force,
+        coded_by=coded_by,
+        coded_by_all=coded_by_all,
     )
     project = get_project()
     with _Progress(err_console.is_terminal and not as_json) as progress:
@@ -173,6 +185,7 @@ def baseline(
     console.print(
         f"run {outcome.run_id} ({outcome.coder}): {verb}; {outcome.n_ok} labeled, {outcome.n_invalid} invalid "
         f"of {outcome.n_items} {split} documents"
+        + (f" coded by {'all' if coded_by_all else 'any'} of {coded_by}" if coded_by else "")
         + (f"; trained on {outcome.n_train} dev documents" if outcome.n_train else ""),
         markup=False,
     )

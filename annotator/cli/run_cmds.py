@@ -38,6 +38,22 @@ MAX_TOKENS = typer.Option(None, "--max-tokens", help="Override the template's ma
 CONCURRENCY = typer.Option(None, "--concurrency", help="Requests in flight (default: the provider's).")
 MAX_COST = typer.Option(None, "--max-cost", help="Stop before spending more than this many USD.")
 TAG = typer.Option(None, "--tag", help="Name that makes an otherwise identical run a separate run.")
+CODED_BY = typer.Option(
+    None,
+    "--coded-by",
+    help="Only the documents these coders coded (valid codes, within --split): a comma list of coder names, "
+    "`humans` (every human coder) or `gold` (every gold coder). Default: documents ANY of them coded (the "
+    "union); --coded-by-all: documents EVERY one of them coded (the intersection). --sample draws within them.",
+)
+CODED_BY_ALL = typer.Option(
+    False, "--coded-by-all", help="With --coded-by: documents every named coder coded (the intersection)."
+)
+TRUNCATE = typer.Option(
+    False,
+    "--truncate",
+    help="Local models: cut a document whose prompt is longer than the model's context so that it fits (the "
+    "answer's error column says what was cut), instead of storing it as an error without a request.",
+)
 
 
 def _request(**kwargs: Any) -> Any:
@@ -45,6 +61,10 @@ def _request(**kwargs: Any) -> Any:
 
     if not kwargs.get("prompt"):
         raise RunError("say which prompt with --prompt CODEBOOK/NAME.vN (`annotator prompt list` shows them)")
+    if kwargs.get("coded_by_all") and kwargs.get("coded_by") is None:
+        raise RunError(
+            "--coded-by-all needs --coded-by NAMES (the coders every selected document was coded by)"
+        )
     return RunRequest(**kwargs)
 
 
@@ -129,6 +149,9 @@ def run(
     concurrency: int | None = CONCURRENCY,
     max_cost: float | None = MAX_COST,
     tag: str | None = TAG,
+    coded_by: str | None = CODED_BY,
+    coded_by_all: bool = CODED_BY_ALL,
+    truncate: bool = TRUNCATE,
     reasks: int = typer.Option(
         1, "--reasks", help="Re-ask this many times when an answer does not validate."
     ),
@@ -195,6 +218,9 @@ def run(
         concurrency=concurrency,
         max_cost=max_cost,
         tag=tag,
+        coded_by=coded_by,
+        coded_by_all=coded_by_all,
+        truncate=truncate,
         reasks=reasks,
         retries=retries,
         timeout=timeout,
@@ -231,9 +257,13 @@ def plan(
     max_tokens: int | None = MAX_TOKENS,
     concurrency: int | None = CONCURRENCY,
     tag: str | None = TAG,
+    coded_by: str | None = CODED_BY,
+    coded_by_all: bool = CODED_BY_ALL,
+    truncate: bool = TRUNCATE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """What a run would do: one rendered prompt, token counts, cost and time estimates. Calls no model."""
+    """What a run would do: one rendered prompt; token, cost and time estimates from a sample of the documents;
+    documents too long for a local model; the overlap with each human and gold coder. Asks no model."""
     from annotator.llm import runner
 
     request = _request(
@@ -249,6 +279,9 @@ def plan(
         max_tokens=max_tokens,
         concurrency=concurrency,
         tag=tag,
+        coded_by=coded_by,
+        coded_by_all=coded_by_all,
+        truncate=truncate,
     )
     _show_plan(runner.plan(get_project(), request), as_json)
 
@@ -261,23 +294,58 @@ def _show_plan(info: dict[str, Any], as_json: bool) -> None:
         console.rule(f"[bold]{message['role']}[/bold]  (document {info['example_document']})", align="left")
         console.print(message["content"], markup=False)
     console.rule()
-    bound = "at most" if info["max_tokens_set"] else "about (no max_tokens set, 64 assumed)"
-    cost = (
-        "unknown (no price for this model; add it to annotator.toml)"
-        if info["cost_usd"] is None
-        else f"{'at most ' if info['max_tokens_set'] else ''}≈ ${info['cost_usd']:.4f}"
-    )
     existing = (
         f"; run {info['existing_run']} has {info['already_done']} already" if info["existing_run"] else ""
     )
-    console.print(
-        f"{info['prompt']} on {info['split']} with {info['model']}: {info['documents']} documents x "
-        f"{info['repeats']} repeat(s) = {info['items']} answers{existing}; {info['from_cache']} from the cache; "
-        f"{info['to_ask']} to ask.\n"
-        f"≈ {info['tokens_in_per_item']} tokens in and {bound} {info['tokens_out_per_item']} out per answer; "
-        f"cost {cost}; time ≈ {info['time_s']:g} s at concurrency {info['concurrency']}.\n"
-        f"parameters: {info['params']}"
+    out = (
+        f"at most {info['tokens_out_per_item']}"
+        if info["max_tokens_set"]
+        else f"{info['tokens_out_per_item']} (assumed: no max_tokens set)"
     )
+    if info["cost_usd"] is None:
+        cost = "unknown (no price for this model; add it to annotator.toml)"
+    elif info["price_per_million"] and not any(info["price_per_million"]):
+        cost = "none (a local model)"
+    else:
+        cost = (
+            f"≈ ${info['cost_usd']:.4f} at the mean prompt, at most ${info['cost_usd_max']:.4f} if every prompt "
+            f"were the longest sampled{'' if info['max_tokens_set'] else ' (answers of the assumed length)'}"
+        )
+    lines = [
+        f"{info['prompt']} on {info['selection']} with {info['model']}: {info['documents']} documents x "
+        f"{info['repeats']} repeat(s) = {info['items']} answers{existing}; {info['from_cache']} from the cache; "
+        f"{info['to_ask']} to ask.",
+        f"prompt tokens per answer (≈, from {info['tokens_sampled']} sampled documents): mean "
+        f"{info['tokens_in_mean']}, max {info['tokens_in_max']} (document {info['tokens_in_max_document']}); "
+        f"answer tokens: {out}.",
+        f"cost {cost}.",
+        f"time ≈ {info['time_s']:g} s at concurrency {info['concurrency']} ({info['time_note']}).",
+    ]
+    context = info.get("context")
+    if context is not None:
+        too_long = context["too_long"]
+        if too_long:
+            shown = ", ".join(f"{row['document']} ({row['tokens']} tokens)" for row in too_long[:10])
+            more = f" and {len(too_long) - 10} more" if len(too_long) > 10 else ""
+            fate = (
+                "will be cut to fit (--truncate)"
+                if context["truncate"]
+                else "will be stored as errors, unasked"
+            )
+            lines.append(
+                f"{len(too_long)} document(s) longer than the model's context ({context['tokens']} tokens, "
+                f"{context['reserve']} kept for the answer; counted by its {context['counted_by']}) {fate}: "
+                f"{shown}{more}."
+            )
+        else:
+            lines.append(f"every prompt fits the model's context ({context['tokens']} tokens).")
+    if info["overlap"]:
+        lines.append("overlap with each human and gold coder (documents of this run it coded):")
+        lines += [f"  {o['coder']} ({o['kind']}): {o['coded']} of {o['of']}" for o in info["overlap"]]
+    else:
+        lines.append("overlap: no human or gold coder has codes on this codebook yet.")
+    lines.append(f"parameters: {info['params']}")
+    console.print("\n".join(lines), markup=False)
 
 
 @runs_app.callback()

@@ -10,6 +10,7 @@ flight; resuming asks only for what is missing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +22,7 @@ from annotator.llm import cache
 from annotator.llm.providers import cost
 from annotator.llm.response import Answer, label_probability, parse_answer
 from annotator.llm.runstore import RunStore
-from annotator.llm.spec import Item, ResolvedRun
+from annotator.llm.spec import ContextLimit, Item, ResolvedRun, fit
 from annotator.llm.transport import AdaptiveLimit, Backoff, ChatClient, Completion, RequestFailed, RunAborted
 from annotator.prompts import Message
 from annotator.store.models import utcnow
@@ -90,8 +91,10 @@ class Engine:
         prices: tuple[float, float] | None,
         stats: Stats,
         progress: ProgressCallback | None = None,
+        context: ContextLimit | None = None,
     ) -> None:
         self.r = resolved
+        self.context = context  # a known context window: prompts that do not fit are not sent
         self.store = store
         self.base_url = base_url
         self.api_key = api_key
@@ -109,6 +112,7 @@ class Engine:
         self.spent_before = 0.0  # what earlier sessions of this run spent (counts against --max-cost)
         self.reached = False  # whether any request got an answer (a refused first connection aborts)
         self.aborted: RunAborted | None = None
+        self.failed: Exception | None = None  # what broke the producer (a bug)
         self.server_model: str | None = None
         self._pending: list[dict[str, Any]] = []
         self._cache_rows: list[dict[str, Any]] = []
@@ -118,6 +122,7 @@ class Engine:
         self._consecutive_transient = 0
         self._schema_sha = resolved.spec["schema_sha256"]
         self._labels = ", ".join(resolved.codebook.allowed_labels)
+        self._notes: dict[tuple[int, int], str] = {}  # (document, repeat) -> what was done to its prompt
 
     # ---- results ------------------------------------------------------------------------------------
     def _record(
@@ -132,6 +137,9 @@ class Engine:
         cached: bool,
         tokens: tuple[int, int],
     ) -> None:
+        note = self._notes.get((item.document_id, item.repeat))
+        if note is not None:  # a truncated document: its answer says so, whatever its status
+            error = f"{note}; {error}" if error else note
         probability = None
         if answer is not None and answer.label and completion is not None and completion.content:
             probability = label_probability(completion.content, completion.logprobs, answer.label)
@@ -337,6 +345,14 @@ class Engine:
             except TemplateError as exc:
                 self._record(item, "error", None, None, str(exc), None, 0, False, (0, 0))
                 continue
+            if self.context is not None:
+                fitted = fit(self.r, item, messages, self.context)
+                if fitted.messages is None:  # not sent: the server would refuse it
+                    self._record(item, "error", None, None, fitted.error, None, 0, False, (0, 0))
+                    continue
+                messages = fitted.messages
+                if fitted.note is not None:
+                    self._notes[(item.document_id, item.repeat)] = fitted.note
             key = cache.cache_key(
                 self.r.spec["model"], messages, params, self._schema_sha, self.r.logprobs, item.repeat
             )
@@ -372,12 +388,20 @@ class Engine:
         return todo
 
     async def _produce(self, items: list[Item], queue: asyncio.Queue[Work | None]) -> None:
-        for start in range(0, len(items), PRODUCER_CHUNK):
-            if self.stop_reason:
-                break
-            for work in self._prepare(items[start : start + PRODUCER_CHUNK]):
-                await queue.put(work)
-            await asyncio.sleep(0)
+        try:
+            for start in range(0, len(items), PRODUCER_CHUNK):
+                if self.stop_reason:
+                    break
+                for work in self._prepare(items[start : start + PRODUCER_CHUNK]):
+                    await queue.put(work)
+                await asyncio.sleep(0)
+        except Exception as exc:  # a bug: stop the workers (else they wait for work forever), then raise it
+            self.failed = exc
+            self._stop(f"{type(exc).__name__}: {exc}")
+            for _ in range(self.concurrency):  # a worker waiting for work finds the queue empty
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
+            return
         for _ in range(self.concurrency):
             await queue.put(None)
 
@@ -409,6 +433,8 @@ class Engine:
         workers = [asyncio.create_task(self._work(client, limit, queue)) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*workers)  # workers end on the producer's sentinels, or on a stop
+            if self.failed is not None:
+                raise self.failed
         finally:
             for task in (flusher, producer, *workers):
                 task.cancel()

@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -241,12 +241,14 @@ class LocalServer:
     what it logs while starting goes to ``log_path``, and its last lines into the error if start fails.
     """
 
+    DEFAULT_CTX = 2048  # SmolLM2 was trained with a 2,048-token context
+
     def __init__(
         self,
         model: str | Path = "smollm2",
         *,
         parallel: int = 1,
-        ctx_size: int = 2048,
+        ctx_size: int = DEFAULT_CTX,
         threads: int | None = None,
         start_timeout: float = 60.0,
         verbosity: int = 1,
@@ -309,6 +311,37 @@ class LocalServer:
     def _get(self, path: str, timeout: float) -> Any:
         with _NO_PROXY.open(f"{self.url}{path}", timeout=timeout) as response:
             return json.loads(response.read())
+
+    @property
+    def context_tokens(self) -> int:
+        """The context one request gets (llama.cpp splits n_ctx across the slots)."""
+        return self.ctx_size
+
+    def _post(self, path: str, body: dict[str, Any], timeout: float = 30.0) -> Any:
+        data = json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, headers={"Content-Type": "application/json"}
+        )
+        with _NO_PROXY.open(request, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def count_tokens(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        """The prompt tokens of a chat request, counted by the server's own tokenizer and chat template.
+
+        llama.cpp answers this without decoding (``/v1/chat/completions/input_tokens``; older servers:
+        ``/apply-template`` then ``/tokenize``), so it is exact and takes a millisecond or two.
+        """
+        if self.url is None:
+            raise ServerError("the local server is not running")
+        import urllib.error
+
+        try:
+            body: dict[str, Any] = {"messages": [dict(m) for m in messages]}
+            return int(self._post("/v1/chat/completions/input_tokens", body)["input_tokens"])
+        except (urllib.error.HTTPError, KeyError, TypeError):
+            prompt = self._post("/apply-template", {"messages": [dict(m) for m in messages]})["prompt"]
+            body = {"content": prompt, "add_special": True, "parse_special": True}
+            return len(self._post("/tokenize", body)["tokens"])
 
     def _wait(self, deadline: float) -> None:
         """Poll until the decode loop answers: /slots goes through it, /health does not.

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from annotator.llm.labeler import Engine, ProgressCallback, Stats
-from annotator.llm.providers import api_key, cost, price
+from annotator.llm.providers import api_key, price
 from annotator.llm.runstore import RunStore
-from annotator.llm.spec import ResolvedRun, RunError, RunRequest, resolve
+from annotator.llm.spec import ANSWER_TOKENS, ContextLimit, ResolvedRun, RunError, RunRequest, resolve
 from annotator.project import Project
+from annotator.prompts import Message
 from annotator.store.models import Run
 
 Notify = Callable[[str], None]
@@ -57,85 +58,44 @@ def resolve_request(project: Project, request: RunRequest) -> ResolvedRun:
 
 def plan(project: Project, request: RunRequest) -> dict[str, Any]:
     """What a run would do, without calling any model: one rendered prompt, how many answers it would ask
-    for (after what the run already has and what the cache holds), and cost and time estimates."""
-    from sqlmodel import col, select
+    for (after what the run already has and what the cache holds), token, cost and time estimates from a
+    seeded sample of the documents, the documents a local model cannot read, and the overlap with each human
+    and gold coder (see annotator.llm.planning for the keys)."""
+    from annotator.llm.planning import make_plan
 
-    from annotator.llm import cache
-    from annotator.store.models import Annotation
+    return make_plan(project, resolve_request(project, request))
 
-    resolved = resolve_request(project, request)
-    items = resolved.items()
-    with project.transaction() as session:
-        existing = session.exec(select(Run).where(col(Run.spec_sha256) == resolved.spec_sha256)).first()
-        done: set[tuple[int, int]] = set()
-        if existing is not None:
-            done = {
-                (d, r)
-                for d, r in session.exec(
-                    select(Annotation.document_id, Annotation.repeat).where(
-                        col(Annotation.run_id) == existing.id, col(Annotation.status) != "error"
-                    )
-                )
-            }
-        todo = [i for i in items if (i.document_id, i.repeat) not in done]
-        keys = (
-            [
-                cache.cache_key(
-                    resolved.spec["model"],
-                    resolved.messages(i),
-                    resolved.params_for(i.repeat),
-                    resolved.spec["schema_sha256"],
-                    resolved.logprobs,
-                    i.repeat,
-                )
-                for i in todo
-            ]
-            if request.cache
-            else []
-        )
-        cached = len(cache.lookup(session, keys)) if keys else 0
-    first = resolved.messages(items[0])
-    chars = sum(len(m["content"]) for m in first)
-    tokens_in = chars // 4 + 10 * len(first)  # about 4 characters a token in English
-    bounded = "max_tokens" in resolved.params
-    tokens_out = int(resolved.params["max_tokens"]) if bounded else 64
-    to_ask = len(todo) - cached
-    prices = price(resolved.model, project.settings.get("prices"))
-    per_item = cost(prices, tokens_in, tokens_out)
-    concurrency = request.concurrency or resolved.model.info.concurrency
-    seconds_per_item = 0.6 if resolved.model.provider != "local" else 1.0 + tokens_out / 85
-    return {
-        "prompt": str(resolved.template.ref),
-        "codebook": resolved.codebook.ref,
-        "model": str(resolved.model),
-        "params": resolved.params,
-        "split": request.split,
-        "documents": len(resolved.documents),
-        "repeats": request.repeats,
-        "items": len(items),
-        "already_done": len(done),
-        "from_cache": cached,
-        "to_ask": to_ask,
-        "existing_run": existing.id if existing is not None else None,
-        "messages": first,
-        "example_document": items[0].doc_key,
-        "tokens_in_per_item": tokens_in,
-        "tokens_out_per_item": tokens_out,
-        "max_tokens_set": bounded,
-        "price_per_million": prices,
-        "cost_usd": None if per_item is None else round(per_item * to_ask, 4),
-        "time_s": round(to_ask * seconds_per_item / concurrency, 1),
-        "concurrency": concurrency,
-    }
+
+def estimate_tokens(messages: list[Message]) -> int:
+    """A conservative token count without a tokenizer: 3 characters a token (English runs near 4), plus the
+    chat template's markers. Used where the real tokenizer is not at hand."""
+    return sum(len(m["content"]) for m in messages) // 3 + ContextLimit.PER_MESSAGE * len(messages) + 16
+
+
+def _context(resolved: ResolvedRun, server: Any) -> ContextLimit:
+    """The local server's context window, counted with its own tokenizer."""
+
+    def count(messages: list[Message]) -> int:
+        try:
+            return int(server.count_tokens(messages))
+        except (OSError, ValueError, KeyError):  # the server did not count it: fall back on the estimate
+            return estimate_tokens(messages)
+
+    tokens = int(server.context_tokens)
+    reserve = min(resolved.max_tokens or ANSWER_TOKENS, tokens // 2)
+    return ContextLimit(tokens, count, reserve, truncate=resolved.request.truncate)
 
 
 @contextmanager
-def _endpoint(resolved: ResolvedRun, concurrency: int, notify: Notify) -> Iterator[str]:
-    """The base URL for the run; for local models, a server started for the run and stopped after."""
+def _endpoint(
+    resolved: ResolvedRun, concurrency: int, notify: Notify
+) -> Iterator[tuple[str, ContextLimit | None]]:
+    """The base URL for the run, and the model's context where it is known; for local models, a server
+    started for the run and stopped after."""
     ref = resolved.model
     if ref.provider != "local":
         assert ref.base_url is not None
-        yield ref.base_url
+        yield ref.base_url, None
         return
     from annotator.llm import local
 
@@ -143,7 +103,7 @@ def _endpoint(resolved: ResolvedRun, concurrency: int, notify: Notify) -> Iterat
     notify(f"starting the local model {ref.model} ({path.name})")
     # each slot reserves its own context: more than a few slots only cost memory on a small machine
     with local.LocalServer(path, parallel=min(concurrency, 4)) as server:
-        yield server.base_url
+        yield server.base_url, _context(resolved, server)
 
 
 def label(
@@ -178,8 +138,10 @@ def label(
     engine: Engine | None = None
     try:
         if items:
-            with _endpoint(resolved, concurrency, notify) as base_url:
-                engine = Engine(resolved, store, base_url, key, concurrency, prices, stats, progress)
+            with _endpoint(resolved, concurrency, notify) as (base_url, context):
+                engine = Engine(
+                    resolved, store, base_url, key, concurrency, prices, stats, progress, context=context
+                )
                 engine.spent_before = store.spent()
                 asyncio.run(engine.run(items))
             if engine.aborted is not None:

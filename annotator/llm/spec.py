@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from annotator.llm.response import json_schema, response_format, response_model
 from annotator.project import Project
 from annotator.prompts import DocumentInput, Message, PromptTemplate, load_prompt, parse_ref
 from annotator.registry import find_prompt_version, project_codebook
+from annotator.selection import CodedBy, select_coded
 from annotator.store.models import Document
 
 SPLITS = ("dev", "test", "all")
@@ -53,6 +55,12 @@ class RunRequest:
     cache: bool = True
     logprobs: bool | None = None  # None: where the provider supports them
     tag: str | None = None  # a name that makes an otherwise identical run a separate one
+    # only the documents these coders coded ("alice,bob", "humans", "gold"); --sample then draws within them
+    coded_by: str | list[str] | None = None
+    coded_by_all: bool = (
+        False  # False: documents any of them coded (union); True: every one of them (intersection)
+    )
+    truncate: bool = False  # local models: cut a document that does not fit the context instead of an error
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,12 @@ class ResolvedRun:
     documents: list[Doc]
     spec: dict[str, Any] = field(default_factory=dict)
     spec_sha256: str = ""
+    coded_by: CodedBy | None = None
+
+    @property
+    def max_tokens(self) -> int | None:
+        value = self.params.get("max_tokens")
+        return int(value) if value is not None else None
 
     def items(self) -> list[Item]:
         return [
@@ -105,12 +119,103 @@ class ResolvedRun:
         )
 
 
+@dataclass
+class ContextLimit:
+    """A model's context window and how to count a prompt's tokens in it (for the local model: its server's own
+    tokenizer, through llama.cpp's token-counting endpoint, so the count is exact).
+
+    A prompt that cannot fit is not sent: llama.cpp would refuse it with an HTTP 400 (and log a line on
+    stderr). Counting every prompt would cost a request each, so only prompts that might not fit are counted:
+    a token covers at least one byte of text, so a prompt whose UTF-8 size plus the chat template's markers
+    (``OVERHEAD`` + ``PER_MESSAGE`` each) is within the budget surely fits.
+    """
+
+    OVERHEAD = 64  # a default system prompt some chat templates add, and the assistant's opening
+    PER_MESSAGE = 8  # role markers around each message
+
+    tokens: int  # the context one request gets
+    count: Callable[[list[Message]], int]
+    reserve: int  # of which kept for the answer: max_tokens when set, else ANSWER_TOKENS
+    truncate: bool = False
+
+    @property
+    def budget(self) -> int:
+        return self.tokens - self.reserve
+
+    def surely_fits(self, messages: list[Message]) -> bool:
+        size = sum(len(m["content"].encode("utf-8")) + self.PER_MESSAGE for m in messages)
+        return size + self.OVERHEAD <= self.budget
+
+    def measure(self, messages: list[Message]) -> int | None:
+        """The prompt's tokens when it might not fit, None when it surely fits."""
+        return None if self.surely_fits(messages) else self.count(messages)
+
+    def too_long(self, n: int) -> str:
+        return (
+            f"longer than the model's context ({n} tokens; it reads {self.tokens}, {self.reserve} of them kept "
+            "for the answer): not sent; --truncate cuts such documents to fit"
+        )
+
+
+ANSWER_TOKENS = 64  # assumed answer length when a run sets no max_tokens
+
+
+@dataclass
+class Fitted:
+    """A prompt checked against a context: the messages to send (None: none fit) and what was done."""
+
+    messages: list[Message] | None
+    note: str | None = None  # on a truncated document: what was cut, stored with its answer
+    error: str | None = None  # on a document that does not fit: why no request was made
+
+
+def fit(resolved: ResolvedRun, item: Item, messages: list[Message], limit: ContextLimit) -> Fitted:
+    """``messages`` if they fit the context; else, with --truncate, the document cut so they do (the cut is
+    found by re-counting: a few requests to the tokenizer), else an error."""
+    n = limit.measure(messages)
+    if n is None or n <= limit.budget:
+        return Fitted(messages)
+    if not limit.truncate:
+        return Fitted(None, error=limit.too_long(n))
+    text = item.text
+    empty = limit.count(resolved.messages(replace(item, text=".")))  # the prompt around the document
+    room = limit.budget - empty
+    if room <= 0:
+        return Fitted(
+            None,
+            error=f"the prompt without the document already takes {empty} tokens, more than the {limit.budget} "
+            f"the model's context leaves (it reads {limit.tokens}, {limit.reserve} kept for the answer)",
+        )
+    keep = int(len(text) * room / max(n - empty, 1) * 0.97)
+    for _ in range(12):
+        cut = replace(item, text=text[:keep])
+        shorter = resolved.messages(cut)
+        counted = limit.count(shorter)
+        if counted <= limit.budget:
+            return Fitted(
+                shorter,
+                note=f"truncated to fit the model's context: {keep} of {len(text)} characters kept "
+                f"({counted} of {n} prompt tokens)",
+            )
+        keep = int(keep * min(0.95, limit.budget / counted))
+    return Fitted(None, error=limit.too_long(n))
+
+
 def sha256_json(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def select_documents(session: Session, split: str, sample: int | None, seed: int) -> list[Doc]:
-    """The split's documents in id order, or a seeded sample of them (the same on every machine)."""
+def select_documents(
+    session: Session,
+    split: str,
+    sample: int | None,
+    seed: int,
+    coded_by: str | list[str] | None = None,
+    coded_by_all: bool = False,
+    codebook: str | None = None,
+) -> tuple[list[Doc], CodedBy | None]:
+    """The split's documents in key order (only those ``coded_by`` coded, when given), or a seeded sample of
+    them (the same on every machine)."""
     if split not in SPLITS:
         raise RunError(f"--split {split!r}: use dev, test or all")
     query = select(Document.id, Document.doc_key).order_by(col(Document.doc_key))
@@ -124,13 +229,24 @@ def select_documents(session: Session, split: str, sample: int | None, seed: int
             else "assign splits first (`annotator split --test 0.3 --seed 1`)"
         )
         raise RunError(f"no documents in split {split!r}; {hint}")
+    selection = None
+    where = f"the {split} split" if split != "all" else "the project"
+    if coded_by is not None:
+        selection, chosen = select_coded(
+            session,
+            coded_by,
+            "all" if coded_by_all else "any",
+            [int(i or 0) for i, _ in keys],
+            codebook=codebook,
+            where=where,
+        )
+        keys = [(i, k) for i, k in keys if i in chosen]
+        where = f"{where} {selection.describe()}"
     if sample is not None:
         if not 1 <= sample <= len(keys):
-            raise RunError(
-                f"--sample {sample}: the {split} split has {len(keys)} documents; choose 1 to {len(keys)}"
-            )
-        chosen = np.random.default_rng(seed).choice(len(keys), size=sample, replace=False)
-        keys = [keys[i] for i in sorted(chosen)]
+            raise RunError(f"--sample {sample}: {where} has {len(keys)} documents; choose 1 to {len(keys)}")
+        chosen_idx = np.random.default_rng(seed).choice(len(keys), size=sample, replace=False)
+        keys = [keys[i] for i in sorted(chosen_idx)]
     wanted = [doc_id for doc_id, _ in keys]
     rows: dict[int, Doc] = {}
     table = Document.__table__  # type: ignore[attr-defined]
@@ -141,7 +257,7 @@ def select_documents(session: Session, split: str, sample: int | None, seed: int
             table.select().with_only_columns(*columns).where(table.c.id.in_(chunk))
         ):
             rows[row.id] = Doc(row.id, row.doc_key, row.text, row.meta or {}, row.split)
-    return [rows[doc_id] for doc_id in wanted if doc_id is not None]
+    return [rows[doc_id] for doc_id in wanted if doc_id is not None], selection
 
 
 def resolve(
@@ -167,6 +283,11 @@ def resolve(
     codebook = project_codebook(project, ref.codebook)
     template.check_examples(codebook)
     model = parse_model(request.model or project.default_model, request.base_url)
+    if request.truncate and model.provider != "local":
+        raise RunError(
+            f"--truncate applies to local models (their context is known here); {model} decides itself what "
+            "to do with a prompt longer than its context"
+        )
     params = dict(template.params)
     for name in ("temperature", "top_p", "max_tokens"):
         value = getattr(request, name)
@@ -175,7 +296,15 @@ def resolve(
     logprobs = model.info.logprobs if request.logprobs is None else request.logprobs
     answer_model = response_model(codebook, template.meta.reasoning)
     schema = json_schema(answer_model)
-    documents = select_documents(session, request.split, request.sample, request.seed)
+    documents, coded_by = select_documents(
+        session,
+        request.split,
+        request.sample,
+        request.seed,
+        request.coded_by,
+        request.coded_by_all,
+        codebook.name,
+    )
     if request.max_cost is not None and "max_tokens" not in params:
         raise RunError(
             "--max-cost needs a bound on each answer: set max_tokens in the template's params or pass --max-tokens"
@@ -204,6 +333,7 @@ def resolve(
         response_format=response_format(answer_model),
         answer_model=answer_model,
         documents=documents,
+        coded_by=coded_by,
     )
     resolved.spec = {
         "codebook": {"name": codebook.name, "version": codebook.version, "sha256": codebook.sha256},
@@ -221,5 +351,11 @@ def resolve(
         # which documents: a run is one fixed set (documents imported later make a different spec)
         "documents_sha256": sha256_json([[d.id, d.key] for d in documents]),
     }
+    # keys added since the first release go in only when used: a new key in every spec would change the hash
+    # of every existing run, which would then no longer resume
+    if coded_by is not None:
+        resolved.spec["coded_by"] = coded_by.spec
+    if request.truncate:
+        resolved.spec["truncate"] = True
     resolved.spec_sha256 = sha256_json(resolved.spec)
     return resolved
