@@ -34,7 +34,7 @@ from annotator.report.gather import gather
 from annotator.report.render import render
 from annotator.splits import make_split
 from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run, utcnow
-from tests.conftest import scripted_run, write
+from tests.conftest import label_by_word, scripted_run, write
 
 SCRIPT = "<script>document.title='PWNED'</script>"
 IMG = "<img src=x onerror=\"document.title='PWNED'\">"
@@ -232,9 +232,10 @@ def test_html_documents_the_whole_pipeline(full: dict[str, Any]) -> None:
         "7. Baselines",
         "8. Reliability",
         "9. Validation against gold",
-        "10. Prompt freezing and the test split",
-        "11. Cost and time",
-        "12. Software versions",
+        "10. Comparison of runs",
+        "11. Prompt freezing and the test split",
+        "12. Cost and time",
+        "13. Software versions",
     ):
         assert title in text
     # data and splits: documents per split and both split events, the second one forced
@@ -275,6 +276,13 @@ def test_html_documents_the_whole_pipeline(full: dict[str, Any]) -> None:
     assert f"without a prompt (baselines, nothing to freeze): {runs['baseline']}" in text
     # software
     assert "Python 3." in text and "instructor" in text
+    # the summary headlines each run's validated figure on the items it was asked; the leaderboard is there
+    assert f"Validated: run {runs['test']}" in text and "test items of critics it was asked" in text
+    assert "10.1 Against critics (codebook sentiment)" in text and "Leaderboard" in text
+    assert "McNemar's exact test" in text
+    # the pooled alpha is labelled for what it is, beside the run's own figures
+    assert "The humans' reliability with each run added" in text and "alpha vs human majority" in text
+    assert "Humans and the LLM coded under the same codebook version (sentiment@1)." in text
 
 
 @pytest.mark.slow
@@ -537,6 +545,31 @@ def test_partial_stored_results_still_render(project: Project) -> None:
     html = report_text(project, "html")
     assert "n/a" in html and "Validation against gold" in html
     assert report_text(project, "md").count("| n/a |") > 0
+
+
+def test_report_computes_reliability_and_the_leaderboard_when_none_is_stored(project: Project) -> None:
+    """No `agreement` or `compare` was run: the report computes them, each run on the units it was asked;
+    an agreement stored before the coverage rule (pooled 'alpha with humans') is not shown."""
+    import_example(project, n=120, raters=5, seed=3)
+    make_split(project, test=0.3, seed=1, stratify_by_coder="critics")
+    freeze_prompt(project, "sentiment/zero-shot.v1")
+    run = scripted_run(project, label_by_word({}, "positive"), split="test").run_id
+    validate(project, split="test", n_boot=50)  # the only gold coder: critics
+    with project.transaction() as s:
+        s.add(
+            Metric(
+                kind="agreement",
+                split="test",
+                params={"codebook": "sentiment"},
+                result={"runs": [{"run_id": run, "alpha_with_humans": {"estimate": 0.99}}], "humans": {}},
+            )
+        )
+    text = _text(report_text(project, "html"))
+    assert "Computed for this report with the default settings" in text
+    assert "0.99" not in text  # the old pooled figure
+    assert f"Validated: run {run}" in text and "10.1 Against critics" in text
+    with project.transaction() as s:  # the leaderboard was computed and stored for provenance
+        assert s.exec(select(Metric).where(col(Metric.kind) == "compare")).first() is not None
 
 
 def test_report_text_api(project: Project) -> None:

@@ -119,12 +119,18 @@ def num(x: Any, digits: int = 2) -> str:
 
 
 def ci(e: dict[str, Any] | None, digits: int = 2) -> str:
-    """An estimate with its interval: "0.81 [0.77, 0.85]"; "n/a" when it could not be computed."""
-    if not isinstance(e, dict) or e.get("estimate") is None:
+    """An estimate with its interval: "0.81 [0.77, 0.85]"; "too few units (n; ...)" for a figure left
+    uncomputed on too small an overlap; "n/a" when it could not be computed for another reason. An interval
+    whose bootstrap left too many replicates undefined is marked."""
+    if not isinstance(e, dict):
         return NA
+    if e.get("estimate") is None:
+        reason = e.get("reason")
+        return reason if isinstance(reason, str) and reason.startswith("too few units") else NA
     if e.get("low") is None or e.get("high") is None:
         return num(e["estimate"], digits)
-    return f"{num(e['estimate'], digits)} [{num(e['low'], digits)}, {num(e['high'], digits)}]"
+    text = f"{num(e['estimate'], digits)} [{num(e['low'], digits)}, {num(e['high'], digits)}]"
+    return text + " (interval unreliable)" if e.get("unreliable") else text
 
 
 def pct(x: Any, digits: int = 0) -> str:

@@ -60,6 +60,8 @@ def _agreement(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]]
         latest[key] = row  # rows come in id order: the last one wins
     out = []
     for key, row in latest.items():
+        if "min_units" not in row.result:
+            continue  # stored before the coverage rule: its run figures pooled every unit (recomputed below)
         created = utc(row.created_at)
         run_ids = sorted({c["run_id"] for c in row.result.get("coders", []) if c.get("run_id") is not None})
         changed = [
@@ -76,9 +78,143 @@ def _agreement(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]]
                 "result": redact(row.result),
                 "earlier": counts[key] - 1,
                 "stale_runs": changed,
+                "computed_now": False,
             }
         )
     return sorted(out, key=lambda a: (a["params"].get("codebook") or "", a["split"] or "", a["metric_id"]))
+
+
+def _agreement_now(project: Project, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reliability computed for the report where none is stored (or only one from before the coverage rule):
+    each codebook with human codes, on the dev and test splits, with the default settings. Not stored."""
+    from annotator.errors import AnnotatorError
+    from annotator.metrics.agreement import compute_agreement, load_codes
+
+    have = {(a["params"].get("codebook"), a["split"]) for a in stored}
+    matrices = []
+    with project.transaction() as session:
+        books = sorted(
+            set(
+                session.execute(
+                    sa_select(col(CodebookVersion.name))
+                    .join(Run, col(Run.codebook_id) == col(CodebookVersion.id))
+                    .where(col(Run.kind) == "human")
+                )
+                .scalars()
+                .all()
+            )
+        )
+        for book in books:
+            for split in ("dev", "test"):
+                if (book, split) in have:
+                    continue
+                try:
+                    matrix = load_codes(session, book, split)
+                except AnnotatorError:
+                    continue
+                humans = [c for c in matrix.coders if c.kind == "human"]
+                if humans and len(matrix.coders) >= 2:
+                    matrices.append((book, split, matrix))
+    out = []
+    for book, split, matrix in matrices:
+        try:
+            result = compute_agreement(matrix)
+        except AnnotatorError:
+            continue
+        out.append(
+            {
+                "metric_id": None,
+                "created_at": utcnow(),
+                "split": split,
+                "params": {"codebook": book},
+                "result": redact(result),
+                "earlier": 0,
+                "stale_runs": [],
+                "computed_now": True,
+            }
+        )
+    return out
+
+
+def _comparisons(
+    project: Project, rows: list[Metric], runs: dict[int, Run], validation: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The leaderboard and pairwise tests on the test split: the latest stored `compare` per gold coder and
+    codebook, or computed now (and stored) where none is, or where the stored one predates the coverage rule
+    or a change to one of its runs."""
+    from annotator.compare import compare
+    from annotator.errors import AnnotatorError
+
+    latest: dict[tuple[Any, Any], Metric] = {}
+    for row in rows:
+        if row.split == "test" and not row.params.get("runs") and not row.params.get("prompts"):
+            latest[(row.params.get("gold"), row.params.get("codebook"))] = row
+    out = []
+    wanted = {(v["gold"], v["codebook"]) for v in validation if v["split"] == "test" and not v["by"]}
+    for key in sorted(wanted | set(latest), key=repr):
+        stored = latest.get(key)
+        if stored is not None and _fresh_compare(stored, runs):
+            out.append(
+                {
+                    "metric_id": stored.id,
+                    "created_at": utc(stored.created_at),
+                    "result": redact(stored.result),
+                }
+            )
+            continue
+        try:
+            result = compare(project, gold=key[0], split="test", codebook=key[1])
+        except AnnotatorError:
+            continue
+        out.append({"metric_id": result.get("metric_id"), "created_at": utcnow(), "result": redact(result)})
+    return out
+
+
+def _fresh_compare(row: Metric, runs: dict[int, Run]) -> bool:
+    """A stored leaderboard computed under the coverage rule, after the last change to any of its runs."""
+    entries = row.result.get("runs", [])
+    if not all("alpha_vs_majority" in e for e in entries):
+        return False
+    created = utc(row.created_at)
+    changed = [
+        i
+        for e in entries
+        if (i := e.get("run_id")) in runs
+        and (t := _last_change(runs[i])) is not None
+        and created
+        and t > created
+    ]
+    return not changed
+
+
+def _headlines(validation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run's validated figures on the test split (against each gold coder), for the summary."""
+    out = []
+    for table in validation:
+        if table["split"] != "test" or table["by"]:
+            continue
+        for e in table["entries"]:
+            f = e["figures"]
+            out.append({"gold": table["gold"], "stale": e["stale"]} | f)
+    return sorted(out, key=lambda f: (f.get("run_id") or 0, str(f["gold"])))
+
+
+def _codebook_use(runs: list[Run], codebooks: list[CodebookVersion]) -> dict[str, Any]:
+    """Which codebook versions the humans coded under and which the LLM ran under: the report says the two
+    were given the same codebook only when they were."""
+    ref = {c.id: f"{c.name}@{c.version}" for c in codebooks}
+    human = sorted({ref[r.codebook_id] for r in runs if r.kind in ("human", "gold") and r.codebook_id in ref})
+    llm = sorted({ref[r.codebook_id] for r in runs if r.kind == "llm" and r.codebook_id in ref})
+    if not human or not llm:
+        line = None
+    elif set(llm) <= set(human):
+        line = f"Humans and the LLM coded under the same codebook version ({', '.join(llm)})."
+    else:
+        line = (
+            f"The LLM runs used codebook version(s) {', '.join(llm)}; the human codes were imported under "
+            f"{', '.join(human)}: they were not given the same codebook."
+        )
+    return {"human": human, "llm": llm, "line": line}
 
 
 def _validation(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]]:
@@ -244,6 +380,12 @@ def gather(project: Project) -> dict[str, Any]:
         if last_forced is not None
         else []
     )
+    validation = _validation([m for m in metrics if m.kind == "validation"], by_id)
+    agreement = _agreement([m for m in metrics if m.kind == "agreement"], by_id)
+    agreement = sorted(
+        agreement + _agreement_now(project, agreement),
+        key=lambda a: (a["params"].get("codebook") or "", a["split"] or "", a["metric_id"] or 0),
+    )
     return {
         "resplit": {"at": last_forced, "runs_before": before_resplit},
         "project": {
@@ -298,8 +440,11 @@ def gather(project: Project) -> dict[str, Any]:
             for p in prompts
         ],
         "runs": run_rows,
-        "agreement": _agreement([m for m in metrics if m.kind == "agreement"], by_id),
-        "validation": _validation([m for m in metrics if m.kind == "validation"], by_id),
+        "agreement": agreement,
+        "validation": validation,
+        "headlines": _headlines(validation),
+        "comparisons": _comparisons(project, [m for m in metrics if m.kind == "compare"], by_id, validation),
+        "codebook_use": _codebook_use(runs, codebooks),
         "freezing": _freezing(runs, prompt_by_id),
         "costs": _costs(summaries),
         "versions": _versions(run_rows),

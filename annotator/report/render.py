@@ -25,6 +25,7 @@ SECTIONS = [
     ("baselines", "Baselines"),
     ("reliability", "Reliability: human–human and human–LLM agreement"),
     ("validation", "Validation against gold"),
+    ("comparison", "Comparison of runs"),
     ("freezing", "Prompt freezing and the test split"),
     ("costs", "Cost and time"),
     ("software", "Software versions"),
