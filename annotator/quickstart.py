@@ -61,7 +61,7 @@ def run_quickstart(
     prepare_folder(folder, force)
     project = ["--project", str(folder)]
     steps: list[tuple[str, list[str]]] = []
-    total = 11 + len(PROMPTS) + len(BASELINES)
+    total = 12 + len(PROMPTS) + len(BASELINES)
 
     def step(title: str, args: list[str], project_scoped: bool = True) -> None:
         steps.append((title, args))
@@ -89,7 +89,7 @@ def run_quickstart(
     step("fetch the offline model (once)", ["models", "pull", "smollm2"], False)
     for ref in PROMPTS:
         step(
-            f"label {sample} dev sentences with {ref}",
+            f"label {sample} of the dev sentences the human coders coded, with {ref}",
             [
                 "run",
                 "--prompt",
@@ -98,6 +98,8 @@ def run_quickstart(
                 MODEL,
                 "--split",
                 "dev",
+                "--coded-by",
+                "humans",
                 "--sample",
                 str(sample),
                 "--seed",
@@ -117,7 +119,12 @@ def run_quickstart(
     for name in BASELINES:
         step(f"baseline {name}: trained on dev, labels the test split", ["baseline", name])
     step(
-        "validate every run on the held-out test split", ["validate", "--gold", "critics", "--split", "test"]
+        "agreement of the crowd and every run on the test split (each run on the sentences it labeled)",
+        ["agreement", "--split", "test", "--bootstrap", "300"],
+    )
+    step(
+        "validate every run on the held-out test split (each on the gold sentences it was asked)",
+        ["validate", "--gold", "critics", "--split", "test"],
     )
     llm_run = _test_run(folder, best)
     exported = folder / "exports" / f"run-{llm_run}.csv"

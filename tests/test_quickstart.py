@@ -26,13 +26,15 @@ def test_quickstart_runs_every_step_and_ends_with_the_leaderboard(cli, tmp_path:
         "$ annotator split",
         "$ annotator prompt freeze",
         "$ annotator baseline tfidf",
+        "--coded-by humans --sample 10",
+        "$ annotator agreement --split test",
         "$ annotator validate",
         "$ annotator compare",
         "$ annotator export",
         "$ annotator report",
     ):
         assert command in out
-    assert "[16/16] write the methods report" in out and "leaderboard on the held-out test split" in out
+    assert "[17/17] write the methods report" in out and "leaderboard on the held-out test split" in out
     project = load_project(tmp_path / "demo")
     with project.transaction() as s:
         kinds = dict(s.exec(select(Run.kind, func.count()).group_by(col(Run.kind))).all())
