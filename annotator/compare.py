@@ -477,8 +477,8 @@ def compare(
         raise InputError(f"--pairs {pairs!r}: use auto, best or all")
     if n_boot < 1:
         raise InputError(f"--bootstrap {n_boot}: use at least 1 replicate (1000 is the default)")
-    if min_units < 2:
-        raise InputError(f"--min-units {min_units}: use at least 2 ({MIN_UNITS} is the default)")
+    if min_units < 1:
+        raise InputError(f"--min-units {min_units}: use 1 or more ({MIN_UNITS} is the default)")
     if runs is not None:
         runs = list(dict.fromkeys(runs))
     with project.transaction() as session:

@@ -505,7 +505,7 @@ def test_refusals_name_the_value_and_what_to_do(three, tmp_path: Path) -> None:
         ({"pairs": "some"}, "--pairs 'some'"),
         ({"split": "train"}, "--split 'train'"),
         ({"n_boot": 0}, "--bootstrap 0"),
-        ({"min_units": 1}, "--min-units 1"),
+        ({"min_units": 0}, "--min-units 0"),
     ):
         with pytest.raises(AnnotatorError, match=message):
             compare(project, **kwargs)  # type: ignore[arg-type]
