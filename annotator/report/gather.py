@@ -10,7 +10,6 @@ from __future__ import annotations
 import platform
 import sys
 from collections import defaultdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from annotator.status import project_status
 from annotator.store import db
 from annotator.store.models import CodebookVersion, Document, Metric, PromptVersion, Run, SplitEvent, utcnow
 
+from .computed import agreement_now, comparisons, last_change
 from .fmt import redact, scrub_text, utc
 
 RUN_KIND_ORDER = ("gold", "human", "llm", "baseline")
@@ -46,10 +46,6 @@ def _database(project: Project) -> dict[str, Any]:
     return {"backend": backend, "where": scrub_text(where), "schema": db.current_revision(engine)}
 
 
-def _last_change(run: Run) -> datetime | None:
-    return utc(run.finished_at or run.started_at)
-
-
 def _agreement(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]]:
     latest: dict[str, Metric] = {}
     counts: dict[str, int] = defaultdict(int)
@@ -67,7 +63,7 @@ def _agreement(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]]
         changed = [
             i
             for i in run_ids
-            if i in runs and (t := _last_change(runs[i])) is not None and created and t > created
+            if i in runs and (t := last_change(runs[i])) is not None and created and t > created
         ]
         out.append(
             {
@@ -82,109 +78,6 @@ def _agreement(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]]
             }
         )
     return sorted(out, key=lambda a: (a["params"].get("codebook") or "", a["split"] or "", a["metric_id"]))
-
-
-def _agreement_now(project: Project, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Reliability computed for the report where none is stored (or only one from before the coverage rule):
-    each codebook with human codes, on the dev and test splits, with the default settings. Not stored."""
-    from annotator.errors import AnnotatorError
-    from annotator.metrics.agreement import compute_agreement, load_codes
-
-    have = {(a["params"].get("codebook"), a["split"]) for a in stored}
-    matrices = []
-    with project.transaction() as session:
-        books = sorted(
-            set(
-                session.execute(
-                    sa_select(col(CodebookVersion.name))
-                    .join(Run, col(Run.codebook_id) == col(CodebookVersion.id))
-                    .where(col(Run.kind) == "human")
-                )
-                .scalars()
-                .all()
-            )
-        )
-        for book in books:
-            for split in ("dev", "test"):
-                if (book, split) in have:
-                    continue
-                try:
-                    matrix = load_codes(session, book, split)
-                except AnnotatorError:
-                    continue
-                humans = [c for c in matrix.coders if c.kind == "human"]
-                if humans and len(matrix.coders) >= 2:
-                    matrices.append((book, split, matrix))
-    out = []
-    for book, split, matrix in matrices:
-        try:
-            result = compute_agreement(matrix)
-        except AnnotatorError:
-            continue
-        out.append(
-            {
-                "metric_id": None,
-                "created_at": utcnow(),
-                "split": split,
-                "params": {"codebook": book},
-                "result": redact(result),
-                "earlier": 0,
-                "stale_runs": [],
-                "computed_now": True,
-            }
-        )
-    return out
-
-
-def _comparisons(
-    project: Project, rows: list[Metric], runs: dict[int, Run], validation: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """The leaderboard and pairwise tests on the test split: the latest stored `compare` per gold coder and
-    codebook, or computed now (and stored) where none is, or where the stored one predates the coverage rule
-    or a change to one of its runs."""
-    from annotator.compare import compare
-    from annotator.errors import AnnotatorError
-
-    latest: dict[tuple[Any, Any], Metric] = {}
-    for row in rows:
-        if row.split == "test" and not row.params.get("runs") and not row.params.get("prompts"):
-            latest[(row.params.get("gold"), row.params.get("codebook"))] = row
-    out = []
-    wanted = {(v["gold"], v["codebook"]) for v in validation if v["split"] == "test" and not v["by"]}
-    for key in sorted(wanted | set(latest), key=repr):
-        stored = latest.get(key)
-        if stored is not None and _fresh_compare(stored, runs):
-            out.append(
-                {
-                    "metric_id": stored.id,
-                    "created_at": utc(stored.created_at),
-                    "result": redact(stored.result),
-                }
-            )
-            continue
-        try:
-            result = compare(project, gold=key[0], split="test", codebook=key[1])
-        except AnnotatorError:
-            continue
-        out.append({"metric_id": result.get("metric_id"), "created_at": utcnow(), "result": redact(result)})
-    return out
-
-
-def _fresh_compare(row: Metric, runs: dict[int, Run]) -> bool:
-    """A stored leaderboard computed under the coverage rule, after the last change to any of its runs."""
-    entries = row.result.get("runs", [])
-    if not all("alpha_vs_majority" in e for e in entries):
-        return False
-    created = utc(row.created_at)
-    changed = [
-        i
-        for e in entries
-        if (i := e.get("run_id")) in runs
-        and (t := _last_change(runs[i])) is not None
-        and created
-        and t > created
-    ]
-    return not changed
 
 
 def _headlines(validation: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -232,7 +125,7 @@ def _validation(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]
         entry = result.pop("run", {})
         created = utc(row.created_at)
         run = runs.get(row.run_id) if row.run_id is not None else None
-        last = _last_change(run) if run is not None else None
+        last = last_change(run) if run is not None else None
         table = tables.setdefault(
             key[:4],
             {
@@ -383,7 +276,7 @@ def gather(project: Project) -> dict[str, Any]:
     validation = _validation([m for m in metrics if m.kind == "validation"], by_id)
     agreement = _agreement([m for m in metrics if m.kind == "agreement"], by_id)
     agreement = sorted(
-        agreement + _agreement_now(project, agreement),
+        agreement + agreement_now(project, agreement),
         key=lambda a: (a["params"].get("codebook") or "", a["split"] or "", a["metric_id"] or 0),
     )
     return {
@@ -443,7 +336,7 @@ def gather(project: Project) -> dict[str, Any]:
         "agreement": agreement,
         "validation": validation,
         "headlines": _headlines(validation),
-        "comparisons": _comparisons(project, [m for m in metrics if m.kind == "compare"], by_id, validation),
+        "comparisons": comparisons(project, [m for m in metrics if m.kind == "compare"], by_id, validation),
         "codebook_use": _codebook_use(runs, codebooks),
         "freezing": _freezing(runs, prompt_by_id),
         "costs": _costs(summaries),

@@ -44,36 +44,28 @@ as one metrics row of kind ``compare`` (``compare_prompts`` for prompts), so the
 
 from __future__ import annotations
 
-import csv
 import math
-import sys
-from collections.abc import Sequence
 from itertools import pairwise
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, func
 
+from annotator.compare.scoring import NO_HUMANS, Scorer, run_costs
 from annotator.errors import InputError
-from annotator.metrics.agreement import SPLITS, CodeMatrix, load_codes
-from annotator.metrics.intervals import CI, MIN_UNITS, estimate, json_number, too_few
-from annotator.metrics.reliability import Alpha, alpha_report, majority
+from annotator.metrics.agreement import SPLITS, load_codes
+from annotator.metrics.intervals import CI, MIN_UNITS, estimate, too_few
+from annotator.metrics.significance import fmt_p, holm, mcnemar_exact, p_json
 from annotator.metrics.validation import (
-    INVALID,
     RunInfo,
-    confusion_stats,
     default_gold,
     load_gold_and_runs,
-    validation_figures,
 )
 from annotator.project import Project
 from annotator.prompts import PromptRef, parse_prompt, parse_ref, prompt_diff
 from annotator.registry import find_prompt_version
 from annotator.store.asked import asked_sets
-from annotator.store.models import Annotation, Coder, Metric, Run, as_utc
+from annotator.store.models import Metric, as_utc
 from annotator.textfmt import interval
 
 Array = NDArray[np.float64]
@@ -83,223 +75,6 @@ ALL_PAIRS_UP_TO = 4  # "auto": every pair up to this many runs, each run against
 
 
 # -- small helpers ------------------------------------------------------------------------------------------
-
-
-def _p(x: float) -> float:
-    """A p value for JSON: six significant digits (rounding to decimals would turn a tiny p into 0)."""
-    return float(f"{x:.6g}")
-
-
-def fmt_p(x: float | None) -> str:
-    """A p value for people: four decimals, or "<0.0001"."""
-    if x is None:
-        return "NaN"
-    return "<0.0001" if x < 0.0001 else f"{x:.4f}"
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p values (same order as given): controls the family-wise error rate."""
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: pvalues[i])
-    out = [1.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        out[i] = running
-    return out
-
-
-def mcnemar_exact(a_only: int, b_only: int) -> float:
-    """Two-sided exact McNemar p: the binomial test of a_only among the a_only + b_only discordant items."""
-    n = a_only + b_only
-    if n == 0:
-        return 1.0
-    from scipy.stats import binomtest
-
-    return float(binomtest(a_only, n, 0.5).pvalue)
-
-
-def _weights(n_items: int, n_boot: int, seed: int) -> Array:
-    """How often each item is drawn in each replicate: the draws `validate` makes for its intervals."""
-    draws = np.random.default_rng(seed).integers(0, n_items, size=(n_boot, n_items))
-    flat = (draws + n_items * np.arange(n_boot)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_boot * n_items).reshape(n_boot, n_items).astype(float)
-
-
-def _none(reason: str, **extra: Any) -> dict[str, Any]:
-    """An undefined figure, with why."""
-    return {"estimate": None, "low": None, "high": None} | extra | {"reason": reason}
-
-
-NO_HUMANS = (
-    "no human coders besides the gold coder: import human codes (`annotator import codes`) to see alpha"
-)
-
-
-# -- scoring ------------------------------------------------------------------------------------------------
-
-
-class _Scorer:
-    """Each run's figures on its own asked gold items; paired statistics on the items two runs share."""
-
-    def __init__(
-        self,
-        data: dict[str, Any],
-        matrix: CodeMatrix,
-        asked: dict[int, set[int]],
-        n_boot: int,
-        seed: int,
-        min_units: int,
-    ) -> None:
-        self.data = data
-        self.labels: list[str] = data["labels"]
-        self.uncertain: str | None = data["uncertain"]
-        self.gold_codes: dict[int, str] = data["gold_codes"]
-        self.doc_ids: list[int] = data["doc_ids"]
-        self.matrix = matrix
-        self.asked = asked  # run id -> every document it was asked (any split)
-        self.n_boot = n_boot
-        self.seed = seed
-        self.min_units = min_units
-        gold = data["gold"]
-        self.ref = [i for i, c in enumerate(matrix.coders) if c.kind == "human" and c.name != gold]
-        self.row_of = {c.name: i for i, c in enumerate(matrix.coders)}
-        self.unit_of = {d: j for j, d in enumerate(matrix.units)}
-        self._draws: dict[int, Array] = {}
-
-    def weights(self, n_items: int) -> Array:
-        """The bootstrap weights for ``n_items`` items (the same draws for every run on the same items)."""
-        if n_items not in self._draws:
-            self._draws[n_items] = _weights(n_items, self.n_boot, self.seed)
-        return self._draws[n_items]
-
-    @property
-    def split(self) -> str:
-        return str(self.matrix.split)
-
-    def items(self, info: RunInfo) -> list[int]:
-        """The run's scope: the gold items it was asked."""
-        asked = self.asked.get(info.id, set())
-        return [d for d in self.doc_ids if d in asked]
-
-    def humans_alpha(self) -> dict[str, Any]:
-        """The human coders' alpha among themselves on the split's gold items (context for the runs')."""
-        coders = [self.matrix.coders[i].name for i in self.ref]
-        if not self.ref:
-            return {"coders": coders, "alpha": _none(NO_HUMANS)}
-        cols = [self.unit_of[d] for d in self.doc_ids if d in self.unit_of]
-        sub = self.matrix.codes[self.ref][:, cols]
-        rep = alpha_report(sub)
-        if not math.isfinite(rep.alpha):
-            return {"coders": coders, "alpha": _none(rep.reason or "undefined", pairable_units=0)}
-        reps = Alpha().replicates(sub, self.weights(sub.shape[1]))
-        alpha = estimate(rep.alpha, reps) | {"pairable_units": rep.pairable_units, "reason": None}
-        return {"coders": coders, "alpha": alpha}
-
-    def alpha_vs_majority(self, info: RunInfo) -> dict[str, Any]:
-        """Alpha (nominal) of the run against the human majority label, on the units of the split the run was
-        asked where a majority exists and the run gave a label (as `annotator agreement`); the others counted."""
-        if not self.ref:
-            return _none(NO_HUMANS, n_units=0)
-        asked = self.asked.get(info.id, set())
-        units = [d for d in self.matrix.units if d in asked]
-        cols = [self.unit_of[d] for d in units]
-        k = len(self.matrix.categories)
-        maj, n_ties = majority(self.matrix.codes[self.ref][:, cols], k)
-        row = self.row_of.get(f"run:{info.id}")
-        run = self.matrix.codes[row, cols] if row is not None else np.full(len(cols), np.nan)
-        no_label = ~np.isfinite(run)
-        keep = np.isfinite(maj) & ~no_label
-        n = int(keep.sum())
-        extra = {
-            "n_units": n,
-            "n_ties_left_out": n_ties,
-            "n_no_label": int((no_label & np.isfinite(maj)).sum()),
-        }
-        if n < self.min_units:
-            return _none(too_few(n, self.min_units), **extra)
-        sub = np.vstack([maj[keep], run[keep]])
-        rep = alpha_report(sub)
-        if not math.isfinite(rep.alpha):
-            return _none(rep.reason or "undefined", **extra)
-        reps = Alpha().replicates(sub, self.weights(n))
-        return estimate(rep.alpha, reps) | extra | {"reason": None}
-
-    def score(self, info: RunInfo, items: list[int]) -> dict[str, Any]:
-        """One run's figures on its items (validate's), its alpha vs the human majority, and whether too few."""
-        y_true = [self.gold_codes[d] for d in items]
-        y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in items]
-        n_missing = sum(d not in info.answers for d in items)
-        fig = validation_figures(
-            y_true, y_pred, self.labels, self.uncertain, n_missing, self.n_boot, self.seed
-        )
-        fig["n_items"] = fig.pop("n_gold")
-        fig["too_few"] = too_few(len(items), self.min_units) if len(items) < self.min_units else None
-        fig["alpha_vs_majority"] = self.alpha_vs_majority(info)
-        return fig
-
-    def paired(self, info: RunInfo, items: list[int]) -> tuple[NDArray[np.bool_], Array]:
-        """A run's per-item correctness on ``items`` and its (accuracy, macro F1) statistics: row 0 the point
-        estimates, rows 1.. the bootstrap replicates on the draws shared by every run on that many items."""
-        y_true = [self.gold_codes[d] for d in items]
-        y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in items]
-        gold_used = set(y_true)
-        answer_cols = self.labels + ([self.uncertain] if self.uncertain is not None else [])
-        all_cols = [*answer_cols, INVALID]
-        classes = self.labels + (
-            [self.uncertain] if self.uncertain is not None and self.uncertain in gold_used else []
-        )
-        index = {c: i for i, c in enumerate(all_cols)}
-        k = len(all_cols)
-        n = len(items)
-        onehot = np.zeros((n, k * k))
-        onehot[np.arange(n), [index[t] * k + index[p] for t, p in zip(y_true, y_pred, strict=True)]] = 1.0
-        w = np.vstack([np.ones((1, n)), self.weights(n)])
-        acc, macro, _ = confusion_stats(
-            (w @ onehot).reshape(-1, k, k), [index[c] for c in classes if c in gold_used]
-        )
-        correct = np.array([t == p for t, p in zip(y_true, y_pred, strict=True)], dtype=bool)
-        return correct, np.column_stack([acc, macro])
-
-
-def _run_costs(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Cost, time and tokens of each run as a whole, and per valid answer (every document and repeat)."""
-    ok = dict(
-        session.execute(
-            sa_select(col(Annotation.run_id), func.count())
-            .where(col(Annotation.run_id).in_(ids), col(Annotation.status) == "ok")
-            .group_by(col(Annotation.run_id))
-        ).all()
-    )
-    rows = session.execute(
-        sa_select(Run, col(Coder.name))
-        .join(Coder, col(Coder.id) == col(Run.coder_id))
-        .where(col(Run.id).in_(ids))
-    ).all()
-    out: dict[int, dict[str, Any]] = {}
-    for run, coder in rows:
-        assert run.id is not None
-        n_ok = int(ok.get(run.id, 0))
-        start, end = as_utc(run.started_at), as_utc(run.finished_at)
-        seconds = (end - start).total_seconds() if start is not None and end is not None else None
-
-        def per(x: float | None, n_ok: int = n_ok) -> float | None:
-            return None if x is None or n_ok == 0 else json_number(x / n_ok)
-
-        out[run.id] = {
-            "coder": coder,
-            "status": run.status,
-            "run_split": run.split,
-            "n_valid_total": n_ok,
-            "cost_usd": json_number(run.cost_usd),
-            "cost_per_valid": per(run.cost_usd),
-            "seconds": json_number(seconds) if seconds is not None else None,
-            "seconds_per_valid": per(seconds),
-            "tokens_in": run.tokens_in,
-            "tokens_out": run.tokens_out,
-            "tokens_per_valid": per(run.tokens_in + run.tokens_out),
-        }
-    return out
 
 
 def _sort_key(sort: str) -> Any:
@@ -318,7 +93,7 @@ def _sort_key(sort: str) -> Any:
     return key
 
 
-def _comparison(scorer: _Scorer, a: RunInfo, b: RunInfo) -> dict[str, Any]:
+def _comparison(scorer: Scorer, a: RunInfo, b: RunInfo) -> dict[str, Any]:
     """A against B on the gold items both were asked; not tested (with a note) below ``min_units``."""
     shared_set = set(scorer.items(a)) & set(scorer.items(b))
     shared = [d for d in scorer.doc_ids if d in shared_set]
@@ -384,7 +159,7 @@ def _pairs(ranked: list[dict[str, Any]], pairs: str) -> tuple[str, list[tuple[in
 
 
 def _tests(
-    scorer: _Scorer, ranked: list[dict[str, Any]], by_id: dict[int, RunInfo], pairs: str
+    scorer: Scorer, ranked: list[dict[str, Any]], by_id: dict[int, RunInfo], pairs: str
 ) -> tuple[str, list[dict[str, Any]]]:
     """The pairwise comparisons of ranked entries, with Holm's p over the pairs actually tested."""
     mode, index_pairs = _pairs(ranked, pairs)
@@ -393,7 +168,7 @@ def _tests(
     ]
     tested = [c for c in comparisons if c["tested"]]
     for c, p in zip(tested, holm([c["mcnemar_p"] for c in tested]), strict=True):
-        c["mcnemar_p"], c["p_holm"] = _p(c["mcnemar_p"]), _p(p)
+        c["mcnemar_p"], c["p_holm"] = p_json(c["mcnemar_p"]), p_json(p)
         c["line"] = _verdict(c)
     return mode, comparisons
 
@@ -424,7 +199,7 @@ def _entry(info: RunInfo, fig: dict[str, Any], cost: dict[str, Any]) -> dict[str
     return head | {k: fig[k] for k in _HEADLINE} | {k: v for k, v in cost.items() if k != "coder"} | rest
 
 
-def _scope_notes(scorer: _Scorer, infos: list[RunInfo], what: str) -> list[str]:
+def _scope_notes(scorer: Scorer, infos: list[RunInfo], what: str) -> list[str]:
     """A note for each run asked fewer than the split's gold items (a sample, or another selection)."""
     n_gold = len(scorer.doc_ids)
     partial = [(i, len(scorer.items(i))) for i in infos if len(scorer.items(i)) < n_gold]
@@ -486,7 +261,7 @@ def compare(
         data = load_gold_and_runs(session, gold_name, split, runs, codebook)
         matrix = load_codes(session, data["codebook"], split)
         asked = asked_sets(session, [i.id for i in data["runs"]])
-        costs = _run_costs(session, [i.id for i in data["runs"]])
+        costs = run_costs(session, [i.id for i in data["runs"]])
         bodies: dict[str, tuple[str, str, str | None]] = {}
         if prompts:
             for info in data["runs"]:
@@ -500,7 +275,7 @@ def compare(
                         frozen.isoformat() if frozen else None,
                     )
 
-    scorer = _Scorer(data, matrix, asked, n_boot, seed, min_units)
+    scorer = Scorer(data, matrix, asked, n_boot, seed, min_units)
     infos: list[RunInfo] = data["runs"]
     notes: list[str] = []
     idle = [i for i in infos if not scorer.items(i)]
@@ -577,7 +352,7 @@ _NOTES = [
 
 
 def _leaderboard(
-    scorer: _Scorer,
+    scorer: Scorer,
     infos: list[RunInfo],
     costs: dict[int, dict[str, Any]],
     sort: str,
@@ -615,7 +390,7 @@ def _leaderboard(
 
 def _prompts(
     project: Project,
-    scorer: _Scorer,
+    scorer: Scorer,
     infos: list[RunInfo],
     costs: dict[int, dict[str, Any]],
     bodies: dict[str, tuple[str, str, str | None]],
@@ -677,96 +452,3 @@ def _prompts(
             }
         )
     return {"mode": "prompts", "prompts": out, "warnings": warnings}
-
-
-# -- CSV ----------------------------------------------------------------------------------------------------
-
-CSV_COLUMNS = [
-    "prompt_group",
-    "rank",
-    "run_id",
-    "coder",
-    "kind",
-    "model",
-    "prompt",
-    "n_items",
-    "accuracy",
-    "accuracy_low",
-    "accuracy_high",
-    "macro_f1",
-    "macro_f1_low",
-    "macro_f1_high",
-    "weighted_f1",
-    "kappa",
-    "kappa_low",
-    "kappa_high",
-    "coverage",
-    "n_valid",
-    "n_invalid",
-    "n_uncertain",
-    "n_missing",
-    "too_few",
-    "alpha_vs_majority",
-    "alpha_low",
-    "alpha_high",
-    "alpha_n_units",
-    "cost_usd",
-    "cost_per_valid",
-    "seconds",
-    "seconds_per_valid",
-    "tokens_in",
-    "tokens_out",
-    "tokens_per_valid",
-]
-
-
-_CSV_PLAIN = [c for c in CSV_COLUMNS[1:] if not c.startswith(("accuracy", "macro_f1", "kappa", "alpha"))]
-
-
-def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per run (in prompts mode, per run of each version), in the CSV_COLUMNS."""
-    runs: list[tuple[str | None, dict[str, Any]]] = []
-    if result["mode"] == "prompts":
-        runs = [(p["prompt"], r) for p in result["prompts"] for v in p["versions"] for r in v["runs"]]
-    else:
-        runs = [(None, r) for r in result["runs"]]
-    rows = []
-    for group, r in runs:
-        row: dict[str, Any] = {"prompt_group": group}
-        for key in _CSV_PLAIN:
-            row[key] = r.get(key)
-        for key, out in (
-            ("accuracy", "accuracy"),
-            ("macro_f1", "macro_f1"),
-            ("kappa", "kappa"),
-            ("alpha_vs_majority", "alpha"),
-        ):
-            e = r.get(key) or {}
-            row[key] = e.get("estimate")
-            row[f"{out}_low"], row[f"{out}_high"] = e.get("low"), e.get("high")
-        row["alpha_n_units"] = (r.get("alpha_vs_majority") or {}).get("n_units")
-        rows.append(row)
-    return rows
-
-
-def write_csv(result: dict[str, Any], target: str | Path | TextIO) -> None:
-    """Write `csv_rows` to a file path, ``-`` (standard output) or an open text stream."""
-
-    def write(handle: TextIO) -> None:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(csv_rows(result))
-
-    if not isinstance(target, str | Path):
-        write(target)
-        return
-    if str(target) == "-":
-        write(sys.stdout)
-        return
-    try:
-        with Path(target).open("w", encoding="utf-8", newline="") as handle:
-            write(handle)
-    except OSError as exc:
-        raise InputError(
-            f"--csv {target}: cannot write ({exc.strerror or exc}); give a writable file path, or - for the screen"
-        ) from exc

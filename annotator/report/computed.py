@@ -1,0 +1,124 @@
+"""What the report computes itself where nothing fresh is stored: reliability under the coverage rule (not
+stored) and the test-split leaderboard (stored, like any `annotator compare`), so that a methods appendix
+never shows a figure computed on the wrong units, nor leaves them out because a command was not run."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select as sa_select
+from sqlmodel import col
+
+from annotator.project import Project
+from annotator.store.models import CodebookVersion, Metric, Run, utcnow
+
+from .fmt import redact, utc
+
+
+def last_change(run: Run) -> datetime | None:
+    """When a run last changed (its end, or its start while it runs)."""
+    return utc(run.finished_at or run.started_at)
+
+
+def agreement_now(project: Project, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Reliability computed for the report where none is stored (or only one from before the coverage rule):
+    each codebook with human codes, on the dev and test splits, with the default settings. Not stored."""
+    from annotator.errors import AnnotatorError
+    from annotator.metrics.agreement import compute_agreement, load_codes
+
+    have = {(a["params"].get("codebook"), a["split"]) for a in stored}
+    matrices = []
+    with project.transaction() as session:
+        books = sorted(
+            set(
+                session.execute(
+                    sa_select(col(CodebookVersion.name))
+                    .join(Run, col(Run.codebook_id) == col(CodebookVersion.id))
+                    .where(col(Run.kind) == "human")
+                )
+                .scalars()
+                .all()
+            )
+        )
+        for book in books:
+            for split in ("dev", "test"):
+                if (book, split) in have:
+                    continue
+                try:
+                    matrix = load_codes(session, book, split)
+                except AnnotatorError:
+                    continue
+                humans = [c for c in matrix.coders if c.kind == "human"]
+                if humans and len(matrix.coders) >= 2:
+                    matrices.append((book, split, matrix))
+    out = []
+    for book, split, matrix in matrices:
+        try:
+            result = compute_agreement(matrix)
+        except AnnotatorError:
+            continue
+        out.append(
+            {
+                "metric_id": None,
+                "created_at": utcnow(),
+                "split": split,
+                "params": {"codebook": book},
+                "result": redact(result),
+                "earlier": 0,
+                "stale_runs": [],
+                "computed_now": True,
+            }
+        )
+    return out
+
+
+def comparisons(
+    project: Project, rows: list[Metric], runs: dict[int, Run], validation: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The leaderboard and pairwise tests on the test split: the latest stored `compare` per gold coder and
+    codebook, or computed now (and stored) where none is, or where the stored one predates the coverage rule
+    or a change to one of its runs."""
+    from annotator.compare import compare
+    from annotator.errors import AnnotatorError
+
+    latest: dict[tuple[Any, Any], Metric] = {}
+    for row in rows:
+        if row.split == "test" and not row.params.get("runs") and not row.params.get("prompts"):
+            latest[(row.params.get("gold"), row.params.get("codebook"))] = row
+    out = []
+    wanted = {(v["gold"], v["codebook"]) for v in validation if v["split"] == "test" and not v["by"]}
+    for key in sorted(wanted | set(latest), key=repr):
+        stored = latest.get(key)
+        if stored is not None and fresh_compare(stored, runs):
+            out.append(
+                {
+                    "metric_id": stored.id,
+                    "created_at": utc(stored.created_at),
+                    "result": redact(stored.result),
+                }
+            )
+            continue
+        try:
+            result = compare(project, gold=key[0], split="test", codebook=key[1])
+        except AnnotatorError:
+            continue
+        out.append({"metric_id": result.get("metric_id"), "created_at": utcnow(), "result": redact(result)})
+    return out
+
+
+def fresh_compare(row: Metric, runs: dict[int, Run]) -> bool:
+    """A stored leaderboard computed under the coverage rule, after the last change to any of its runs."""
+    entries = row.result.get("runs", [])
+    if not all("alpha_vs_majority" in e for e in entries):
+        return False
+    created = utc(row.created_at)
+    changed = [
+        i
+        for e in entries
+        if (i := e.get("run_id")) in runs
+        and (t := last_change(runs[i])) is not None
+        and created
+        and t > created
+    ]
+    return not changed
