@@ -27,6 +27,7 @@ import pandas as pd
 
 from annotator.codebook import Codebook
 from annotator.errors import InputError
+from annotator.redaction import redact
 
 from .frame import COLUMNS, META_PREFIX, _Context, _iso
 
@@ -47,7 +48,6 @@ SUFFIXES = {
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "xlsx", "dta")
 STATA_STR_MAX = 2045  # bytes of a str# variable in format 118; longer strings become strL
 XLSX_CELL_MAX = 32767  # characters of an Excel cell
-_SECRET = re.compile(r"api[_-]?key|secret|password|passwd|authorization|bearer|credential", re.IGNORECASE)
 
 
 def resolve_format(out: Path, fmt: str | None) -> str:
@@ -173,15 +173,6 @@ def _write_frame(
     return [str(c) for c in frame.columns]
 
 
-def _safe(value: Any) -> Any:
-    """A copy of run parameters without anything that looks like a secret."""
-    if isinstance(value, dict):
-        return {k: _safe(v) for k, v in value.items() if not _SECRET.search(str(k))}
-    if isinstance(value, list):
-        return [_safe(v) for v in value]
-    return value
-
-
 def _provenance(ctx: _Context, result: ExportResult, codebook_file: str | None) -> dict[str, Any]:
     from annotator import __version__
 
@@ -209,8 +200,8 @@ def _provenance(ctx: _Context, result: ExportResult, codebook_file: str | None) 
             "started_at": _iso(run.started_at),
             "finished_at": _iso(run.finished_at),
             "items": run.n_items,
-            "params": _safe(run.params),
-            "sample": _safe(run.sample),
+            "params": redact(run.params),
+            "sample": redact(run.sample),
             "versions": run.versions,
             "spec_sha256": run.spec_sha256,
             "source": run.source,

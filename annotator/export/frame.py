@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from annotator.codebook import Codebook
 from annotator.errors import AnnotatorError, InputError
 from annotator.project import Project
+from annotator.redaction import redact_text
 from annotator.registry import stored_codebook
 from annotator.store.models import (
     Annotation,
@@ -126,8 +127,8 @@ def _frame(
             "label": a.label if ok else None,
             "probability": a.probability,
             "status": a.status,
-            "error": a.error,
-            "raw": None if ok else a.raw,
+            "error": redact_text(a.error),
+            "raw": None if ok else redact_text(a.raw),
             "rationale": a.rationale,
             "repeat": a.repeat,
             "split": d.split,

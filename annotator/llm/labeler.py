@@ -25,6 +25,7 @@ from annotator.llm.runstore import RunStore
 from annotator.llm.spec import ContextLimit, Item, ResolvedRun, fit
 from annotator.llm.transport import AdaptiveLimit, Backoff, ChatClient, Completion, RequestFailed, RunAborted
 from annotator.prompts import Message
+from annotator.redaction import known_secrets, redact_text
 from annotator.store.models import utcnow
 
 PRODUCER_CHUNK = 32  # prompts rendered per step: small steps keep the event loop responsive
@@ -98,6 +99,7 @@ class Engine:
         self.store = store
         self.base_url = base_url
         self.api_key = api_key
+        self._secrets = [api_key, *known_secrets(None)]  # never stored: see annotator.redaction
         self.concurrency = max(1, concurrency)
         self.prices = prices
         self.stats = stats
@@ -137,6 +139,7 @@ class Engine:
         cached: bool,
         tokens: tuple[int, int],
     ) -> None:
+        raw, error = redact_text(raw, self._secrets), redact_text(error, self._secrets)
         note = self._notes.get((item.document_id, item.repeat))
         if note is not None:  # a truncated document: its answer says so, whatever its status
             error = f"{note}; {error}" if error else note
@@ -169,11 +172,14 @@ class Engine:
         self.progress(self.stats)
 
     def _remember(self, key: str, completion: Completion) -> None:
+        content = redact_text(completion.content, self._secrets) or ""
+        # an answer that held a secret keeps no token log-probabilities: their tokens spell it out
+        logprobs = completion.logprobs if content == (completion.content or "") else None
         self._cache_rows.append(
             {
                 "key": key,
-                "response": completion.content or "",
-                "logprobs": completion.logprobs,
+                "response": content,
+                "logprobs": logprobs,
                 "usage": {"prompt_tokens": completion.tokens_in, "completion_tokens": completion.tokens_out},
                 "model": completion.model,
                 "created_at": utcnow(),

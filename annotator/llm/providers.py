@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from annotator.errors import AnnotatorError
+from annotator.redaction import redact_text
 
 
 class ProviderError(AnnotatorError):
@@ -104,6 +105,8 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
     url = base_url or info.base_url
     if provider == "openai-compatible":
         url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if url and not base_url:
+            _check_url(url, "OPENAI_BASE_URL")
         if not url:
             raise ProviderError(
                 f"{spec}: give the server's address with --base-url, e.g. http://localhost:8000/v1"
@@ -113,21 +116,29 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
     return ModelRef(provider=provider, model=model, base_url=url.rstrip("/") if url else None, info=info)
 
 
-def _check_url(url: str) -> None:
-    """Refuse base URLs that cannot work, or that would put a secret where it gets stored."""
+def _check_url(url: str, source: str = "--base-url") -> None:
+    """Refuse base URLs that cannot work, or that would put a secret where it gets stored, wherever they come
+    from (``source``: the flag or the environment variable); a refused URL is never echoed (it may hold a
+    password)."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ProviderError(f"--base-url {url!r}: write a full address, e.g. http://localhost:8000/v1")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise ProviderError(f"{source}: not a valid address; write e.g. http://localhost:8000/v1") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ProviderError(
+            f"{source} {redact_text(url)!r}: write a full address, e.g. http://localhost:8000/v1"
+        )
     if parts.username or parts.password:
         raise ProviderError(
-            "--base-url must not hold a user name or password (it is stored with the run); put the key in "
+            f"{source} must not hold a user name or password (it is stored with the run); put the key in "
             "OPENAI_COMPATIBLE_API_KEY (environment or .env) instead"
         )
     if parts.query or parts.fragment:
         raise ProviderError(
-            "--base-url must not have a ?query or #fragment (it is stored with the run, and keys often hide "
+            f"{source} must not have a ?query or #fragment (it is stored with the run, and keys often hide "
             "there); give the plain address, e.g. http://localhost:8000/v1, and the key in OPENAI_COMPATIBLE_API_KEY"
         )
 

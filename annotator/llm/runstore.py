@@ -15,7 +15,6 @@ from dataclasses import asdict
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +24,7 @@ from annotator.corpus import get_or_create_coder
 from annotator.errors import AnnotatorError
 from annotator.llm.spec import ResolvedRun
 from annotator.project import Project
+from annotator.redaction import safe_url
 from annotator.registry import register_codebook, register_prompt
 from annotator.store.asked import store_asked
 from annotator.store.db import insert_ignore, upsert
@@ -47,16 +47,6 @@ def software_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
-
-
-def _safe_url(url: str | None) -> str | None:
-    """A base URL without any user:password part."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def _alive(run: Run) -> bool:
@@ -140,7 +130,9 @@ class RunStore:
                 "logprobs": r.logprobs,
                 "reasks": r.request.reasks,
                 "retries": r.request.retries,
-                "base_url": _safe_url(r.model.base_url) if r.model.provider != "local" else None,
+                "base_url": safe_url(r.model.base_url)
+                if r.model.provider != "local" and r.model.base_url
+                else None,
                 "request": request,
                 "spec": r.spec,
             },

@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from annotator.errors import AnnotatorError
+from annotator.redaction import redact_text
 
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -140,6 +141,7 @@ class ChatClient:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self.url = f"{base_url}/chat/completions"
+        self._secrets = [api_key]  # a server's text may echo the key: it is redacted before it goes anywhere
         self.reached = False  # whether the server ever answered (with any status)
         self.key_env = key_env
         self.timeout_s = timeout_s
@@ -148,6 +150,9 @@ class ChatClient:
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             connector=aiohttp.TCPConnector(limit=max(1, connections), ttl_dns_cache=300),
         )
+
+    def _clean(self, exc: BaseException) -> str:
+        return redact_text(str(exc), self._secrets) or ""
 
     async def close(self) -> None:
         await self._session.close()
@@ -168,13 +173,14 @@ class ChatClient:
                     f"cannot connect to {self.url} ({exc.os_error or exc}); is the server running and the "
                     "base URL right?"
                 ) from None
-            raise RetryableError(f"connection failed ({type(exc).__name__}: {exc})") from None
+            raise RetryableError(f"connection failed ({type(exc).__name__}: {self._clean(exc)})") from None
         except aiohttp.ClientError as exc:
-            raise RetryableError(f"connection failed ({type(exc).__name__}: {exc})") from None
+            raise RetryableError(f"connection failed ({type(exc).__name__}: {self._clean(exc)})") from None
         self.reached = True
         latency = (time.perf_counter() - start) * 1000
         if status != 200:
-            snippet = body[:300].decode("utf-8", "replace").replace("\n", " ")
+            text = redact_text(body.decode("utf-8", "replace"), self._secrets) or ""
+            snippet = text[:300].replace("\n", " ")
             if status in RETRY_STATUSES or status >= 500:
                 raise RetryableError(f"HTTP {status}: {snippet}", retry_after, rate_limited=status == 429)
             if status in (401, 403):
@@ -188,7 +194,8 @@ class ChatClient:
             choice = data["choices"][0]
             content = choice["message"].get("content")
         except (ValueError, KeyError, IndexError, TypeError):
-            raise RetryableError(f"malformed response body: {body[:200]!r}") from None
+            text = redact_text(body.decode("utf-8", "replace"), self._secrets) or ""
+            raise RetryableError(f"malformed response body: {text[:200]!r}") from None
         usage = data.get("usage") or {}
         logprobs = (choice.get("logprobs") or {}).get("content")
         return Completion(
