@@ -166,3 +166,19 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+@pytest.mark.parametrize("folder", ["café/p", "dir ü/p", "日本/p", "100%/p"])
+def test_unicode_spaces_and_percent_in_the_project_path(cli, tmp_path: Path, monkeypatch, folder: str) -> None:
+    """Alembic reads its options through configparser, where '%' starts an interpolation: a project under
+    '100%' gave a 63-line traceback. Init, open, migrate, export and report all work there."""
+    monkeypatch.chdir(tmp_path)
+    assert cli("init", folder, "--example", "sentiment").code == 0
+    project = ["--project", folder]
+    assert cli(*project, "import", "example", "rotten-tomatoes", "--n", "100").code == 0
+    assert cli(*project, "db", "upgrade").code == 0
+    out = tmp_path / folder / "out 100% ü"
+    out.mkdir()
+    assert cli(*project, "export", "1", "--out", str(out / "labels.csv")).code == 0
+    assert cli(*project, "report", "--out", str(out / "report.html")).code == 0
+    assert (out / "labels.csv").stat().st_size > 0 and (out / "report.html").stat().st_size > 0

@@ -61,9 +61,12 @@ def make_engine(url: str) -> Engine:
 
 def alembic_config(engine: Engine | None = None) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(migrations_dir()))
+    # Alembic's options go through configparser, where "%" starts an interpolation: a project folder named
+    # "100%" (in the path or the database URL) must not break opening it
+    cfg.set_main_option("script_location", str(migrations_dir()).replace("%", "%%"))
     if engine is not None:
-        cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+        url = engine.url.render_as_string(hide_password=False)
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["engine"] = engine
     return cfg
 
