@@ -169,7 +169,9 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("folder", ["café/p", "dir ü/p", "日本/p", "100%/p"])
-def test_unicode_spaces_and_percent_in_the_project_path(cli, tmp_path: Path, monkeypatch, folder: str) -> None:
+def test_unicode_spaces_and_percent_in_the_project_path(
+    cli, tmp_path: Path, monkeypatch, folder: str
+) -> None:
     """Alembic reads its options through configparser, where '%' starts an interpolation: a project under
     '100%' gave a 63-line traceback. Init, open, migrate, export and report all work there."""
     monkeypatch.chdir(tmp_path)
