@@ -187,6 +187,9 @@ def init_project(
         if example:
             copy_example(example, root)
         project = load_project(root)
+        empty = db.empty_sqlite_file(db.make_engine(project.database_url))
+        if empty is not None:  # init is the command that makes a new database: an empty file becomes one
+            empty.unlink()
         _ = project.engine  # create and migrate the database now
     except BaseException:
         if created:

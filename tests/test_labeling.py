@@ -343,6 +343,10 @@ def test_ctrl_c_leaves_the_run_interrupted_with_answers_saved(project, docs, ser
         run = s.exec(select(Run)).one()
     assert run.status == "interrupted" and run.lease_owner is None
     assert len(_stored_keys(project)) >= 4
+    # the message names the run and what is saved, and the command that continues it
+    saved = run.n_ok + run.n_invalid + run.n_error
+    assert f"run {run.id} has {saved} of 16 answers saved" in err, err
+    assert f"annotator run --resume {run.id}" in err and "--resume RUN" not in err
 
 
 def test_a_live_lease_holder_keeps_its_run_even_after_the_lease_time(project, docs, server) -> None:

@@ -184,3 +184,16 @@ def test_unicode_spaces_and_percent_in_the_project_path(
     assert cli(*project, "export", "1", "--out", str(out / "labels.csv")).code == 0
     assert cli(*project, "report", "--out", str(out / "report.html")).code == 0
     assert (out / "labels.csv").stat().st_size > 0 and (out / "report.html").stat().st_size > 0
+
+
+def test_an_empty_database_file_is_refused_except_by_init(cli, project) -> None:
+    """SQLite takes a 0-byte file as a new database: a truncated project must not become an empty one."""
+    db_file = project.root / "annotator.db"
+    project.engine.dispose()
+    db_file.write_bytes(b"")
+    result = cli("--project", str(project.root), "status")
+    assert result.code == 2 and "is empty (0 bytes)" in result.err and "annotator init" in result.err
+    assert db_file.stat().st_size == 0  # nothing written
+    (project.root / "annotator.toml").unlink()
+    assert cli("init", str(project.root)).code == 0
+    assert db_file.stat().st_size > 0

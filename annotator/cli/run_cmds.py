@@ -195,10 +195,13 @@ def run(
                     timeout=timeout,
                     base_url=base_url,
                 )
-        except KeyboardInterrupt:
-            err_console.print(
-                f"interrupted: every finished answer is saved; `annotator run --resume {resume}` continues"
+        except KeyboardInterrupt as exc:
+            line = (
+                exc.line
+                if isinstance(exc, runner.RunInterrupted)
+                else f"interrupted: every finished answer is saved; `annotator run --resume {resume}` continues"
             )
+            err_console.print(line, markup=False)
             raise typer.Exit(130) from None
         _show_outcome(outcome, as_json)
         if not outcome.complete:
@@ -233,11 +236,13 @@ def run(
     try:
         with progress:
             outcome = runner.label(project, request, progress=progress, notify=notify)
-    except KeyboardInterrupt:
-        err_console.print(
-            "interrupted: every finished answer is saved; run the same command again, or "
-            "`annotator run --resume RUN`, to continue"
+    except KeyboardInterrupt as exc:
+        line = (
+            exc.line
+            if isinstance(exc, runner.RunInterrupted)
+            else "interrupted before the run started: nothing was asked"
         )
+        err_console.print(line, markup=False)
         raise typer.Exit(130) from None
     _show_outcome(outcome, as_json)
     if not outcome.complete:

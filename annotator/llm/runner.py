@@ -157,8 +157,8 @@ def label(
             elif engine.stop_reason is not None:
                 status, message = "interrupted", engine.stop_reason
     except KeyboardInterrupt:
-        store.finish("interrupted", "stopped by Ctrl-C", engine.server_model if engine else None)
-        raise
+        run = store.finish("interrupted", "stopped by Ctrl-C", engine.server_model if engine else None)
+        raise RunInterrupted(run) from None
     except BaseException as exc:
         store.finish("failed", f"{type(exc).__name__}: {exc}", engine.server_model if engine else None)
         raise
@@ -167,6 +167,25 @@ def label(
         raise engine.aborted
     complete = status == "done" or (engine is not None and engine.cost_capped)
     return RunOutcome(final.id or 0, status, stats, time.perf_counter() - start, message, final, complete)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run: a KeyboardInterrupt that carries the run as stored (its id and counts)."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"run {run.id} interrupted")
+        self.run = run
+
+    @property
+    def line(self) -> str:
+        """What to tell the user: what is saved, and the command that continues."""
+        r = self.run
+        stored = r.n_ok + r.n_invalid + r.n_error
+        return (
+            f"interrupted: run {r.id} has {stored} of {r.n_items} answers saved (ok {r.n_ok}, invalid "
+            f"{r.n_invalid}, error {r.n_error}); run the same command again, or `annotator run --resume {r.id}`, "
+            "to continue"
+        )
 
 
 def resume(

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -95,6 +96,15 @@ def describe(engine: Engine) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def empty_sqlite_file(engine: Engine) -> Path | None:
+    """The engine's SQLite file when it exists and has 0 bytes; None otherwise (or for other databases)."""
+    url = make_url(engine.url)
+    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database)
+    return path if path.is_file() and path.stat().st_size == 0 else None
+
+
 def check_known(engine: Engine, revision: str | None) -> None:
     if revision is None:
         return
@@ -122,7 +132,15 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Bring the database to head (cheap when it is there already)."""
+    """Bring the database to head (cheap when it is there already). An empty (0-byte) SQLite file is refused:
+    SQLite would silently take it as a new, empty database, and a project whose file was truncated would
+    look like a new project."""
+    empty = empty_sqlite_file(engine)
+    if empty is not None:
+        raise DatabaseError(
+            f"{empty} is empty (0 bytes), so it holds no project: if it should, restore it from a backup; to "
+            "start a new project here, delete it and run `annotator init`"
+        )
     try:
         revision = current_revision(engine)
         if revision == head_revision():
