@@ -85,8 +85,11 @@ def scripted_run(
     split: str = "dev",
     repeats: int = 1,
     tag: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> RunOutcome:
-    """A real LLM run (the whole engine) against a scripted endpoint that answers ``label_for(text)``."""
+    """A real LLM run (the whole engine) against a scripted endpoint that answers ``label_for(text)``;
+    ``sample``/``seed``: a seeded `--sample` run, whose asked set is the documents it drew."""
     from annotator.llm import runner
     from annotator.llm.spec import RunRequest
     from tests.scripted_server import ScriptedServer
@@ -103,5 +106,7 @@ def scripted_run(
                 concurrency=4,
                 retries=1,
                 tag=tag,
+                sample=sample,
+                seed=seed,
             ),
         )

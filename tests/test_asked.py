@@ -7,13 +7,10 @@ from pathlib import Path
 from sqlmodel import col, delete, select
 
 from annotator.corpus import import_codes, import_documents
-from annotator.llm import runner
-from annotator.llm.spec import RunRequest
 from annotator.metrics.validation import load_gold_and_runs
 from annotator.store.asked import asked_sets, store_asked
 from annotator.store.models import Annotation, Document, RunDocument
-from tests.conftest import write
-from tests.scripted_server import ScriptedServer
+from tests.conftest import scripted_run, write
 
 N = 50
 KEYS = [f"a{i:02d}" for i in range(N)]
@@ -29,18 +26,7 @@ def _setup(project, tmp_path: Path) -> int:
     # gold on the first 30 dev documents only
     gold = "".join(f"{k},positive\n" for k in KEYS[:30])
     import_codes(project, write(tmp_path / "gold.csv", "id,label\n" + gold), coder="critics", kind="gold")
-    with ScriptedServer() as server:
-        return runner.label(
-            project,
-            RunRequest(
-                prompt="sentiment/zero-shot.v1",
-                model="openai-compatible/s",
-                base_url=server.base_url,
-                split="dev",
-                sample=20,
-                seed=1,
-            ),
-        ).run_id
+    return scripted_run(project, lambda text: "positive", sample=20, seed=1).run_id
 
 
 def _doc_ids(project) -> dict[str, int]:

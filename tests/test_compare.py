@@ -77,26 +77,8 @@ def _sampled_run(
     project, labels: list[str], tag: str, sample: int, seed: int = 0, prompt: str = "sentiment/zero-shot.v1"
 ) -> tuple[int, list[int]]:
     """A scripted LLM run asked a seeded sample of the dev split; its id and the document ids it was asked."""
-    from annotator.llm import runner
-    from annotator.llm.spec import RunRequest
-    from tests.scripted_server import ScriptedServer
-
     by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
-    with ScriptedServer(label_for=label_by_word(by_word)) as server:
-        outcome = runner.label(
-            project,
-            RunRequest(
-                prompt=prompt,
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split="dev",
-                sample=sample,
-                seed=seed,
-                concurrency=4,
-                retries=1,
-                tag=tag,
-            ),
-        )
+    outcome = scripted_run(project, label_by_word(by_word), prompt=prompt, tag=tag, sample=sample, seed=seed)
     assert outcome.status == "done"
     with project.transaction() as s:
         asked = s.exec(select(RunDocument.document_id).where(col(RunDocument.run_id) == outcome.run_id)).all()

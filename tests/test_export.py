@@ -491,19 +491,7 @@ def _big_sampled(project, tmp_path: Path, n: int) -> tuple[int, list[int]]:
     import_codes(project, write(tmp_path / "gold.csv", "id,label\n" + gold), coder="critics", kind="gold")
     freeze_prompt(project, "sentiment/zero-shot.v1")
     by_word = {f"word{k} ": lab for k, lab in zip(BIG_KEYS, BIG_MODEL, strict=True)}
-    with ScriptedServer(label_for=label_by_word(by_word)) as server:
-        run_id = runner.label(
-            project,
-            RunRequest(
-                prompt="sentiment/zero-shot.v1",
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split="test",
-                sample=n,
-                seed=2,
-                concurrency=4,
-            ),
-        ).run_id
+    run_id = scripted_run(project, label_by_word(by_word), split="test", sample=n, seed=2).run_id
     with project.transaction() as s:
         ids = asked_sets(s, [run_id])[run_id]
         asked = sorted(int(d.doc_key[1:]) for d in s.exec(select(Document)).all() if d.id in ids)

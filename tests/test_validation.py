@@ -349,19 +349,7 @@ def big(project, tmp_path: Path):
 def _sampled_run(project, n: int, labels: list[str] = BIG_MODEL, seed: int = 3, split: str = "test") -> int:
     """A real `--sample n` LLM run: its asked set is the n documents it drew."""
     by_word = {f"word{k} ": lab for k, lab in zip(BIG_KEYS, labels, strict=True)}
-    with ScriptedServer(label_for=label_by_word(by_word)) as server:
-        return runner.label(
-            project,
-            RunRequest(
-                prompt="sentiment/zero-shot.v1",
-                model="openai-compatible/scripted",
-                base_url=server.base_url,
-                split=split,
-                sample=n,
-                seed=seed,
-                concurrency=4,
-            ),
-        ).run_id
+    return scripted_run(project, label_by_word(by_word), split=split, sample=n, seed=seed).run_id
 
 
 def _asked_indices(project, run_id: int) -> list[int]:
