@@ -64,7 +64,6 @@ from annotator.metrics.validation import (
 from annotator.project import Project
 from annotator.prompts import PromptRef, parse_prompt, parse_ref, prompt_diff
 from annotator.registry import find_prompt_version
-from annotator.store.asked import asked_sets
 from annotator.store.models import Metric, as_utc
 from annotator.textfmt import interval
 
@@ -260,7 +259,6 @@ def compare(
         gold_name = gold.strip() if gold is not None else default_gold(session)
         data = load_gold_and_runs(session, gold_name, split, runs, codebook)
         matrix = load_codes(session, data["codebook"], split)
-        asked = asked_sets(session, [i.id for i in data["runs"]])
         costs = run_costs(session, [i.id for i in data["runs"]])
         bodies: dict[str, tuple[str, str, str | None]] = {}
         if prompts:
@@ -275,7 +273,7 @@ def compare(
                         frozen.isoformat() if frozen else None,
                     )
 
-    scorer = Scorer(data, matrix, asked, n_boot, seed, min_units)
+    scorer = Scorer(data, matrix, {i.id: i.selected for i in data["runs"]}, n_boot, seed, min_units)
     infos: list[RunInfo] = data["runs"]
     notes: list[str] = []
     idle = [i for i in infos if not scorer.items(i)]

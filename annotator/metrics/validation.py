@@ -71,7 +71,11 @@ class RunInfo:
     # the gold items (of the split) the run was asked: the only items its figures are computed on
     asked: set[int] = field(default_factory=set)
     # every document the run was asked, gold or not, on any split
-    n_asked: int = 0
+    selected: set[int] = field(default_factory=set)
+
+    @property
+    def n_asked(self) -> int:
+        return len(self.selected)
 
     @classmethod
     def of(cls, run: Run, prompt: PromptVersion | None) -> RunInfo:
@@ -224,7 +228,7 @@ def load_gold_and_runs(
         assert r.id is not None
         prompt = session.get(PromptVersion, r.prompt_id) if r.prompt_id is not None else None
         info = RunInfo.of(r, prompt)
-        info.n_asked = len(asked[r.id])
+        info.selected = asked[r.id]
         info.asked = {d for d in asked[r.id] if d in gold_codes}
         aq = sa_select(col(Annotation.document_id), col(Annotation.label), col(Annotation.status)).where(
             col(Annotation.run_id) == r.id, col(Annotation.repeat) == 0
