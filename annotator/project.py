@@ -3,10 +3,15 @@
 Commands find it from the current folder upwards, or from ``--project DIR``. The database URL comes from
 ``ANNOTATOR_DB``, else the toml, else ``sqlite:///annotator.db`` relative to the project folder; any
 SQLAlchemy URL works.
+
+A SQLite database this process cannot write opens read-only (see annotator.store.db): commands that only read
+work on it, and a command that writes calls :meth:`Project.check_writable` first, which refuses it in one
+line before anything is written.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -22,7 +27,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
-from annotator.errors import ProjectError
+from annotator.errors import DatabaseError, ProjectError
 from annotator.resources import example_codebooks_dir, example_prompts_dir
 from annotator.store import db
 
@@ -62,10 +67,27 @@ class Project:
 
     @cached_property
     def engine(self) -> Engine:
-        """The project's database, migrated to the current schema on first use."""
+        """The project's database, migrated to the current schema on first use; opened read-only when this
+        process cannot write it (a read-only open that needs a migration is refused)."""
         engine = db.make_engine(self.database_url)
         db.ensure_schema(engine)
         return engine
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the database is open read-only (nothing this process does is written)."""
+        return db.is_read_only(self.engine)
+
+    def check_writable(self) -> None:
+        """Refuse (DatabaseError, one line) when the SQLite database, its -wal/-shm or its folder cannot be
+        written: a command that writes calls this before it does anything."""
+        path = db.sqlite_path(self.database_url)
+        blocked = db.not_writable(path) if path is not None else None
+        if blocked is not None:
+            raise DatabaseError(
+                f"this command writes to the database, but {db.how_to_write(blocked)}; commands that only "
+                "read (status, runs, agreement, validate, compare, export, report) work as it is"
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -191,7 +213,7 @@ def init_project(
         if empty is not None:  # init is the command that makes a new database: an empty file becomes one
             empty.unlink()
         _ = project.engine  # create and migrate the database now
-    except BaseException:
+    except BaseException as exc:
         if created:
             shutil.rmtree(root, ignore_errors=True)
         else:  # leave the folder as it was: remove only what this call created
@@ -200,5 +222,10 @@ def init_project(
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise ProjectError(
+                f"cannot create the project in {root}: creating {exc.filename or root} failed "
+                f"({exc.strerror}); choose a folder you can write to"
+            ) from None
         raise
     return project

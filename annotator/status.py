@@ -87,7 +87,9 @@ def project_status(project: Project) -> dict[str, Any]:
                 "started": run.started_at.isoformat(timespec="seconds"),
             }
             for run, coder, cb, v in runs
+            if run.archived_at is None
         ],
+        "archived_runs": sum(run.archived_at is not None for run, *_ in runs),
         "prompts": [
             {
                 "ref": p.ref,

@@ -6,6 +6,11 @@ Figures (same machine, same run):
   (target >= 25x); beside it, the plain AsyncOpenAI + Semaphore + gather and a plain aiohttp client.
 - A cached re-run of 10,000 labels (a second run whose every request is in the cache): labels/s (target
   >= 2,000/s).
+- A rate-limit storm, the real `annotator run` CLI process against a server that admits 80 requests/s (a
+  token bucket: above it, 429 without Retry-After) at 100 ms, concurrency 32: 60 s in which every other
+  request is refused with 429 Retry-After: 1, then, 10 s later, a 10 s outage in which every request is.
+  Targets: 0 errors; labels/s during the storm >= 70% of what the server admits; back to 90% of that within
+  5 s of the storm's and the outage's end (`python -m benchmarks.bench_labeling storm` runs this part alone).
 The loopback server runs in its own process (benchmarks/loopback_server.py, ~0.07 ms CPU per request).
 """
 
@@ -14,11 +19,21 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.loopback_server import _aiohttp_run, _openai_run, _payload, start_server, stop
+from benchmarks.loopback_server import (
+    _aiohttp_run,
+    _openai_run,
+    _payload,
+    server_stats,
+    start_server,
+    start_storm,
+    stop,
+)
 
 LATENCY = 0.1
 CONCURRENCY = 32
@@ -26,6 +41,14 @@ N = 3200
 N_SEQUENTIAL = 30
 N_CACHED = 10_000
 CEILING = CONCURRENCY / LATENCY
+ACCEPT_RATE = 80.0  # requests/s the rate-limited server admits
+STORM_S = 60.0
+STORM_LEAD_S = 8.0  # seconds of the run before the storm starts
+OUTAGE_GAP_S = 10.0  # then, after the storm, this long until the outage
+OUTAGE_S = 10.0  # every request refused
+N_STORM = 7500  # enough for the run to outlast the outage by 10 s or more at the admitted rate
+STORM_TARGET = 0.70
+RECOVERY_TARGET_S = 5.0
 
 
 def _sequential(base_url: str, n: int) -> float:
@@ -76,7 +99,133 @@ def _annotator(project, base_url: str, n: int, tag: str, cache: bool = True) -> 
     return n / elapsed, outcome.stats.cached, outcome.stats.requests
 
 
-def main() -> None:
+def _storm(tmp: Path) -> dict[str, float]:
+    """Run the CLI through the storm and then the outage; the figures, from the answers' stored times (what
+    the user gets) and the server's counters."""
+    from sqlmodel import col, select
+
+    from annotator.store.models import Annotation, Run, as_utc
+
+    project = _project(tmp / "storm", N_STORM)
+    proc, base_url = start_server(latency=LATENCY, accept_rate=ACCEPT_RATE)
+    run: subprocess.Popen[str] | None = None
+    try:
+        cmd = [
+            sys.executable,
+            "-m",
+            "annotator",
+            "--project",
+            str(project.root),
+            "run",
+            "--prompt",
+            "sentiment/zero-shot.v1",
+            "--model",
+            "openai-compatible/loopback",
+            "--base-url",
+            base_url,
+            "--concurrency",
+            str(CONCURRENCY),
+            "--tag",
+            "storm",
+        ]
+        run = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while server_stats(base_url)["requests"] == 0 and run.poll() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the CLI run made no request within 120 s")
+            time.sleep(0.1)
+        time.sleep(STORM_LEAD_S)
+        start, end = start_storm(base_url, STORM_S, every=2, retry_after=1.0)
+        time.sleep(max(0.0, end + OUTAGE_GAP_S - time.time()))
+        _, out_end = start_storm(base_url, OUTAGE_S, every=1, retry_after=1.0)
+        out, err = run.communicate(timeout=1800)
+        counters = server_stats(base_url)
+    finally:
+        if run is not None and run.poll() is None:
+            run.kill()
+        stop(proc)
+    if run.returncode != 0:
+        print(f"    (the CLI run exited {run.returncode}: {(err or out).strip()[-300:]})")
+    with project.transaction() as session:
+        rows = session.exec(
+            select(Annotation.status, Annotation.created_at).join(Run).where(col(Run.kind) == "llm")
+        ).all()
+    ok = sorted(as_utc(t).timestamp() for status, t in rows if status == "ok")  # type: ignore[union-attr]
+    errors = sum(status == "error" for status, _ in rows)
+    first, last = ok[0], ok[-1]
+
+    def count(a: float, b: float) -> int:
+        return sum(a <= t < b for t in ok)
+
+    def recovery(since: float) -> float:
+        """Seconds after `since` until a second holds 90% of the admitted rate (nan: not before the end)."""
+        t = since
+        while t + 1.0 <= last:
+            if count(t, t + 1.0) >= 0.9 * ACCEPT_RATE:
+                return t - since
+            t += 0.1
+        return float("nan")
+
+    return {
+        "before": count(first + 2.0, start) / max(start - first - 2.0, 1e-9),  # after 2 s of warming up
+        "during": count(start, end) / STORM_S,
+        "after": count(end, end + OUTAGE_GAP_S) / OUTAGE_GAP_S,
+        "recovery": recovery(end),
+        "outage_recovery": recovery(out_end),
+        "errors": errors,
+        "refused": counters["refused"],
+        "storm_refused": counters["storm_refused"],
+        "requests": counters["requests"] + counters["refused"],
+        "labels": len(ok),
+        "tail": last - out_end,
+    }
+
+
+def _s(value: float) -> str:
+    return "not reached" if value != value else f"{value:.1f} s"
+
+
+def storm() -> None:
+    with tempfile.TemporaryDirectory() as name:
+        f = _storm(Path(name))
+    ratio = f["during"] / ACCEPT_RATE
+    passed = (
+        f["errors"] == 0
+        and ratio >= STORM_TARGET
+        and f["recovery"] <= RECOVERY_TARGET_S
+        and f["outage_recovery"] <= RECOVERY_TARGET_S
+    )
+    print(
+        f"  rate-limit storm: `annotator run` CLI, {N_STORM:,} labels, concurrency {CONCURRENCY}, "
+        f"{LATENCY * 1000:.0f} ms; the server admits {ACCEPT_RATE:.0f} requests/s (429 above); from "
+        f"{STORM_LEAD_S:.0f} s in, {STORM_S:.0f} s of every other request 429 Retry-After: 1, then after "
+        f"{OUTAGE_GAP_S:.0f} s, {OUTAGE_S:.0f} s of every request 429 Retry-After: 1"
+    )
+    print(
+        f"    labels/s before the storm {f['before']:.1f}, during it {f['during']:.1f} ({ratio:.0%} of the "
+        f"{ACCEPT_RATE:.0f}/s the server admits; target {STORM_TARGET:.0%}), after it {f['after']:.1f}"
+    )
+    print(
+        f"    errors {f['errors']:.0f} (target 0) of {N_STORM:,}; back to 90% of the admitted rate "
+        f"{_s(f['recovery'])} after the storm, {_s(f['outage_recovery'])} after the outage (target "
+        f"{RECOVERY_TARGET_S:.0f} s); the last label {f['tail']:.1f} s after the outage"
+    )
+    print(
+        f"    requests {f['requests']:,.0f}: {f['refused']:,.0f} answered 429 ({f['storm_refused']:,.0f} by the "
+        f"storm and the outage, {f['refused'] - f['storm_refused']:,.0f} above the admitted rate)"
+    )
+    print(f"    storm target: {'PASS' if passed else 'FAIL'}")
+
+
+def main(parts: list[str] | None = None) -> None:
+    parts = parts or ["throughput", "storm"]
+    if "throughput" in parts:
+        throughput()
+    if "storm" in parts:
+        storm()
+
+
+def throughput() -> None:
     proc, base_url = start_server(latency=LATENCY)
     try:
         with tempfile.TemporaryDirectory() as name:
@@ -122,4 +271,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

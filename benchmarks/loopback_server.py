@@ -19,8 +19,16 @@ Endpoints:
   body (`--pick hash`, the default: the same request always gets the same label) or round-robin
   (`--pick cycle`), the request's `model` echoed back, and `usage` token counts (prompt: body bytes / 4).
 - `GET /v1/models`: one model, `loopback`.
-- `GET /_stats`: `{"requests": n, "cpu_s": s}`, the chat requests answered so far and the server process's
-  CPU time; take the difference of two readings for the CPU cost per request (see `server_stats`).
+- `GET /_stats`: `{"requests": n, "cpu_s": s, "refused": r, "storm_refused": k}`, the chat requests answered
+  (200) so far, the server process's CPU time, the requests refused with a 429 (k of them by a storm); take the difference of two readings for the
+  CPU cost per request (see `server_stats`).
+- `GET /_storm?seconds=S&every=K&retry_after=R`: from now on, for S seconds, every K-th chat request is refused
+  at once with a 429 and `Retry-After: R` (a rate-limit storm); answers `{"start": t, "end": t}` in
+  `time.time()` seconds.
+
+Rate limit (`--accept-rate N`, `start_server(accept_rate=N)`): a token bucket admits N chat requests per
+second (a burst of N/10); a request above that is refused at once with a 429 and no Retry-After, as servers
+that limit a rate do. A request refused by a storm takes no token. 0 (the default) admits every request.
 
 Not supported (not needed by HTTP clients of an API): chunked request bodies (answered 411 and the
 connection closed), `Expect: 100-continue`, streaming answers. Pipelined requests on one connection are
@@ -67,13 +75,21 @@ _COMPLETION = (
     b'"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d},'
     b'"system_fingerprint":"fp_loopback"}'
 )
+_RATE_LIMITED = (
+    b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n"
+    b"Connection: keep-alive\r\n\r\n"
+)
+_LIMIT_BODY = (
+    b'{"error":{"message":"Rate limit reached for requests. Please try again later.","type":"requests",'
+    b'"param":null,"code":"rate_limit_exceeded"}}'
+)
 _COMPLETION_TOKENS = 6  # {"  label  ":  "  <label>  "}
 
 
 class _State:
     """What every connection of one server shares."""
 
-    def __init__(self, latency: float, labels: Sequence[str], pick: str) -> None:
+    def __init__(self, latency: float, labels: Sequence[str], pick: str, accept_rate: float = 0.0) -> None:
         if not labels:
             raise ValueError("the label list is empty")
         if pick not in ("hash", "cycle"):
@@ -84,6 +100,16 @@ class _State:
         self.n_labels = len(labels)
         self.pick_hash = pick == "hash"
         self.served = 0
+        self.refused = 0
+        self.storm_refused = 0
+        self.accept_rate = accept_rate
+        self.burst = max(1.0, accept_rate / 10)
+        self.tokens = self.burst
+        self.refilled = time.monotonic()
+        self.storm_until = 0.0  # time.monotonic() when the current storm ends
+        self.storm_every = 2
+        self.storm_retry_after = b"1"
+        self.storm_seen = 0
         self.models = json.dumps(
             {
                 "object": "list",
@@ -135,9 +161,33 @@ class _Connection(asyncio.Protocol):
                 return
         self.buf = buf
 
+    def _refuse(self, state: _State, now: float) -> bytes | None:
+        """The 429 this request gets (a storm's or the rate limit's), or None when it is admitted."""
+        if now < state.storm_until:
+            state.storm_seen += 1
+            if state.storm_seen % state.storm_every == 0:
+                state.storm_refused += 1
+                return _RATE_LIMITED % (
+                    b"Retry-After: " + state.storm_retry_after + b"\r\n",
+                    len(_LIMIT_BODY),
+                )
+        if state.accept_rate > 0:
+            state.tokens = min(state.burst, state.tokens + (now - state.refilled) * state.accept_rate)
+            state.refilled = now
+            if state.tokens < 1:
+                return _RATE_LIMITED % (b"", len(_LIMIT_BODY))
+            state.tokens -= 1
+        return None
+
     def _dispatch(self, line: bytes, body: bytes, close: bool) -> None:
         state = self.state
         if line.startswith(b"post /v1/chat/completions"):
+            if state.accept_rate > 0 or state.storm_until:
+                refusal = self._refuse(state, time.monotonic())
+                if refusal is not None:
+                    state.refused += 1
+                    self._send(refusal + _LIMIT_BODY, close)
+                    return
             state.served += 1
             n = state.served
             label = (zlib.crc32(body) if state.pick_hash else n) % state.n_labels
@@ -160,8 +210,29 @@ class _Connection(asyncio.Protocol):
         elif line.startswith(b"get /v1/models"):
             self._send(_OK_HEAD % len(state.models) + state.models, close)
         elif line.startswith(b"get /_stats"):
-            stats = json.dumps({"requests": state.served, "cpu_s": time.process_time()}).encode()
+            stats = json.dumps(
+                {
+                    "requests": state.served,
+                    "cpu_s": time.process_time(),
+                    "refused": state.refused,
+                    "storm_refused": state.storm_refused,
+                }
+            ).encode()
             self._send(_OK_HEAD % len(stats) + stats, close)
+        elif line.startswith(b"get /_storm"):
+            query = dict(
+                pair.split(b"=", 1)
+                for pair in line.split(b" ")[1].partition(b"?")[2].split(b"&")
+                if b"=" in pair
+            )
+            seconds = float(query.get(b"seconds", b"60"))
+            state.storm_every = max(1, int(query.get(b"every", b"2")))
+            state.storm_retry_after = query.get(b"retry_after", b"1")
+            state.storm_seen = 0
+            state.storm_until = time.monotonic() + seconds
+            now = time.time()
+            storm = json.dumps({"start": now, "end": now + seconds}).encode()
+            self._send(_OK_HEAD % len(storm) + storm, close)
         else:
             msg = b'{"error":{"message":"not found","type":"invalid_request_error"}}'
             self._send(_NOT_FOUND % (len(msg), msg), close)
@@ -187,15 +258,18 @@ async def serve(
     latency: float = 0.1,
     labels: Sequence[str] = DEFAULT_LABELS,
     pick: str = "hash",
+    accept_rate: float = 0.0,
 ) -> asyncio.Server:
     """Start serving on the running loop and return the server (its port: `server.sockets[0]`)."""
-    state = _State(latency, list(labels), pick)
+    state = _State(latency, list(labels), pick, accept_rate)
     state.loop = asyncio.get_running_loop()
     return await state.loop.create_server(lambda: _Connection(state), host, port, backlog=1024)
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:
-    server = await serve(args.host, args.port, args.latency, args.labels.split(","), args.pick)
+    server = await serve(
+        args.host, args.port, args.latency, args.labels.split(","), args.pick, args.accept_rate
+    )
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
@@ -207,6 +281,7 @@ def start_server(
     *,
     pick: str = "hash",
     timeout: float = 15.0,
+    accept_rate: float = 0.0,
 ) -> tuple[subprocess.Popen[str], str]:
     """Run the server in a subprocess (so that it uses another core); return it and its base URL.
 
@@ -226,6 +301,8 @@ def start_server(
         ",".join(labels),
         "--pick",
         pick,
+        "--accept-rate",
+        repr(float(accept_rate)),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
@@ -256,10 +333,23 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def server_stats(base_url: str) -> dict[str, float]:
-    """The server's counters: `requests` (chat requests answered) and `cpu_s` (its process CPU time)."""
+    """The server's counters: `requests` (chat requests answered), `cpu_s` (its process CPU time) and
+    `refused` (requests answered 429), `storm_refused` (of which by a storm)."""
     root = base_url.removesuffix("/").removesuffix("/v1")
     with urllib.request.urlopen(f"{root}/_stats", timeout=10) as response:
         return json.loads(response.read())
+
+
+def start_storm(
+    base_url: str, seconds: float, every: int = 2, retry_after: float = 1.0
+) -> tuple[float, float]:
+    """Refuse every `every`-th chat request with 429 `Retry-After: retry_after` for `seconds` from now;
+    returns the storm's start and end in `time.time()` seconds."""
+    root = base_url.removesuffix("/").removesuffix("/v1")
+    url = f"{root}/_storm?seconds={seconds:g}&every={every}&retry_after={retry_after:g}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        storm = json.loads(response.read())
+    return float(storm["start"]), float(storm["end"])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -367,6 +457,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.1, help="seconds before each answer")
     parser.add_argument("--labels", default=",".join(DEFAULT_LABELS), help="comma-separated labels")
     parser.add_argument("--pick", choices=["hash", "cycle"], default="hash", help="how a label is chosen")
+    parser.add_argument(
+        "--accept-rate", type=float, default=0.0, help="chat requests admitted per second (0: all)"
+    )
     parser.add_argument(
         "--measure", action="store_true", help="measure the server and two clients, then exit"
     )

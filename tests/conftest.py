@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,16 @@ def cli(capsys: pytest.CaptureFixture[str]):
         return CLIResult(code, captured.out, captured.err)
 
     return run
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process umask set to ``mask`` inside the block (files to share must follow it)."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:

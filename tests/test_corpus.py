@@ -219,3 +219,111 @@ def test_unknown_labels_of_every_coder_are_listed_at_once(project, tmp_path: Pat
         InputError, match=r"'meh' \(1x, first at long.csv:2\), 'bof' \(1x, first at long.csv:3\)"
     ):
         import_codes(project, path, coder_column="coder")
+
+
+def _big_csv(
+    tmp_path: Path, n: int, name: str = "big.csv", prefix: str = "b", bad: dict[int, str] | None = None
+):
+    """n rows b-0..b-(n-1), row k on line k + 2; ``bad`` replaces whole rows (without their newline)."""
+    bad = bad or {}
+    rows = "".join(bad.get(k, f"{prefix}-{k},text number {k} of a long file") + "\n" for k in range(n))
+    return write(tmp_path / name, "id,text\n" + rows)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            {11_990: "b-3,a second b-3"},
+            "duplicate document ids in the file: 'b-3' at big.csv:5 and big.csv:11992",
+        ),
+        ({11_990: "b-11990,  "}, "empty text at big.csv:11992"),
+        ({11_995: "b-11995,nul \x00 here"}, "text with a NUL character at big.csv:11997"),
+        ({11_998: 'b-11998,"never closed'}, "big.csv:12000: a quoted field opens at line 12000"),
+        ({11_999: ",no id"}, "big.csv:12001: empty id in column 'id'"),
+    ],
+)
+def test_a_bad_row_near_the_end_of_a_long_file_writes_nothing(
+    project, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch, bad: dict[int, str], message: str
+) -> None:
+    """12,000 rows are written in chunks (5,000 at a time) inside one transaction: chunks written before the
+    bad row are rolled back with it."""
+    import annotator.corpus as corpus
+
+    chunks: list[int] = []
+    real_insert = corpus.bulk_insert
+
+    def counting_insert(session, model, rows, *args, **kwargs):
+        chunks.append(len(rows))
+        real_insert(session, model, rows, *args, **kwargs)
+
+    monkeypatch.setattr(corpus, "bulk_insert", counting_insert)
+    before = db_snapshot(project)
+    result = cli("import", "docs", _big_csv(tmp_path, 12_000, bad=bad))
+    assert result.code == 2, result
+    assert message in result.err and result.err.count("\n") == 1
+    assert db_snapshot(project) == before
+    assert _count(project, Document) == 0
+    assert chunks[:2] == [5_000, 5_000]  # written before the bad row was read, then rolled back
+
+
+def test_long_file_streams_and_changed_texts_anywhere_are_refused(project, tmp_path: Path, cli) -> None:
+    first = _big_csv(tmp_path, 12_000)
+    assert import_documents(project, first).added == 12_000
+    again = import_documents(project, first)
+    assert (again.added, again.unchanged, again.rows, again.lines) == (0, 12_000, 12_000, 12_001)
+    before = db_snapshot(project)
+    changed = {k: f"b-{k},an edited text {k}" for k in (2, 11_999)}
+    more = _big_csv(tmp_path, 12_000, name="more.csv", bad=changed)
+    with open(more, "a", encoding="utf-8") as fh:
+        fh.writelines(f"new-{k},a new text {k}\n" for k in range(6_000))
+    result = cli("import", "docs", more)
+    assert result.code == 2, result
+    assert (
+        "already imported with a different text: 'b-2' (more.csv:4), 'b-11999' (more.csv:12001)" in result.err
+    )
+    assert db_snapshot(project) == before  # the 6,000 new documents were not written either
+    with project.transaction() as s:
+        text = s.execute(select(Document.text).where(Document.doc_key == "b-11999")).scalar_one()
+    assert text == "text number 11999 of a long file"
+
+
+def test_encoding_error_near_the_end_names_its_line_and_writes_nothing(project, tmp_path: Path) -> None:
+    path = _big_csv(tmp_path, 12_000)
+    data = path.read_bytes()
+    cut = data.index(b"b-11500,")
+    path.write_bytes(data[:cut] + b"b-11500,caf\xe9 " + data[cut + len(b"b-11500,") :])
+    with pytest.raises(InputError, match=r"big\.csv:11502: not valid utf-8 \(byte 0xe9 at offset "):
+        import_documents(project, path)
+    assert _count(project, Document) == 0
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfid,text\na,ok\nb,caf\xe9\n")
+    with pytest.raises(InputError, match=r"bom\.csv:3: not valid utf-8 \(byte 0xe9 at offset 21\)"):
+        import_documents(project, tmp_path / "bom.csv")
+
+
+@pytest.mark.slow
+def test_a_killed_import_leaves_nothing(project, tmp_path: Path) -> None:
+    """kill -9 while the chunks are being written (the database's write-ahead log growing): nothing stays."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = _big_csv(tmp_path, 400_000)
+    wal = Path(project.database_url.removeprefix("sqlite:///") + "-wal")
+    start = wal.stat().st_size if wal.exists() else 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "annotator", "--project", str(project.root), "import", "docs", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while proc.poll() is None and (wal.stat().st_size if wal.exists() else 0) < start + 4_000_000:
+            time.sleep(0.02)
+        assert proc.poll() is None, "the import ended before it could be killed: make the file longer"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert _count(project, Document) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from annotator.metrics.agreement import agreement
 from annotator.metrics.validation import validate
 from annotator.registry import freeze_prompt, stored_codebook
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Metric, PromptVersion, Run
-from tests.conftest import label_by_word, scripted_run, write
+from tests.conftest import label_by_word, scripted_run, umask, write
 from tests.scripted_server import ScriptedServer
 
 N = 40
@@ -74,7 +75,9 @@ def _make_invalid(project, run_id: int) -> None:
 @pytest.fixture
 def setup(project, tmp_path: Path):
     rows = "".join(f'{k},"word{k} sentence about a film",{i % 2}\n' for i, k in enumerate(KEYS))
-    import_documents(project, write(tmp_path / "docs.csv", "id,text,source type\n" + rows))
+    import_documents(
+        project, write(tmp_path / "docs.csv", "tweet_id,text,source type\n" + rows), id="tweet_id"
+    )
     with project.transaction() as s:
         for d in s.exec(select(Document)).all():
             d.split = SPLIT[int(d.doc_key[1:])]
@@ -154,7 +157,8 @@ def test_every_format_reads_back(setup, fmt: str, tmp_path: Path) -> None:
             3: "neutral",
         }
         assert result.label_codes == {1: "negative", 2: "positive", 3: "neutral"}
-        assert variable_labels["id"] == COLUMNS["id"]
+        # the id column is labelled with the user's own column name
+        assert variable_labels["id"] == "document id (column tweet_id of the imported file)"
         raw_codes = pd.read_stata(out, convert_categoricals=False)["label"]
         assert raw_codes.iloc[0] == 1.0 and pd.isna(raw_codes.iloc[7])  # d00 negative, d07 invalid
     assert list(back.columns) == result.columns == list(COLUMNS)
@@ -288,8 +292,44 @@ def test_existing_file_is_refused_unless_forced(setup, cli, tmp_path: Path) -> N
     # a sidecar left from an earlier export counts too
     other = tmp_path / "other.csv"
     Path(str(other) + ".provenance.json").write_text("{}")
-    assert "other.csv.provenance.json already exists" in cli("export", str(run_id), "--out", str(other)).err
-    assert not other.exists()
+    res = cli("export", str(run_id), "--out", str(other))
+    assert res.code == 2 and "other.csv.provenance.json already exists; pass --force" in res.err
+    assert not other.exists() and not Path(str(other) + ".codebook.yaml").exists()
+    assert Path(str(other) + ".provenance.json").read_text() == "{}"
+
+
+def test_a_refused_export_writes_no_sidecar(setup, cli, tmp_path: Path) -> None:
+    """Every path (the export and its sidecars) is checked before anything is written."""
+    _project, run_id = setup
+    out = tmp_path / "labels.dta"
+    out.write_bytes(b"mine")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = cli("export", str(run_id), "--out", str(out))
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1
+    assert f"{out} already exists; pass --force to replace it" in res.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and out.read_bytes() == b"mine"
+    # forced: the export and both sidecars, no temporary file left
+    assert cli("export", str(run_id), "--out", str(out), "--force").code == 0
+    assert pd.read_stata(out)["id"].iloc[0] == KEYS[0]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert {"labels.dta.codebook.yaml", "labels.dta.provenance.json"} <= set(names)
+    assert not [n for n in names if n.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_export_files_follow_theumask(setup, tmp_path: Path, mask: int) -> None:
+    """Files to share are ordinary files (0666 less the umask), not private 0600 temp files; --force too."""
+    project, run_id = setup
+    folder = tmp_path / f"shared-{mask:o}"
+    folder.mkdir()
+    with umask(mask):
+        for fmt in ("csv", "tsv", "jsonl", "parquet", "xlsx", "dta"):
+            out = folder / f"labels.{fmt}"
+            result = export_run(project, run_id, out)
+            export_run(project, run_id, out, overwrite=True)  # a replaced file too
+            for path in (out, Path(result.codebook_path or ""), Path(result.provenance_path)):
+                assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, (fmt, path.name)
+    assert len(list(folder.iterdir())) == 18
 
 
 def test_nothing_half_written(setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -303,7 +343,9 @@ def test_nothing_half_written(setup, tmp_path: Path, monkeypatch: pytest.MonkeyP
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(export_mod, "_provenance", broken)
-    with pytest.raises(AnnotatorError, match=r"cannot write .*labels\.parquet: No space left on device"):
+    with pytest.raises(
+        AnnotatorError, match=r"cannot write .*labels\.parquet\.provenance\.json: No space left on device"
+    ):
         export_run(project, run_id, out, overwrite=True)
     assert out.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("labels", ".labels"))) == [

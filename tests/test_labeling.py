@@ -20,10 +20,10 @@ from sqlmodel import col, select
 from annotator.corpus import import_documents
 from annotator.llm import runner
 from annotator.llm.spec import RunError, RunRequest
-from annotator.llm.transport import AdaptiveLimit, RunAborted
+from annotator.llm.transport import RunAborted
 from annotator.registry import freeze_prompt
 from annotator.splits import make_split
-from annotator.store.models import Annotation, Document, Run
+from annotator.store.models import Annotation, Coder, Document, PromptVersion, Run
 from tests.conftest import db_snapshot, write
 from tests.scripted_server import Broken, Fail, Label, ScriptedServer, Sleep
 
@@ -182,8 +182,10 @@ def test_bad_key_stops_the_run_and_no_key_is_stored(project, docs, server, monke
     assert secret not in str(exc.value)
     assert server.requests[0].body  # the key went in the header, not the body
     assert secret not in db_snapshot(project)
-    with project.transaction() as s:
-        assert s.exec(select(Run.status)).one() == "failed"
+    with project.transaction() as s:  # refused before any answer: nothing was created
+        assert s.exec(select(Run)).all() == []
+        assert s.exec(select(PromptVersion)).all() == []
+        assert s.exec(select(Coder).where(col(Coder.kind) == "llm")).all() == []
 
 
 def test_max_cost_stops_before_spending_more(project, docs, server, tmp_path) -> None:
@@ -215,31 +217,6 @@ def test_document_text_reaches_the_model_verbatim(project, server, tmp_path) -> 
     make_split(project, 0.01, 1, force=True)  # one document: all dev
     runner.label(project, _request(server))
     assert server.requests[0].text == "{{ 7*7 }} and {% raw %}"
-
-
-def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
-    import asyncio
-
-    async def scenario() -> list[int]:
-        limit = AdaptiveLimit(8)
-        seen = [limit.limit]
-        import time
-
-        sent = time.monotonic()
-        limit.rate_limited(sent)
-        limit.rate_limited(sent)  # the same burst: counted once
-        seen.append(limit.limit)
-        limit.rate_limited(time.monotonic())  # a later request: halves again
-        seen.append(limit.limit)
-        for _ in range(2):
-            await limit.succeeded()
-        seen.append(limit.limit)
-        for _ in range(100):
-            await limit.succeeded()
-        seen.append(limit.limit)
-        return seen
-
-    assert asyncio.run(scenario()) == [8, 4, 2, 3, 8]
 
 
 def _cli_run(project, server, *extra: str) -> subprocess.Popen:
@@ -329,13 +306,19 @@ def test_the_same_run_started_twice_at_once(project, docs, server) -> None:
     assert all(n == 1 for n in server.answered.values()) and len(server.answered) == 16
 
 
-@pytest.mark.slow
-def test_ctrl_c_leaves_the_run_interrupted_with_answers_saved(project, docs, server) -> None:
-    # the first eight documents answer at once, the rest hang: the run cannot finish before Ctrl-C arrives
+def _stuck_run(project, docs, server) -> subprocess.Popen:
+    """A CLI run whose first eight documents answer at once while the rest hang, once it has stored four:
+    it cannot finish before the signal the test sends."""
     slow = {text for key, text in docs.items() if int(key[1:]) >= 8}
     server.rule = lambda text, attempt: Sleep(20) if text in slow else None
     proc = _cli_run(project, server)
     _wait_for(lambda: len(_stored_keys(project)) >= 4)
+    return proc
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_the_run_interrupted_with_answers_saved(project, docs, server) -> None:
+    proc = _stuck_run(project, docs, server)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in err
@@ -347,6 +330,39 @@ def test_ctrl_c_leaves_the_run_interrupted_with_answers_saved(project, docs, ser
     saved = run.n_ok + run.n_invalid + run.n_error
     assert f"run {run.id} has {saved} of 16 answers saved" in err, err
     assert f"annotator run --resume {run.id}" in err and "--resume RUN" not in err
+
+
+@pytest.mark.slow
+def test_sigterm_is_handled_as_ctrl_c(project, docs, server) -> None:
+    proc = _stuck_run(project, docs, server)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    with project.transaction() as s:
+        run = s.exec(select(Run)).one()
+    assert run.status == "interrupted" and run.error == "stopped by SIGTERM" and run.lease_owner is None
+    saved = run.n_ok + run.n_invalid + run.n_error
+    assert saved == len(_stored_keys(project)) >= 4
+    assert f"interrupted (SIGTERM): run {run.id} has {saved} of 16 answers saved" in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_after_kill_9_the_run_shows_stale_with_the_answers_it_stored(project, docs, server, cli) -> None:
+    proc = _stuck_run(project, docs, server)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stored = len(_stored_keys(project))
+    listed = cli("runs", "--json")
+    [row] = json.loads(listed.out)
+    assert row["status"] == "stale" and row["ok"] == stored and "--resume" in row["message"]
+    table = cli("runs")
+    assert "stale (process gone)" in table.out
+    server.rule = None
+    resumed = cli("run", "--resume", str(row["id"]))
+    assert resumed.code == 0, resumed
+    [row] = json.loads(cli("runs", "--json").out)
+    assert row["status"] == "done" and row["ok"] == 16
 
 
 def test_a_live_lease_holder_keeps_its_run_even_after_the_lease_time(project, docs, server) -> None:
@@ -440,6 +456,9 @@ def test_a_server_that_is_not_there_stops_the_run_at_once(project, docs, cli) ->
             "3",
         )
     assert result.code == 2 and "cannot connect to" in result.err and "is the server running" in result.err
+    with project.transaction() as s:  # exit 2 before any answer: no run row, no prompt version registered
+        assert s.exec(select(Run).where(col(Run.kind) == "llm")).all() == []
+        assert s.exec(select(PromptVersion)).all() == []
 
 
 def test_reasks_are_answered_from_the_cache_too(project, docs, server) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
@@ -34,7 +35,7 @@ from annotator.report.gather import gather
 from annotator.report.render import render
 from annotator.splits import make_split
 from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run, utcnow
-from tests.conftest import label_by_word, scripted_run, write
+from tests.conftest import label_by_word, scripted_run, umask, write
 
 SCRIPT = "<script>document.title='PWNED'</script>"
 IMG = "<img src=x onerror=\"document.title='PWNED'\">"
@@ -487,14 +488,15 @@ def test_unwritable_folder_is_refused(
 def test_a_failed_temp_file_is_one_line(
     project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import annotator.report as report_module
+    import annotator.export.files as files_module
 
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(report_module.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(files_module, "_create_temp", refuse)
     with pytest.raises(ReportError, match=r"cannot write in .*Permission denied"):
         build_report(project, tmp_path / "report.html")
+    assert [p.name for p in tmp_path.iterdir()] == ["proj"]
 
 
 def test_no_project_is_one_line_and_exit_2(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -512,16 +514,49 @@ def test_a_failed_render_leaves_the_old_report(
     folder.mkdir()
     out = folder / "report.html"
     out.write_text("old", encoding="utf-8")
-    import annotator.report as report_module
 
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(report_module.os, "fsync", broken)
-    with pytest.raises(ReportError, match="cannot write"):
-        build_report(project, out)
+    monkeypatch.setattr(os, "fsync", broken)
+    with pytest.raises(ReportError, match=r"cannot write .*report\.html: No space left on device"):
+        build_report(project, out, overwrite=True)
     assert out.read_text(encoding="utf-8") == "old"
     assert [p.name for p in folder.iterdir()] == ["report.html"]
+
+
+def test_an_existing_report_is_refused_unless_forced(project: Project, cli, tmp_path: Path) -> None:
+    """The rule of every file annotator writes for a user to share: no silent overwrite; --force replaces."""
+    for name in ("report.html", "report.md"):
+        out = tmp_path / name
+        out.write_text("my edited copy\n", encoding="utf-8")
+        result = cli("report", "--out", str(out))
+        assert result.code == 2, result
+        assert len(result.err.strip().splitlines()) == 1
+        assert f"{out} already exists; pass --force to replace it, or choose another --out" in result.err
+        assert out.read_text(encoding="utf-8") == "my edited copy\n"
+        forced = cli("report", "--out", str(out), "--force")
+        assert forced.code == 0, forced
+        assert forced.out.strip() == str(out.resolve())
+        assert out.read_text(encoding="utf-8").startswith(("<!DOCTYPE html>", "# Methods appendix:"))
+    # the default file name too
+    assert cli("report").code == 0
+    again = cli("report")
+    assert again.code == 2 and "report.html already exists; pass --force" in again.err
+    assert cli("report", "--force").code == 0
+    assert not [p for p in project.root.iterdir() if p.name.endswith(".tmp")]
+    with pytest.raises(ReportError, match="already exists"):
+        build_report(project, tmp_path / "report.md")
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_report_follows_theumask(project: Project, tmp_path: Path, mask: int) -> None:
+    with umask(mask):
+        for name in ("report.html", "report.md"):
+            path = build_report(project, tmp_path / name)
+            assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, name
+            build_report(project, path, overwrite=True)
+            assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, name
 
 
 def test_partial_stored_results_still_render(project: Project) -> None:

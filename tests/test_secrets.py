@@ -55,9 +55,16 @@ def test_echoed_keys_are_redacted_everywhere(cli, project, tmp_path: Path, monke
         args = ["--model", "openai-compatible/scripted", "--base-url", server.base_url]
         ran = cli("run", "--prompt", "sentiment/zero-shot.v1", *args, "--retries", "1", "--reasks", "0")
         assert ran.code == 0, ran
-        server.rule = lambda text, attempt: Fail(401, message=f"Incorrect API key provided: {KEY}")
-        refused = cli("run", "--prompt", "sentiment/zero-shot.v2", *args)
-        assert refused.code != 0 and "HTTP 401" in refused.err
+        # the key is revoked after a few answers: the run is kept, `failed`, with the 401 body as its error
+        answered: list[str] = []
+
+        def revoked(text: str, attempt: int):
+            answered.append(text)
+            return None if len(answered) <= 3 else Fail(401, message=f"Incorrect API key provided: {KEY}")
+
+        server.rule = revoked
+        refused = cli("run", "--prompt", "sentiment/zero-shot.v2", *args, "--concurrency", "1")
+        assert refused.code != 0 and "HTTP 401" in refused.err and REDACTED in refused.err
     runs = cli("runs", "--json")
     shown = cli("runs", "show", "17").out + cli("runs", "show", "18").out
     out = project.root / "out"

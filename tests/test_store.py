@@ -197,3 +197,67 @@ def test_an_empty_database_file_is_refused_except_by_init(cli, project) -> None:
     (project.root / "annotator.toml").unlink()
     assert cli("init", str(project.root)).code == 0
     assert db_file.stat().st_size > 0
+
+
+def test_a_read_only_engine_reads_creates_no_file_and_writes_nothing(tmp_path: Path) -> None:
+    """make_engine(read_only=True) (what a database this process cannot write gets): SQLite's immutable
+    open, so no -wal/-shm appears beside it; a write through the session or through Core is a DatabaseError."""
+    from sqlmodel import select
+
+    from annotator.store.models import Coder, Metric
+
+    path = tmp_path / "a.db"
+    writable = db.make_engine(f"sqlite:///{path}")
+    db.ensure_schema(writable)
+    with db.transaction(writable) as session:
+        session.add(Coder(name="ann", kind="human"))
+    writable.dispose()
+    before = path.read_bytes()
+    engine = db.make_engine(f"sqlite:///{path}", read_only=True)
+    assert db.is_read_only(engine) and not db.is_read_only(writable)
+    db.ensure_schema(engine)  # at head: nothing to do
+    with db.transaction(engine) as session:
+        assert [c.name for c in session.exec(select(Coder)).all()] == ["ann"]
+        session.add(Metric(kind="agreement", params={}, result={}))  # a stored figure: dropped
+        session.flush()
+    assert db.dropped_writes(engine) == 1
+    with (
+        pytest.raises(DatabaseError, match="this command writes to the database"),
+        db.transaction(engine) as s,
+    ):
+        s.add(Coder(name="bob", kind="human"))
+    with pytest.raises(DatabaseError, match="read-only"), db.transaction(engine) as s:
+        s.connection().execute(text("INSERT INTO coders (name, kind) VALUES ('eve', 'human')"))
+    engine.dispose()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db"] and path.read_bytes() == before
+
+
+def test_a_read_only_open_of_an_old_schema_says_it_needs_a_writable_open(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    writable = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(writable, "0001")
+    writable.dispose()
+    engine = db.make_engine(f"sqlite:///{path}", read_only=True)
+    with pytest.raises(DatabaseError, match=r"schema revision 0001 .* `annotator db upgrade`"):
+        db.ensure_schema(engine)
+    assert db.current_revision(engine) == "0001"  # not migrated
+
+
+def test_not_writable_names_the_file_the_sidecar_or_the_folder(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "a.db"
+    path.write_bytes(b"x")
+    assert db.not_writable(path) is None
+    denied: set[Path] = set()
+    monkeypatch.setattr(db.os, "access", lambda p, mode: Path(p) not in denied)
+    denied.add(path)
+    assert db.not_writable(path) == path
+    denied.clear()
+    shm = tmp_path / "a.db-shm"
+    shm.write_bytes(b"")
+    denied.add(shm)
+    assert db.not_writable(path) == shm
+    denied.clear()
+    shm.unlink()
+    denied.add(tmp_path)  # the folder SQLite creates annotator.db-wal and -shm in
+    assert db.not_writable(path) == tmp_path
+    assert "chmod u+w" in db.how_to_write(tmp_path) and "the folder" in db.how_to_write(tmp_path)

@@ -76,11 +76,14 @@ class HFClassifier(Baseline):
     def fit(self, X: Sequence[str] | None = None, y: Sequence[str] | None = None) -> HFClassifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        from annotator.baselines.hub import quiet_transformers
+        from annotator.baselines.hub import local_model, quiet_transformers
 
         quiet_transformers()
-        self.tokenizer_: Any = AutoTokenizer.from_pretrained(self.model)
-        self.model_: Any = AutoModelForSequenceClassification.from_pretrained(self.model).eval()
+        folder = local_model(self.model)  # a model that is not on disk fails at once, without hub retries
+        self.tokenizer_: Any = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.model_: Any = AutoModelForSequenceClassification.from_pretrained(
+            folder, local_files_only=True
+        ).eval()
         id2label = self.model_.config.id2label
         model_labels = [str(id2label[i]) for i in range(len(id2label))]
         self.mapping_ = map_model_labels(model_labels, list(self.labels), self.label_map)

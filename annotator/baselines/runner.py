@@ -23,6 +23,7 @@ from annotator.baselines.base import Baseline, Prediction
 from annotator.codebook import Codebook
 from annotator.corpus import get_or_create_coder
 from annotator.errors import AnnotatorError, InputError
+from annotator.llm.local import ModelError
 from annotator.llm.runstore import software_versions
 from annotator.project import Project
 from annotator.registry import project_codebook, register_codebook
@@ -398,7 +399,7 @@ def run_baseline(project: Project, req: BaselineRequest, progress: Progress | No
         else:
             estimator.fit()
         rows: list[Prediction] = estimator.predict_rows([t for _, t in targets])
-    except (OSError, ValueError) as exc:  # a model folder or hub id that cannot be loaded, a bad mapping
+    except (OSError, ValueError, ModelError) as exc:  # a model that cannot be loaded, a bad mapping
         raise AnnotatorError(f"{req.name}: {_first_line(exc)}") from exc
     seconds = time.perf_counter() - clock
     params: dict[str, Any] = {

@@ -39,7 +39,8 @@ def default_prompt(concept: str, labels: Sequence[str]) -> str:
 
 
 class Text2Text(Baseline):
-    """``model``: a Hugging Face id or folder of a seq2seq model; ``prompt`` holds ``{text}``."""
+    """``model``: a Hugging Face id or folder of a seq2seq model; ``prompt`` holds ``{text}``. An id is read
+    from the local Hugging Face cache only (``annotator.baselines.hub.local_model``)."""
 
     def __init__(
         self,
@@ -62,15 +63,16 @@ class Text2Text(Baseline):
         self.progress = progress
 
     def fit(self, X: Sequence[str] | None = None, y: Sequence[str] | None = None) -> Text2Text:
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from annotator.baselines.hub import local_model, quiet_transformers
 
-        from annotator.baselines.hub import quiet_transformers
-
-        quiet_transformers()
         if "{text}" not in self.prompt:
             raise ValueError("the prompt must contain {text}")
-        self.tokenizer_: Any = AutoTokenizer.from_pretrained(self.model)
-        self.model_: Any = AutoModelForSeq2SeqLM.from_pretrained(self.model).eval()
+        folder = local_model(self.model)  # never downloads: a model not on this machine fails here, at once
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        quiet_transformers()
+        self.tokenizer_: Any = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        self.model_: Any = AutoModelForSeq2SeqLM.from_pretrained(folder, local_files_only=True).eval()
         self.classes_ = np.array(list(self.labels), dtype=object)
         return self
 

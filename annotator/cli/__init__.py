@@ -81,11 +81,36 @@ report_cmds.register(app)
 quickstart_cmds.register(app)
 
 
+def _read_only_note() -> None:
+    """After a command on a read-only database: say which figures were computed but not stored."""
+    from annotator.store import db
+
+    project = state.project
+    engine = project.__dict__.get("engine") if project is not None else None  # never opens it here
+    if engine is None or not db.is_read_only(engine) or not db.dropped_writes(engine):
+        return
+    err_console.print(
+        f"note: {db.describe(engine)} is open read-only, so these figures were not stored in it",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status (tests call this directly)."""
     state.project_dir = None
+    state.project = None
+    try:
+        return _dispatch(argv)
+    finally:
+        state.project = None  # hold no engine (and no open database) after the command
+
+
+def _dispatch(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, prog_name="annotator", standalone_mode=False)
+        _read_only_note()
     except AnnotatorError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         problems = getattr(exc, "problems", None)
@@ -101,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     except _ABORT:
         err_console.print("aborted", markup=False)
         return 130
+    except Exception as exc:  # SQLite refusing a write the checks did not foresee: one line, not a traceback
+        from annotator.store.db import read_only_error
+
+        translated = read_only_error(exc)
+        if translated is None:
+            raise
+        err_console.print(f"error: {translated}", markup=False, highlight=False, soft_wrap=True)
+        return translated.exit_code
     return result if isinstance(result, int) else 0
 
 

@@ -26,7 +26,7 @@ def _resolve(spec: str) -> tuple[Codebook, str]:
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         return load_codebook(path), str(path)
-    project = get_project()
+    project = get_project(write=False)
     if "@" in spec:
         name, _, version = spec.partition("@")
         if not version.isdigit():
@@ -95,7 +95,7 @@ def list_codebooks(as_json: bool = typer.Option(False, "--json", help="Print JSO
     from annotator.registry import codebook_files
     from annotator.store.models import CodebookVersion
 
-    project = get_project()
+    project = get_project(write=False)
     with project.transaction() as session:
         registered = session.exec(
             select(CodebookVersion).order_by(col(CodebookVersion.name), col(CodebookVersion.version))

@@ -24,15 +24,23 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 class _State:
     project_dir: Path | None = None
     show_problems: bool = False
+    project: Project | None = None  # the last project a command asked for (main() reads it afterwards)
 
 
 state = _State()
 
 
-def get_project() -> Project:
+def get_project(write: bool = True) -> Project:
+    """The selected project. ``write=False`` for a command that only reads: it then also works on a database
+    this process cannot write (opened read-only). A command that writes gets a one-line refusal on such a
+    database here, before it does anything."""
     from annotator.project import find_project
 
-    return find_project(state.project_dir)
+    project = find_project(state.project_dir)
+    if write:
+        project.check_writable()
+    state.project = project
+    return project
 
 
 def print_json(data: Any) -> None:

@@ -150,7 +150,7 @@ def compare(
     if as_json and csv_path == "-":
         raise InputError("--json and --csv - both print to the screen: give --csv a file name, or drop one")
     result = compute(
-        get_project(),
+        get_project(write=False),
         gold=gold,
         split=split,
         runs=run_ids(runs),
@@ -185,7 +185,8 @@ def compare(
         console.print(f"note: {note}", markup=False)
     if csv_path is not None:
         console.print(f"wrote {csv_path}", markup=False)
-    console.print(f"stored as metric {result['metric_id']}")
+    if result["metric_id"] is not None:
+        console.print(f"stored as metric {result['metric_id']}")
 
 
 def _render_pairs(comparisons: list[dict[str, Any]], mode: str) -> None:

@@ -18,6 +18,10 @@ EXAMPLE_DATA = (
 import_app = typer.Typer(help="Bring documents and human codes into the project.", no_args_is_help=True)
 
 FORMAT_HELP = "File format if the extension does not tell: csv, tsv, jsonl, parquet, xlsx."
+MULTILINE_HELP = (
+    "Accept CSV/TSV texts with many line breaks (over 20 in one text, or a multi-line text over 10,000 "
+    "characters and 50 times the file's median row), which are otherwise refused as a likely stray quote."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -32,12 +36,21 @@ def import_docs(
     id: str = typer.Option("id", "--id", help="Column holding each document's unique id."),
     encoding: str | None = typer.Option(None, help="Text encoding of CSV/TSV/JSONL (default UTF-8)."),
     fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    allow_multiline: bool = typer.Option(False, "--allow-multiline", help=MULTILINE_HELP),
 ) -> None:
     """Import documents; other columns are kept as metadata. Re-importing the same file adds nothing."""
     from annotator.corpus import import_documents
 
-    result = import_documents(get_project(), file, text=text, id=id, encoding=encoding, fmt=fmt)
+    result = import_documents(
+        get_project(), file, text=text, id=id, encoding=encoding, fmt=fmt, allow_multiline=allow_multiline
+    )
     console.print(f"{result.source}: {result.added} documents added, {result.unchanged} already there")
+    if result.multiline:
+        # rows and lines differ: say so, so that a merge of rows the guard let through can still be seen
+        console.print(
+            f"line breaks inside the text of {result.multiline:,} rows (the first at {result.first_multiline}): "
+            f"{result.lines:,} lines read as {result.rows:,} rows"
+        )
 
 
 @import_app.command("codes")
@@ -55,6 +68,7 @@ def import_codes_cmd(
     gold: bool = typer.Option(False, "--gold", help="These codes are a gold standard (e.g. expert labels)."),
     encoding: str | None = typer.Option(None, help="Text encoding of CSV/TSV/JSONL (default UTF-8)."),
     fmt: str | None = typer.Option(None, "--format", help=FORMAT_HELP),
+    allow_multiline: bool = typer.Option(False, "--allow-multiline", help=MULTILINE_HELP),
 ) -> None:
     """Import human codes, checked against the codebook (nothing is imported if any label is unknown)."""
     from annotator.corpus import import_codes
@@ -70,6 +84,7 @@ def import_codes_cmd(
         kind="gold" if gold else "human",
         encoding=encoding,
         fmt=fmt,
+        allow_multiline=allow_multiline,
     )
     added = ", ".join(f"{name} {n}" for name, n in result.coders.items()) or "none"
     console.print(

@@ -75,11 +75,12 @@ def export(
 
     The codebook is written beside it (FILE.codebook.yaml), and a provenance record (FILE.provenance.json).
     The id and label columns are named so that `annotator import codes FILE --coder NAME` reads it back.
+    An existing file (or sidecar) is not replaced unless --force is given; then nothing is written.
     """
     from annotator.export import export_run
 
     result = export_run(
-        get_project(),
+        get_project(write=False),
         _run_id(run),
         out,
         fmt=fmt,

@@ -71,7 +71,7 @@ def agreement(
     names = [c.strip() for c in coders.split(",") if c.strip()] if coders is not None else None
     pair = [c.strip() for c in compare.split(",") if c.strip()] if compare is not None else None
     result = compute(
-        get_project(),
+        get_project(write=False),
         split=split,
         coders=names,
         level=level,
@@ -213,7 +213,8 @@ def agreement(
         console.print(f"label values used ({result['level']}): {shown}")
     for note in result["notes"][1:]:
         console.print(f"note: {note}")
-    console.print(f"stored as metric {result['metric_id']}")
+    if result["metric_id"] is not None:
+        console.print(f"stored as metric {result['metric_id']}")
 
 
 def _pairs(e: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     """Documents per split, coders and their codes, runs."""
     from annotator.status import project_status
 
-    info = project_status(get_project())
+    info = project_status(get_project(write=False))
     if as_json:
         print_json(info)
         return
@@ -66,6 +66,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         console.print(
             table("runs", ["id", "coder", "kind", "codebook", "model", "split", "status", "items"], rows)
         )
+    if info.get("archived_runs"):
+        console.print(
+            f"{info['archived_runs']} archived run(s) not shown (`annotator runs --all` lists them)"
+        )
     if info["prompts"]:
         rows = [[p["ref"], p["sha256"], p["frozen_at"] or "-"] for p in info["prompts"]]
         console.print(table("prompts used", ["prompt", "sha256", "frozen"], rows))
@@ -90,7 +94,7 @@ def db_current() -> None:
     """Show the database's schema revision and the newest one this annotator knows."""
     from annotator.store import db
 
-    project = get_project()
+    project = get_project(write=False)
     engine = db.make_engine(project.database_url)
     current = db.current_revision(engine)
     db.check_known(engine, current)

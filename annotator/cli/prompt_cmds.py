@@ -18,7 +18,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
     from annotator.prompts import list_prompts, load_prompt
     from annotator.registry import find_prompt_version, prompt_status
 
-    project = get_project()
+    project = get_project(write=False)
     rows = []
     with project.transaction() as session:
         for ref in list_prompts(project.prompts_dir):
@@ -64,7 +64,7 @@ def show(
     from annotator.prompts import load_prompt, parse_ref
     from annotator.registry import find_prompt_version
 
-    project = get_project()
+    project = get_project(write=False)
     if registered:
         with project.transaction() as session:
             row = find_prompt_version(session, parse_ref(ref))
@@ -91,7 +91,7 @@ def render(
     from annotator.registry import project_codebook
     from annotator.store.models import Document
 
-    project = get_project()
+    project = get_project(write=False)
     template = load_prompt(project.prompts_dir, ref)
     codebook = project_codebook(project, template.ref.codebook)
     with project.transaction() as session:
@@ -120,7 +120,7 @@ def diff(
     """Show what changed between two template versions."""
     from annotator.prompts import load_prompt, prompt_diff
 
-    project = get_project()
+    project = get_project(write=False)
     text = prompt_diff(load_prompt(project.prompts_dir, a), load_prompt(project.prompts_dir, b))
     console.print(text or f"{a} and {b} are identical", markup=False, end="" if text else "\n")
 
@@ -133,7 +133,7 @@ def new(
     """Start a new template (or the next version of one) as a copy of an existing template."""
     from annotator.prompts import new_prompt
 
-    project = get_project()
+    project = get_project(write=False)
     ref = new_prompt(project.prompts_dir, name, from_ref)
     console.print(
         f"created {project.prompts_dir / ref.codebook / f'{ref.name}.v{ref.version}.jinja'} ({ref})"

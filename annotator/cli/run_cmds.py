@@ -155,7 +155,17 @@ def run(
     reasks: int = typer.Option(
         1, "--reasks", help="Re-ask this many times when an answer does not validate."
     ),
-    retries: int = typer.Option(5, "--retries", help="Retries of a request on 429, 5xx, timeouts."),
+    retries: int = typer.Option(
+        5, "--retries", help="Retries of a request on 5xx, timeouts, dropped connections (429s: --max-wait)."
+    ),
+    max_wait: float | None = typer.Option(
+        None,
+        "--max-wait",
+        min=0,
+        help="Seconds an item waits through rate limits (HTTP 429, honouring Retry-After) before it is "
+        "stored as an error (--resume continues); 429s do not count against --retries. Default 300 (with "
+        "--resume: the run's own).",
+    ),
     timeout: float | None = typer.Option(None, "--timeout", help="Seconds to wait for one answer."),
     logprobs: bool | None = typer.Option(
         None,
@@ -194,6 +204,7 @@ def run(
                     max_cost=max_cost,
                     timeout=timeout,
                     base_url=base_url,
+                    max_wait=max_wait,
                 )
         except KeyboardInterrupt as exc:
             line = (
@@ -202,7 +213,7 @@ def run(
                 else f"interrupted: every finished answer is saved; `annotator run --resume {resume}` continues"
             )
             err_console.print(line, markup=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None
         _show_outcome(outcome, as_json)
         if not outcome.complete:
             raise typer.Exit(1)
@@ -226,6 +237,7 @@ def run(
         truncate=truncate,
         reasks=reasks,
         retries=retries,
+        **({} if max_wait is None else {"max_wait": max_wait}),
         timeout=timeout,
         cache=not no_cache,
         logprobs=logprobs,
@@ -243,7 +255,7 @@ def run(
             else "interrupted before the run started: nothing was asked"
         )
         err_console.print(line, markup=False)
-        raise typer.Exit(130) from None
+        raise typer.Exit(getattr(exc, "exit_code", 130)) from None
     _show_outcome(outcome, as_json)
     if not outcome.complete:
         raise typer.Exit(1)
@@ -288,7 +300,7 @@ def plan(
         coded_by_all=coded_by_all,
         truncate=truncate,
     )
-    _show_plan(runner.plan(get_project(), request), as_json)
+    _show_plan(runner.plan(get_project(write=False), request), as_json)
 
 
 def _show_plan(info: dict[str, Any], as_json: bool) -> None:
@@ -357,14 +369,17 @@ def _show_plan(info: dict[str, Any], as_json: bool) -> None:
 def runs(
     ctx: typer.Context,
     kind: str | None = typer.Option(None, "--kind", help="llm, human, gold or baseline."),
+    show_all: bool = typer.Option(False, "--all", help="Archived runs too (marked as such)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List runs (LLM runs and baselines; --kind human for imports)."""
+    """List runs (LLM runs and baselines; --kind human for imports). A run whose process is gone (killed,
+    crashed) shows as `stale (process gone)` with the answers it stored; `annotator run --resume N` continues
+    it. Archived runs are left out unless --all."""
     if ctx.invoked_subcommand is not None:
         return
     from annotator.llm.runs import list_runs
 
-    rows = list_runs(get_project(), kind)
+    rows = list_runs(get_project(write=False), kind, archived=show_all)
     if kind is None:
         rows = [r for r in rows if r["kind"] not in ("human", "gold")]
     if as_json:
@@ -397,7 +412,7 @@ def runs(
                     r["model"] or r["coder"],
                     r["prompt"],
                     r["split"],
-                    r["status"],
+                    _status_cell(r),
                     r["items"],
                     r["ok"],
                     r["invalid"],
@@ -411,6 +426,60 @@ def runs(
     )
 
 
+def _status_cell(row: dict[str, Any]) -> str:
+    status = "stale (process gone)" if row["status"] == "stale" else row["status"]
+    return f"{status}, archived" if row.get("archived") else status
+
+
+@runs_app.command("archive")
+def runs_archive(run_id: int = typer.Argument(..., help="Run id (see `annotator runs`).")) -> None:
+    """Hide a run from `annotator runs`, from the runs agreement, validate and compare take by default, and
+    from the report; it stays in the database with every answer (provenance). `runs restore N` undoes it."""
+    from annotator.store.retire import archive_run
+
+    archive_run(get_project(), run_id)
+    console.print(
+        f"run {run_id} archived: hidden from listings, default comparisons and the report (`annotator runs "
+        f"--all` still lists it; `annotator runs restore {run_id}` brings it back)"
+    )
+
+
+@runs_app.command("restore")
+def runs_restore(
+    run_id: int = typer.Argument(..., help="An archived run's id (`annotator runs --all`)."),
+) -> None:
+    """Bring an archived run back."""
+    from annotator.store.retire import archive_run
+
+    archive_run(get_project(), run_id, restore=True)
+    console.print(f"run {run_id} restored")
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_id: int = typer.Argument(..., help="Run id (see `annotator runs`)."),
+    yes: bool = typer.Option(False, "--yes", help="Delete without asking."),
+) -> None:
+    """Delete an LLM or baseline run and its answers, when no stored result (agreement, validate, compare)
+    cites it; otherwise archive it. Asks first unless --yes."""
+    import sys
+
+    from annotator.errors import AnnotatorError
+    from annotator.store.retire import delete_run, deletion_plan
+
+    project = get_project()
+    plan = deletion_plan(project, run_id)
+    what = f"run {run_id} ({plan['kind']}, {plan['model']}) and its {plan['answers']} answers"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise AnnotatorError(f"deleting {what} cannot be undone: add --yes to confirm")
+        if not typer.confirm(f"delete {what}? This cannot be undone", default=False):
+            console.print("nothing deleted")
+            raise typer.Exit(1)
+    done = delete_run(project, run_id)
+    console.print(f"deleted run {done.run_id} and its {done.answers} answers")
+
+
 @runs_app.command("show")
 def runs_show(
     run_id: int = typer.Argument(..., help="Run id (see `annotator runs`)."),
@@ -419,12 +488,15 @@ def runs_show(
     """Everything about one run: model, parameters, versions, counts, labels, problems."""
     from annotator.llm.runs import show_run
 
-    info = show_run(get_project(), run_id)
+    info = show_run(get_project(write=False), run_id)
     if as_json:
         print_json(info)
         return
     frozen = f", frozen {info['prompt_frozen_at']}" if info["prompt_frozen_at"] else ", not frozen"
-    console.print(f"[bold]run {info['id']}[/bold]  {info['kind']}  {info['status']}")
+    archived = f"  (archived {info['archived']})" if info["archived"] else ""
+    console.print(
+        f"[bold]run {info['id']}[/bold]  {info['kind']}  {_status_cell(info | {'archived': None})}{archived}"
+    )
     console.print(
         f"model {info['model'] or info['coder']}; prompt {info['prompt']}{frozen if info['prompt'] else ''}; "
         f"codebook {info['codebook']}; split {info['split']}",

@@ -75,7 +75,7 @@ def validate(
     from annotator.metrics.validation import validate as compute
 
     result = compute(
-        get_project(),
+        get_project(write=False),
         gold=gold,
         split=split,
         runs=run_ids(runs),
@@ -148,10 +148,10 @@ def validate(
     for note in result["notes"]:
         if not any(note in r.get("warnings", []) for r in scored):  # already printed as a warning
             console.print(f"note: {note}", markup=False)
-    ids = ", ".join(str(r["metric_id"]) for r in scored)
+    ids = ", ".join(str(r["metric_id"]) for r in scored if r.get("metric_id") is not None)
     if ids:
         console.print(f"stored as metric {ids}")
-    else:
+    elif not scored:
         console.print("nothing stored: no run was asked any of these gold items")
 
 

@@ -6,18 +6,20 @@ label, its probability, the answer's status and error, and the run, model, promp
 invented.
 
 Beside the export go the codebook the run used (``FILE.codebook.yaml``) and a provenance record
-(``FILE.provenance.json``); nothing is half-written and an existing export is not replaced unless
-``overwrite`` is set (``formats``). With ``min_f1``/``min_alpha`` the export happens only when the run's
-latest stored test-split validation or agreement reaches the threshold (``gate``).
+(``FILE.provenance.json``). Every path is checked before any work: an existing export or sidecar is not
+replaced unless ``overwrite`` is set, and a refused export writes nothing. The files are written all or
+nothing, with the mode the umask gives (``files``, the writer the report uses too). With
+``min_f1``/``min_alpha`` the export happens only when the run's latest stored test-split validation or
+agreement reaches the threshold (``gate``).
 
 The pieces: ``frame`` builds the rows, ``gate`` is the validation gate, ``formats`` writes csv, tsv, jsonl,
-parquet, xlsx and Stata files with their sidecars; ``export_run`` here ties them together.
+parquet, xlsx and Stata files with their sidecars; ``files`` writes them; ``export_run`` here ties them
+together.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 from annotator.codebook import to_yaml
 from annotator.project import Project
 
+from .files import Writer, write_files
 from .formats import (
     FORMATS,
     STATA_STR_MAX,
@@ -32,7 +35,6 @@ from .formats import (
     XLSX_CELL_MAX,
     _check_target,
     _provenance,
-    _write_all,
     _write_frame,
     label_codes,
     resolve_format,
@@ -162,10 +164,11 @@ def export_run(
         record = _provenance(ctx, result, codebook_path.name if ctx.codebook is not None else None)
         tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
-    writers: list[tuple[Path, Callable[[Path], Any]]] = []
+    writers: list[tuple[Path, Writer]] = [(out, write_export)]
     if ctx.codebook is not None:
         book = ctx.codebook
         writers.append((codebook_path, lambda tmp: tmp.write_text(to_yaml(book), encoding="utf-8")))
+    writers.append((provenance_path, write_provenance))
     # the export is written first (the provenance records its columns) and moved into place last
-    _write_all(out, [(out, write_export), *writers, (provenance_path, write_provenance)])
+    write_files(writers, overwrite)
     return result

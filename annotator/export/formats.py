@@ -7,18 +7,15 @@ Beside the export go the codebook the run used (``FILE.codebook.yaml``, from the
 file on disk, which may have moved on) and a provenance record (``FILE.provenance.json``: the run's
 parameters, prompt template, software versions and, when the export was gated, the validation figures).
 
-Nothing is half-written: every file is written to a temporary file in the target folder and moved into
-place only when all of them are complete. An existing export is not replaced unless ``overwrite`` is set.
+How the files are written (mode, all or nothing, no overwrite without ``overwrite``) is ``files``, the one
+writer of the files a user shares, which the report uses too.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +26,7 @@ from annotator.codebook import Codebook
 from annotator.errors import InputError
 from annotator.redaction import redact
 
+from .files import check_targets
 from .frame import COLUMNS, META_PREFIX, _Context, _iso
 
 if TYPE_CHECKING:
@@ -77,17 +75,8 @@ def sidecars(out: Path) -> tuple[Path, Path]:
 
 
 def _check_target(out: Path, overwrite: bool) -> None:
-    folder = out.parent
-    if out.is_dir():
-        raise InputError(f"{out} is a folder; give a file name, e.g. --out {out / 'labels.csv'}")
-    if not folder.exists():
-        raise InputError(f"folder {folder} does not exist; create it first or choose another --out")
-    if not folder.is_dir():
-        raise InputError(f"{folder} is not a folder; choose another --out")
-    if not overwrite:
-        for p in (out, *sidecars(out)):
-            if p.exists():
-                raise InputError(f"{p} already exists; pass --force to replace it, or choose another --out")
+    """Refuse before any work: a folder, a missing folder, or (without ``overwrite``) any existing file."""
+    check_targets([out, *sidecars(out)], overwrite, InputError, example="labels.csv")
 
 
 def _stata_name(name: str, taken: set[str]) -> str:
@@ -117,6 +106,8 @@ def _write_dta(frame: pd.DataFrame, path: Path, codes: dict[int, str] | None, ti
     taken: set[str] = set()
     renames = {c: _stata_name(str(c), taken) for c in data.columns}
     described = {renames[c]: COLUMNS.get(str(c), str(c))[:80] for c in data.columns}
+    if "id" in described:  # the user's own id column, where the import recorded it
+        described["id"] = str(frame.attrs.get("id_label") or COLUMNS["id"])[:80]
     data = data.rename(columns=renames)
     value_labels: dict[Any, dict[float, str]] = {}
     if codes is not None:
@@ -225,25 +216,3 @@ def _provenance(ctx: _Context, result: ExportResult, codebook_file: str | None) 
             "repeat 0 is each document's first answer, the one validate and agreement score",
         ],
     }
-
-
-def _write_all(out: Path, writers: list[tuple[Path, Callable[[Path], Any]]]) -> None:
-    """Each writer fills a temp file in the target folder; all are moved into place only when all succeeded.
-
-    They are moved in reverse order, so the first file (the export itself) lands last: its presence means
-    that its sidecars are there too.
-    """
-    temps: list[tuple[Path, Path]] = []
-    try:
-        for target, write in writers:
-            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            os.close(fd)
-            temps.append((Path(name), target))
-            write(Path(name))
-        for tmp, target in reversed(temps):
-            os.replace(tmp, target)
-    except OSError as exc:
-        raise InputError(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
-    finally:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)

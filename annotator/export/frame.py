@@ -27,6 +27,7 @@ from annotator.store.models import (
     CodebookVersion,
     Coder,
     Document,
+    DocumentImport,
     PromptVersion,
     Run,
     as_utc,
@@ -37,7 +38,7 @@ META_PREFIX = "meta_"
 
 # the columns of every export, in order, with what they hold (also the Stata variable labels, <= 80 chars)
 COLUMNS: dict[str, str] = {
-    "id": "document id (your doc_key)",
+    "id": "document id as imported",
     "label": "the run's label; empty when status is not ok",
     "probability": "probability of the label, when the model gave one",
     "status": "ok, invalid (answer not a codebook label) or error (no answer)",
@@ -157,6 +158,7 @@ def _frame(
     for c in _INT_COLUMNS:
         frame[c] = frame[c].astype("Int64")
     frame["probability"] = frame["probability"].astype("float64")
+    frame.attrs["id_label"] = id_label(session)
     return frame
 
 
@@ -205,3 +207,13 @@ def export_frame(
     split = _check_split(split)
     with project.transaction() as session:
         return _frame(session, _context(session, run_id), split, repeat, text, meta)
+
+
+def id_label(session: Session) -> str:
+    """What the id column holds, in the user's words: the id column their document files had."""
+    columns = sorted(set(session.execute(sa_select(col(DocumentImport.id_column))).scalars().all()))
+    if len(columns) == 1:
+        return f"document id (column {columns[0]} of the imported file)"[:80]
+    if columns:
+        return f"document id as imported (columns {', '.join(columns)})"[:80]
+    return COLUMNS["id"]

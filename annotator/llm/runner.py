@@ -4,6 +4,8 @@ asked for, drive the engine, and leave the run `done`, `interrupted` or `failed`
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,10 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from annotator.errors import AnnotatorError, TemplateError
 from annotator.llm.labeler import Engine, ProgressCallback, Stats
 from annotator.llm.providers import api_key, price
 from annotator.llm.runstore import RunStore
-from annotator.llm.spec import ANSWER_TOKENS, ContextLimit, ResolvedRun, RunError, RunRequest, resolve
+from annotator.llm.spec import ANSWER_TOKENS, ContextLimit, Item, ResolvedRun, RunError, RunRequest, resolve
 from annotator.project import Project
 from annotator.prompts import Message
 from annotator.store.models import Run
@@ -106,6 +109,75 @@ def _endpoint(
         yield server.base_url, _context(resolved, server)
 
 
+def check_renders(resolved: ResolvedRun) -> None:
+    """Render the prompt for every selected document before anything is created: a template that fails on
+    some document (an undefined variable, a meta column that document lacks) is refused with the document
+    named, instead of a run whose answers are all errors under a prompt version registered as it is.
+
+    Rendering costs 50 µs (zero-shot) to 120 µs (few-shot) a document on this 2-core machine, so a
+    100,000-document run waits 5-12 s more before its first request: small beside the requests themselves."""
+    for document in resolved.documents:
+        try:
+            resolved.messages(Item(document.id, document.key, document.text, document.meta, 0))
+        except TemplateError as exc:
+            raise TemplateError(
+                f"document {document.key!r}: {exc}; nothing was created (fix the template, then run again)"
+            ) from None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a `kill`, a scheduler ending the job): handled as Ctrl-C is, with every answer saved."""
+
+
+def _raise_terminated(_signum: int, _frame: Any) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While a run works, SIGTERM stops it as Ctrl-C does (the run is left `interrupted`, answers saved)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+async def _drive(engine: Engine, items: list[Any]) -> bool:
+    """Run the engine; returns whether SIGTERM stopped it. Inside the event loop SIGTERM cancels the engine
+    the way asyncio handles Ctrl-C (an exception raised from a signal handler could land anywhere in the
+    loop), so that the engine's own clean-up runs (every answer flushed)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    terminated = False
+
+    def on_sigterm() -> None:
+        nonlocal terminated
+        terminated = True
+        if task is not None:
+            task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+        installed = False
+    try:
+        await engine.run(items)
+    except asyncio.CancelledError:
+        if terminated:
+            return True
+        raise
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGTERM)  # this leaves SIG_DFL: put the run's handler back
+            signal.signal(signal.SIGTERM, _raise_terminated)
+    return False
+
+
 def label(
     project: Project,
     request: RunRequest,
@@ -115,8 +187,10 @@ def label(
 ) -> RunOutcome:
     """Label the documents a request selects; returns when the run is done, stopped or failed.
 
-    Ctrl-C stops it (the run is left `interrupted` with every finished answer saved) and re-raises
-    KeyboardInterrupt; an abort (bad key, unknown model) leaves it `failed` and raises the error.
+    Ctrl-C or SIGTERM stops it (the run is left `interrupted` with every finished answer saved) and raises
+    RunInterrupted. An abort (bad key, unknown model, a server that is not running) raises the error; the run
+    is left `failed` when it has answers, and removed, with what it registered, when it has none (a command
+    that fails before its first answer creates nothing).
     """
     notify = notify or (lambda _message: None)
     resolved = resolve_request(project, request)
@@ -129,8 +203,27 @@ def label(
             "output = ... (USD per million tokens) to annotator.toml"
         )
     key = api_key(resolved.model, project.root)
+    check_renders(resolved)
+    with _sigterm_as_interrupt():
+        return _label(project, resolved, request, key, concurrency, prices, progress, resume_id, notify)
+
+
+def _label(
+    project: Project,
+    resolved: ResolvedRun,
+    request: RunRequest,
+    key: str | None,
+    concurrency: int,
+    prices: Any,
+    progress: ProgressCallback | None,
+    resume_id: int | None,
+    notify: Notify,
+) -> RunOutcome:
     store = RunStore(project, resolved)
-    _, done = store.open(resume_id)
+    try:
+        _, done = store.open(resume_id)
+    except Terminated:
+        raise KeyboardInterrupt from None  # before the run existed: nothing was asked
     items = [i for i in resolved.items() if done.get((i.document_id, i.repeat)) not in ("ok", "invalid")]
     stats = Stats(total=len(resolved.items()), before=len(resolved.items()) - len(items))
     start = time.perf_counter()
@@ -143,7 +236,8 @@ def label(
                     resolved, store, base_url, key, concurrency, prices, stats, progress, context=context
                 )
                 engine.spent_before = store.spent()
-                asyncio.run(engine.run(items))
+                if asyncio.run(_drive(engine, items)):
+                    raise Terminated()
             if engine.aborted is not None:
                 status, message = "failed", str(engine.aborted)
             elif engine.cost_capped:
@@ -156,12 +250,17 @@ def label(
                 )
             elif engine.stop_reason is not None:
                 status, message = "interrupted", engine.stop_reason
-    except KeyboardInterrupt:
-        run = store.finish("interrupted", "stopped by Ctrl-C", engine.server_model if engine else None)
-        raise RunInterrupted(run) from None
+    except KeyboardInterrupt as exc:
+        how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        run = store.finish("interrupted", f"stopped by {how}", engine.server_model if engine else None)
+        raise RunInterrupted(run, how) from None
     except BaseException as exc:
-        store.finish("failed", f"{type(exc).__name__}: {exc}", engine.server_model if engine else None)
+        # a user's error (exit 2) before the first answer leaves nothing; a bug leaves the run `failed`
+        if not (isinstance(exc, AnnotatorError) and store.discard()):
+            store.finish("failed", f"{type(exc).__name__}: {exc}", engine.server_model if engine else None)
         raise
+    if engine is not None and engine.aborted is not None and store.discard():
+        raise engine.aborted
     final = store.finish(status, message, engine.server_model if engine else None)
     if engine is not None and engine.aborted is not None:
         raise engine.aborted
@@ -172,9 +271,11 @@ def label(
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped a run: a KeyboardInterrupt that carries the run as stored (its id and counts)."""
 
-    def __init__(self, run: Run) -> None:
-        super().__init__(f"run {run.id} interrupted")
+    def __init__(self, run: Run, how: str = "Ctrl-C") -> None:
+        super().__init__(f"run {run.id} interrupted by {how}")
         self.run = run
+        self.how = how
+        self.exit_code = 143 if how == "SIGTERM" else 130
 
     @property
     def line(self) -> str:
@@ -182,7 +283,7 @@ class RunInterrupted(KeyboardInterrupt):
         r = self.run
         stored = r.n_ok + r.n_invalid + r.n_error
         return (
-            f"interrupted: run {r.id} has {stored} of {r.n_items} answers saved (ok {r.n_ok}, invalid "
+            f"interrupted ({self.how}): run {r.id} has {stored} of {r.n_items} answers saved (ok {r.n_ok}, invalid "
             f"{r.n_invalid}, error {r.n_error}); run the same command again, or `annotator run --resume {r.id}`, "
             "to continue"
         )

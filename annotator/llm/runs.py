@@ -8,12 +8,45 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, func, select
 
 from annotator.errors import AnnotatorError
+from annotator.llm.runstore import lease_alive
 from annotator.project import Project
 from annotator.store.models import Annotation, CodebookVersion, Coder, PromptVersion, Run
 
 
-def _summary(run: Run, coder: str, codebook: str | None, prompt: str | None) -> dict[str, Any]:
+def _live(session: Any, runs: list[Run]) -> dict[int, dict[str, int]]:
+    """Answer counts of runs still marked running: their stored counts are written when they finish, so a
+    run that is working (or whose process died) is counted from its answers."""
+    ids = [r.id for r in runs if r.status == "running" and r.id is not None]
+    counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+    if ids:
+        rows = session.exec(
+            select(Annotation.run_id, Annotation.status, func.count())
+            .where(col(Annotation.run_id).in_(ids))
+            .group_by(col(Annotation.run_id), col(Annotation.status))
+        ).all()
+        for run_id, status, n in rows:
+            counts[run_id][status] = n
+    return counts
+
+
+def _status(run: Run) -> tuple[str, str | None]:
+    """The status to show, and a note: a run marked running whose process is gone (kill -9, a crash, a
+    reboot) is `stale` until a resume takes it over."""
+    if run.status == "running" and not lease_alive(run):
+        return "stale", f"its process is gone; `annotator run --resume {run.id}` continues it"
+    return run.status, run.error
+
+
+def _summary(
+    run: Run, coder: str, codebook: str | None, prompt: str | None, live: dict[str, int] | None = None
+) -> dict[str, Any]:
     elapsed = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
+    status, message = _status(run)
+    ok, invalid, error = (
+        (run.n_ok, run.n_invalid, run.n_error)
+        if live is None
+        else (live.get("ok", 0), live.get("invalid", 0), live.get("error", 0))
+    )
     return {
         "id": run.id,
         "coder": coder,
@@ -22,18 +55,19 @@ def _summary(run: Run, coder: str, codebook: str | None, prompt: str | None) -> 
         "prompt": prompt,
         "codebook": codebook,
         "split": run.split,
-        "status": run.status,
+        "status": status,
         "items": run.n_items,
-        "ok": run.n_ok,
-        "invalid": run.n_invalid,
-        "error": run.n_error,
+        "ok": ok,
+        "invalid": invalid,
+        "error": error,
         "tokens_in": run.tokens_in,
         "tokens_out": run.tokens_out,
         "cost_usd": round(run.cost_usd, 6),
         "started": run.started_at.isoformat(timespec="seconds"),
         "finished": run.finished_at.isoformat(timespec="seconds") if run.finished_at else None,
         "elapsed_s": round(elapsed, 1) if elapsed is not None else None,
-        "message": run.error,
+        "message": message,
+        "archived": run.archived_at.isoformat(timespec="seconds") if run.archived_at else None,
     }
 
 
@@ -50,11 +84,16 @@ def _query(kind: str | None = None) -> Any:
     return query if kind is None else query.where(col(Run.kind) == kind)
 
 
-def list_runs(project: Project, kind: str | None = None) -> list[dict[str, Any]]:
+def list_runs(project: Project, kind: str | None = None, archived: bool = False) -> list[dict[str, Any]]:
+    """Every run of ``kind`` (all kinds by default); archived runs only with ``archived``."""
+    query = _query(kind)
+    if not archived:
+        query = query.where(col(Run.archived_at).is_(None))
     with project.transaction() as session:
-        rows = session.exec(_query(kind)).all()
+        rows = session.exec(query).all()
+        live = _live(session, [row[0] for row in rows])
     return [
-        _summary(run, coder, f"{cb}@{v}" if cb else None, p.ref if p else None)
+        _summary(run, coder, f"{cb}@{v}" if cb else None, p.ref if p else None, live.get(run.id or -1))
         for run, coder, cb, v, p in rows
     ]
 
@@ -85,7 +124,8 @@ def show_run(project: Project, run_id: int) -> dict[str, Any]:
         latency = session.exec(
             select(func.avg(Annotation.latency_ms)).where(col(Annotation.run_id) == run_id)
         ).one()
-    info = _summary(run, coder, f"{cb}@{version}" if cb else None, prompt.ref if prompt else None)
+        live = _live(session, [run]).get(run_id)
+    info = _summary(run, coder, f"{cb}@{version}" if cb else None, prompt.ref if prompt else None, live)
     info.update(
         params=run.params.get("model_params", run.params),
         sample=run.sample,

@@ -16,7 +16,7 @@ from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -25,10 +25,19 @@ from annotator.errors import AnnotatorError
 from annotator.llm.spec import ResolvedRun
 from annotator.project import Project
 from annotator.redaction import safe_url
-from annotator.registry import register_codebook, register_prompt
+from annotator.registry import find_codebook_version, find_prompt_version, register_codebook, register_prompt
 from annotator.store.asked import store_asked
 from annotator.store.db import insert_ignore, upsert
-from annotator.store.models import Annotation, LLMCache, Run, utcnow
+from annotator.store.models import (
+    Annotation,
+    CodebookVersion,
+    Coder,
+    LLMCache,
+    PromptVersion,
+    Run,
+    RunDocument,
+    utcnow,
+)
 
 LEASE_S = 60
 PACKAGES = ("annotator", "aiohttp", "pydantic", "jinja2", "sqlalchemy", "openai", "instructor", "xllamacpp")
@@ -49,7 +58,7 @@ def software_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return found
 
 
-def _alive(run: Run) -> bool:
+def lease_alive(run: Run) -> bool:
     """Whether the lease holder still works on the run: on this machine, whether its process lives (a
     live holder keeps its run however long a request takes); elsewhere, whether it renewed in time."""
     if not run.lease_owner:
@@ -71,6 +80,9 @@ class RunStore:
         self.resolved = resolved
         self.owner = uuid.uuid4().hex
         self.run_id: int | None = None
+        # rows this process created (the run, and the prompt, codebook and coder rows it was the first to
+        # use): a run that fails before its first answer removes them again (see discard)
+        self.created: dict[str, Any] = {}
 
     def open(self, existing_id: int | None = None) -> tuple[Run, dict[tuple[int, int], str]]:
         """Create or find the run, take its lease, and return it with the statuses already stored."""
@@ -102,6 +114,11 @@ class RunStore:
 
     def _find_or_create(self, session: Session, existing_id: int | None) -> Run:
         r = self.resolved
+        created: dict[str, Any] = {
+            "codebook": find_codebook_version(session, r.codebook.name, r.codebook.version) is None,
+            "prompt": find_prompt_version(session, r.template.ref) is None,
+            "coder": session.exec(select(Coder.id).where(col(Coder.name) == str(r.model))).first() is None,
+        }
         cb_row = register_codebook(session, r.codebook, str(self.project.codebook_path(r.codebook.name)))
         prompt_row = register_prompt(session, r.template)
         if existing_id is not None:
@@ -150,13 +167,19 @@ class RunStore:
         session.flush()
         assert run.id is not None
         store_asked(session, run.id, (d.id for d in r.documents))
+        self.created = {
+            "run": run.id,
+            "codebook": cb_row.id if created["codebook"] else None,
+            "prompt": prompt_row.id if created["prompt"] else None,
+            "coder": coder.id if created["coder"] else None,
+        }
         return run
 
     def _take_lease(self, run: Run) -> None:
         with self.project.transaction() as session:
             current = session.get(Run, run.id)
             assert current is not None
-            if current.lease_owner and current.lease_owner != self.owner and _alive(current):
+            if current.lease_owner and current.lease_owner != self.owner and lease_alive(current):
                 raise RunBusy(
                     f"run {run.id} is being labeled by another annotator process (pid {current.lease_pid} on "
                     f"{current.lease_host}); wait for it to finish, or stop it and `annotator run --resume {run.id}`"
@@ -202,6 +225,33 @@ class RunStore:
         with self.project.transaction() as session:
             run = session.get(Run, self.run_id)
             return run.cost_usd if run is not None else 0.0
+
+    def discard(self) -> bool:
+        """Remove the run this process created, and the prompt, codebook and coder rows it registered, when
+        the run has no answer yet: a run that fails before its first answer (a refused key, a server that is
+        not running) leaves nothing behind. Returns whether it did (a run with answers is kept, as failed)."""
+        run_id = self.created.get("run")
+        if run_id is None:
+            return False
+        with self.project.transaction() as session:
+            if session.exec(select(Annotation.id).where(col(Annotation.run_id) == run_id).limit(1)).first():
+                return False
+            connection = session.connection()
+            connection.execute(delete(RunDocument).where(col(RunDocument.run_id) == run_id))
+            connection.execute(delete(Run).where(col(Run.id) == run_id))
+            for model, column, key in (
+                (PromptVersion, Run.prompt_id, "prompt"),
+                (CodebookVersion, Run.codebook_id, "codebook"),
+                (Coder, Run.coder_id, "coder"),
+            ):
+                row_id = self.created.get(key)
+                if (
+                    row_id is not None
+                    and session.exec(select(Run.id).where(col(column) == row_id)).first() is None
+                ):
+                    connection.execute(delete(model).where(col(model.id) == row_id))
+        self.created = {}
+        return True
 
     def finish(self, status: str, error: str | None, server_model: str | None) -> Run:
         with self.project.transaction() as session:

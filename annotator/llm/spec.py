@@ -51,6 +51,7 @@ class RunRequest:
     max_cost: float | None = None
     reasks: int = 1
     retries: int = 5
+    max_wait: float = 300.0  # seconds an item waits through rate limits (429s) before it is an error
     timeout: float | None = None
     cache: bool = True
     logprobs: bool | None = None  # None: where the provider supports them

@@ -5,17 +5,22 @@ cost about 5 ms of CPU per label (measured), which caps a labeler near half of w
 latency allows. A plain pooled HTTP client costs well under 1 ms. The protocol is the same one every provider
 speaks, and the answer is still validated against a pydantic model built from the codebook (response.py).
 
-Retries: 429 and 5xx (honouring Retry-After), timeouts and dropped connections, with exponential backoff
-and jitter. While 429s come, the number of requests in flight halves (down to 1) and grows back by one per
-window of successes. 401/403/404 stop the run: every other item would fail the same way.
+Retries: a 429 is waited through (honouring Retry-After) for up to --max-wait seconds per item; 5xx,
+timeouts and dropped connections are retried --retries times, with exponential backoff and jitter. The number
+of requests in flight adapts to 429s (AdaptiveLimit: a cut at most once per window, never below the goodput
+the server has shown, doubling back each window without a 429). 401/403/404 stop the run: every other item
+would fail the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -42,10 +47,17 @@ class RetryableError(Exception):
 class RequestFailed(Exception):
     """This item cannot be answered (after retries, or a 4xx the server will always give it)."""
 
-    def __init__(self, message: str, attempts: int, transient: bool = False) -> None:
+    def __init__(
+        self, message: str, attempts: int, transient: bool = False, waited_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.transient = transient  # network/server trouble rather than something about this item
+        self.waited_s = waited_s  # set when rate limits outlasted --max-wait: how long the item waited
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.waited_s is not None
 
 
 @dataclass
@@ -57,33 +69,120 @@ class Completion:
     latency_ms: float
     model: str | None
     attempts: int = 1
+    waited_s: float = 0.0  # time spent waiting through rate limits before this answer came
+
+
+MAX_WAIT_S = 300.0  # default --max-wait: how long one item waits through rate limits before it gives up
 
 
 @dataclass
 class Backoff:
+    """When to try a request again, and when to give up on it.
+
+    A 429 says "later", not "never": the item waits (Retry-After when the server gives one, else capped
+    exponential backoff) for as long as ``max_wait_s`` allows, counted from its first 429; a wait that would
+    end past that budget (a Retry-After of an hour) ends it at once. Other retryable failures (5xx, timeouts,
+    dropped connections) are tried ``retries`` more times: they may mean something is broken, which waiting
+    does not mend.
+    """
+
     retries: int = 5
+    max_wait_s: float = MAX_WAIT_S
     base_s: float = 0.5
     cap_s: float = 30.0
+    rate_cap_s: float = 10.0  # a 429 without Retry-After: look again at least this often (a storm may end)
 
-    def delay(self, attempt: int, retry_after: float | None) -> float:
+    def delay(self, attempt: int, retry_after: float | None, rate_limited: bool = False) -> float:
         if retry_after is not None:
             return min(retry_after, 120.0) + random.uniform(0, 0.25)
-        return min(self.cap_s, self.base_s * 2**attempt) * random.uniform(0.5, 1.0)
+        cap = self.rate_cap_s if rate_limited else self.cap_s
+        return min(cap, self.base_s * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+BETA = 0.7  # a cut keeps this share of the limit
+GROWTH = 2.0  # a window without a 429 multiplies the limit by this (at least +1)
+HEADROOM = 1.25  # the floor: the in-flight requests the measured goodput needs, times this
+MIN_WINDOW_S = 0.05  # the shortest window, whatever the latency
+MAX_CUT_WINDOW_S = 10.0  # a long Retry-After spaces cuts at most this far apart
+GOODPUT_WINDOW_S = 2.0  # how far back the goodput is measured (at least 4 round trips)
 
 
 @dataclass
 class AdaptiveLimit:
-    """How many requests may be in flight: halved on a 429, +1 after `limit` successes in a row."""
+    """How many requests may be in flight: AIMD on a clock, never below the goodput the server has shown.
+
+    Once per window with a 429 (a window: one round trip, the smoothed latency of answered requests, or the
+    Retry-After the 429 carried, whichever is longer), the limit becomes ``BETA`` (0.7) times itself or
+    ``HEADROOM`` (1.25) times the goodput, whichever is more; each window that passes without a 429 multiplies
+    it by ``GROWTH`` (2), up to the maximum. A 429 to a request sent before the last change does not count.
+
+    Why:
+    - A 429 is a signal per window, not per request. The previous rule halved the limit for every 429 to a
+      request sent after the last cut and added 1 per ``limit`` answers: a storm in which every other request
+      gets 429 held it near 1 request in flight, and coming back from 1 to 32 took about 500 answers.
+    - The goodput is what the server has shown it accepts: the requests it answered, in flight on average
+      over the last ``GOODPUT_WINDOW_S`` (Little's law: the sum of their latencies over the span). A server
+      that answers 80/s at 100 ms takes 8 in flight; holding fewer can only lower the rate it accepts,
+      whatever share of the rest it refuses, so no cut goes below that. The headroom lets the limit climb
+      (by at most 1.25 per window) while 429s go on, when the server would take more. A server that answers
+      nothing gives a goodput of 0, and the limit goes down to 1 by ``BETA`` per window.
+    - Retry-After itself is honoured by the item that got it: it waits, holding no slot (Backoff, Engine).
+    - Multiplicative growth brings the limit back to the maximum in log2(maximum) round trips once the 429s
+      stop.
+
+    Measured (benchmarks/bench_labeling.py: the `annotator run` CLI, 7,500 labels, concurrency 32, against a
+    loopback server that admits 80 requests/s at 100 ms and answers 429 above that; a 60 s storm in which
+    every other request gets 429 Retry-After: 1, then a 10 s outage in which every request does): 78.6
+    labels/s during the storm (98% of the 80/s admitted), 0 errors, back to 90% of the admitted rate 0.2-0.3 s
+    after the outage. The same run under the previous rule (and --retries counting 429s): 10.4 labels/s
+    during the storm (13%), 74 items in error, and 64-67 labels/s with no storm at all.
+
+    ``clock`` is injectable so that tests drive the windows without waiting.
+    """
 
     maximum: int
+    clock: Callable[[], float] = time.monotonic
     limit: int = 0
     active: int = 0
-    _successes: int = 0
-    _cut_at: float = 0.0
+    changes: int = 0  # how often 429s changed the limit (for figures and tests)
     _cond: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _cut_at: float = -math.inf  # when the limit was last cut (or a cut was held at the floor)
+    _changed_at: float = -math.inf  # when the limit was last cut or grown
+    _last_429: float = -math.inf
+    _srtt: float | None = None  # smoothed latency of answered requests, seconds
+    _first: float | None = None  # when the first answered request was sent
+    _answered: deque[tuple[float, float]] = field(default_factory=deque)  # (answered at, latency s)
+    _busy: float = 0.0  # the sum of the latencies in _answered
 
     def __post_init__(self) -> None:
-        self.limit = self.limit or self.maximum
+        self.maximum = max(1, self.maximum)
+        self.limit = min(self.limit or self.maximum, self.maximum)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def window(self) -> float:
+        """One round trip: the span in which a change of the limit shows its effect."""
+        return max(MIN_WINDOW_S, self._srtt or 0.0)
+
+    def _forget(self, now: float) -> float:
+        """Drop answers older than the goodput's span; returns the span."""
+        span = max(GOODPUT_WINDOW_S, 4 * self.window())
+        while self._answered and self._answered[0][0] < now - span:
+            self._busy -= self._answered.popleft()[1]
+        return span
+
+    def goodput(self, now: float | None = None) -> float:
+        """Requests answered (not refused) in flight on average over the last few seconds."""
+        now = self.clock() if now is None else now
+        span = self._forget(now)
+        if not self._answered or self._first is None:
+            self._busy = 0.0
+            return 0.0
+        return max(0.0, self._busy) / max(min(span, now - self._first), self.window())
+
+    def floor(self, now: float | None = None) -> int:
+        return max(1, min(self.maximum, math.ceil(self.goodput(now) * HEADROOM)))
 
     async def __aenter__(self) -> None:
         async with self._cond:
@@ -93,25 +192,39 @@ class AdaptiveLimit:
     async def __aexit__(self, *exc: object) -> None:
         async with self._cond:
             self.active -= 1
-            self._cond.notify_all()
+            self._cond.notify(1)  # one slot freed: wake one waiter, not all of them
 
-    def rate_limited(self, started: float) -> None:
-        """Halve the limit, once per burst: 429s to requests sent before the last cut do not count again."""
-        if started < self._cut_at:
+    async def rate_limited(self, started: float, retry_after: float | None = None) -> None:
+        """A 429 to a request sent at ``started`` (this clock): at most once per window, the limit becomes
+        ``BETA`` times itself or ``HEADROOM`` times the goodput, whichever is more."""
+        now = self.clock()
+        self._last_429 = now
+        window = max(self.window(), min(retry_after or 0.0, MAX_CUT_WINDOW_S))
+        if started < self._cut_at or now - self._cut_at < window:
             return
-        self._cut_at = time.monotonic()
-        self.limit = max(1, self.limit // 2)
-        self._successes = 0
-
-    async def succeeded(self) -> None:
-        if self.limit >= self.maximum:
-            return
-        self._successes += 1
-        if self._successes >= self.limit:
-            self._successes = 0
+        self._cut_at = self._changed_at = now
+        old, self.limit = self.limit, max(self.floor(now), int(self.limit * BETA))
+        self.changes += self.limit != old
+        if self.limit > old:  # the server answers more than the limit lets through: probe for more
             async with self._cond:
-                self.limit += 1
-                self._cond.notify_all()
+                self._cond.notify(self.limit - old)
+
+    async def succeeded(self, latency_s: float | None = None) -> None:
+        """An answered request (``latency_s``: how long it took); grows the limit after a window without 429s."""
+        now = self.clock()
+        if latency_s is not None:
+            self._answered.append((now, latency_s))
+            self._busy += latency_s
+            self._first = now - latency_s if self._first is None else self._first
+            self._srtt = latency_s if self._srtt is None else 0.8 * self._srtt + 0.2 * latency_s
+            self._forget(now)
+        if self.limit >= self.maximum or now - max(self._last_429, self._changed_at) < self.window():
+            return
+        old = self.limit
+        self.limit = min(self.maximum, max(old + 1, math.ceil(old * GROWTH)))
+        self._changed_at = now
+        async with self._cond:
+            self._cond.notify(self.limit - old)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -207,27 +320,57 @@ class ChatClient:
             model=data.get("model"),
         )
 
-    async def complete(self, payload: dict[str, Any], limit: AdaptiveLimit, backoff: Backoff) -> Completion:
-        """A request with retries: the completion, or RequestFailed after the last attempt."""
-        attempt = 0
+    async def complete(
+        self, payload: dict[str, Any], limit: AdaptiveLimit, backoff: Backoff, waited_s: float = 0.0
+    ) -> Completion:
+        """A request with retries: the completion, or RequestFailed when its retries or its time run out.
+
+        429s are waited through until ``backoff.max_wait_s`` have passed since the first one (``waited_s``:
+        what earlier requests of the same item already waited); other retryable failures count against
+        ``backoff.retries``.
+        """
+        attempts = failures = refusals = 0
+        since: float | None = None  # when this request got its first 429 (time.monotonic)
         while True:
-            started = time.monotonic()
+            started = limit.now()
+            attempts += 1
             try:
                 async with limit:
                     completion = await self.once(payload)
             except RetryableError as exc:
                 if exc.rate_limited:
-                    limit.rate_limited(started)
-                if attempt >= backoff.retries:
-                    raise RequestFailed(
-                        f"{exc} (gave up after {attempt + 1} attempts)", attempt + 1, transient=True
-                    ) from None
-                await asyncio.sleep(backoff.delay(attempt, exc.retry_after))
-                attempt += 1
+                    await limit.rate_limited(started, exc.retry_after)
+                    now = time.monotonic()
+                    since = now if since is None else since
+                    waited = waited_s + now - since
+                    delay = backoff.delay(refusals, exc.retry_after, rate_limited=True)
+                    if waited + delay > backoff.max_wait_s:
+                        raise RequestFailed(
+                            f"waited {_seconds(waited)} through rate limits (HTTP 429, {attempts} attempts; "
+                            f"the next try would come after --max-wait {backoff.max_wait_s:g} s); last answer: "
+                            f"{exc}",
+                            attempts,
+                            transient=True,
+                            waited_s=waited,
+                        ) from None
+                    refusals += 1
+                else:
+                    if failures >= backoff.retries:
+                        raise RequestFailed(
+                            f"{exc} (gave up after {attempts} attempts)", attempts, transient=True
+                        ) from None
+                    delay = backoff.delay(failures, exc.retry_after)
+                    failures += 1
+                await asyncio.sleep(delay)
                 continue
             except RequestFailed as exc:
-                exc.attempts = attempt + 1
+                exc.attempts = attempts
                 raise
-            await limit.succeeded()
-            completion.attempts = attempt + 1
+            await limit.succeeded(completion.latency_ms / 1000)
+            completion.attempts = attempts
+            completion.waited_s = waited_s + (time.monotonic() - since if since is not None else 0.0)
             return completion
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"

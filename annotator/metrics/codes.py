@@ -158,6 +158,8 @@ def load_codes(
     )
     if split != "all":
         query = query.where(col(Document.split) == split)
+    if coders is None:  # archived runs (`annotator runs archive`) only when named
+        query = query.where(col(Run.archived_at).is_(None))
     rows = session.execute(query).all()
     if not rows:
         n_split = len(session.exec(select(Document.id).where(col(Document.split) == split)).all())

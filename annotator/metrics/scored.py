@@ -195,6 +195,8 @@ def load_gold_and_runs(
         if bad:
             raise InputError(f"--runs: {', '.join(bad)}; `annotator runs` lists the runs")
         rq = rq.where(col(Run.id).in_(runs))
+    else:  # archived runs (`annotator runs archive`) only when named
+        rq = rq.where(col(Run.archived_at).is_(None))
     run_rows = sorted(session.exec(rq).all(), key=lambda r: r.id or 0)
     if not run_rows:
         raise InputError(f"no LLM or baseline runs of codebook {name!r}; label with `annotator run` first")

@@ -6,15 +6,14 @@ latest of each, with the time it was computed), baselines, prompt freezing relat
 and time, and software versions. It computes nothing new and writes nothing to the database.
 
 The HTML file is self-contained (inline CSS and SVG figures, no script, no external address) and forbids
-scripts and network loads through its Content-Security-Policy. The file is written to a temporary file
-beside the target and moved into place, so a failed report never leaves a half-written file.
+scripts and network loads through its Content-Security-Policy. The file is written as every file annotator
+writes for a user to share (``annotator.export.files``): an existing file is replaced only with
+``overwrite`` (``--force``), the mode follows the umask, and a failed report never leaves a half-written
+file.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from annotator.errors import AnnotatorError
@@ -55,45 +54,6 @@ def default_out(fmt: str | None) -> Path:
     return Path(f"report.{resolve_format(Path('report'), fmt) if fmt is not None else 'html'}")
 
 
-def _check_target(out: Path) -> None:
-    if out.is_dir():
-        raise ReportError(f"{out} is a folder; give a file name, e.g. --out {out / 'report.html'}")
-    parent = out.parent
-    if not parent.is_dir():
-        raise ReportError(f"folder {parent} does not exist; create it first or choose another --out")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ReportError(f"folder {parent} is not writable; choose another --out")
-    if out.exists() and not os.access(out, os.W_OK):
-        raise ReportError(f"{out} exists and is not writable; choose another --out")
-
-
-def _write_atomic(out: Path, text: str) -> None:
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as exc:
-        raise ReportError(
-            f"cannot write in {out.parent}: {exc.strerror or exc}; choose another --out"
-        ) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a report is an ordinary file
-        os.replace(tmp, out)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise ReportError(f"cannot write {out}: {exc.strerror or exc}; choose another --out") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
 def report_text(project: Project, fmt: str = "html") -> str:
     """The report as a string (HTML or Markdown), secrets removed."""
     from .fmt import known_secrets, remove_secrets
@@ -106,16 +66,22 @@ def report_text(project: Project, fmt: str = "html") -> str:
     return remove_secrets(text, known_secrets(project.root))
 
 
-def build_report(project: Project, out: Path, fmt: str | None = None) -> Path:
-    """Write the report to ``out`` (format from ``fmt`` or the suffix) and return its absolute path."""
+def build_report(project: Project, out: Path, fmt: str | None = None, overwrite: bool = False) -> Path:
+    """Write the report to ``out`` (format from ``fmt`` or the suffix) and return its absolute path.
+
+    An existing file is refused (``ReportError``, nothing written) unless ``overwrite``: the rule of every
+    file annotator writes for a user to share (``annotator.export.files``).
+    """
+    from annotator.export.files import check_targets, write_text
+
     out = Path(out).expanduser()
     if out.is_dir():
         raise ReportError(f"{out} is a folder; give a file name, e.g. --out {out / 'report.html'}")
     name = resolve_format(out, fmt)
     out = out.resolve() if out.parent.exists() else out.absolute()
-    _check_target(out)
+    check_targets([out], overwrite, ReportError, example="report.html")
     text = report_text(project, name)
-    _write_atomic(out, text)
+    write_text(out, text, overwrite, ReportError)
     return out
 
 

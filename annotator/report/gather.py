@@ -24,6 +24,7 @@ from annotator.project import Project
 from annotator.status import project_status
 from annotator.store import db
 from annotator.store.models import CodebookVersion, Document, Metric, PromptVersion, Run, SplitEvent, utcnow
+from annotator.store.retire import cites as citing
 
 from .computed import agreement_now, comparisons, last_change
 from .fmt import redact, scrub_text, utc
@@ -234,6 +235,10 @@ def gather(project: Project) -> dict[str, Any]:
         for row in [*runs, *codebooks, *prompts, *splits, *metrics]:
             session.expunge(row)
     by_id = {r.id: r for r in runs if r.id is not None}
+    # archived runs (`annotator runs archive`) are left out, and so is every stored result that cites one
+    archived = sorted(r.id for r in runs if r.archived_at is not None and r.id is not None)
+    runs = [r for r in runs if r.archived_at is None]
+    metrics = [m for m in metrics if not any(citing(m, i) for i in archived)]
     prompt_by_id = {p.id: p for p in prompts if p.id is not None}
 
     run_rows = []
@@ -333,6 +338,7 @@ def gather(project: Project) -> dict[str, Any]:
             for p in prompts
         ],
         "runs": run_rows,
+        "archived_runs": archived,
         "agreement": agreement,
         "validation": validation,
         "headlines": _headlines(validation),

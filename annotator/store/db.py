@@ -3,16 +3,30 @@
 SQLite is the embedded default (WAL, busy_timeout, foreign keys); any SQLAlchemy URL works. The schema is
 owned by Alembic (``migrations/``): opening a database upgrades it to head, and a database stamped with a
 revision this version of annotator does not know was written by a newer annotator and is refused.
+
+A SQLite file that this process cannot write (the file, its -wal/-shm, or the folder SQLite creates them in)
+is opened read-only (``make_engine(url)`` decides; ``read_only=True/False`` forces it). A read-only
+connection creates no file: ``immutable=1`` when there is no -wal with changes to read, else ``mode=ro``
+(which reads the -wal through the existing -shm). A plain ``mode=ro`` is not used alone because, in a
+writable folder, it creates -wal and -shm files with the database's permissions, and a read-only -shm left
+behind breaks every later writer even after ``chmod`` on the database. On a read-only open nothing is
+written: a stored figure (a ``metrics`` row) is dropped, any other write is refused with a DatabaseError,
+and a database that needs a migration is refused with what to do.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+import shlex
+import sqlite3
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
@@ -40,11 +54,108 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets its pragmas on every connection."""
+def _read_only_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA query_only=ON")  # a second guard: SQLite itself refuses any write
+    cursor.close()
+
+
+_READ_ONLY: weakref.WeakSet[Engine] = weakref.WeakSet()
+_DROPPED: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+def sqlite_path(url: str | Any) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return None
+    if parsed.database.startswith("file:"):  # a URI filename (uri=true): not a plain path
+        return None
+    return Path(parsed.database)
+
+
+def sidecars(path: Path) -> tuple[Path, Path]:
+    """SQLite's write-ahead log and shared-memory index beside the database file."""
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK)
+
+
+def not_writable(path: Path) -> Path | None:
+    """What keeps this process from writing the SQLite database at ``path`` (the file itself, its -wal or
+    -shm, or the folder SQLite must create them in), or None when it can be written.
+
+    Checked with os.access: the permissions, and read-only file systems (also for root)."""
+    folder = path.parent
+    if not folder.is_dir():  # not a permission matter: opening says the database cannot be opened there
+        return None
+    if path.exists() and not _writable(path):
+        return path
+    wal, shm = sidecars(path)
+    for sidecar in (wal, shm):
+        if sidecar.exists() and not _writable(sidecar):
+            return sidecar
+    if not (path.exists() and wal.exists() and shm.exists()) and not os.access(folder, os.W_OK | os.X_OK):
+        return folder  # SQLite creates the database, its -wal and its -shm in the folder
+    return None
+
+
+def how_to_write(blocked: Path) -> str:
+    """What to do about a file or folder that is not writable, for a one-line message."""
+    kind = "folder" if blocked.is_dir() else "file"
+    return (
+        f"the {kind} {blocked} is not writable: make it writable (chmod u+w {shlex.quote(str(blocked))}), or "
+        "copy the project folder somewhere writable and work there"
+    )
+
+
+def _read_only_creator(path: Path) -> Callable[[], sqlite3.Connection]:
+    def connect() -> sqlite3.Connection:
+        if not path.is_file():
+            raise DatabaseError(
+                f"the database {path} does not exist, and {how_to_write(not_writable(path) or path.parent)}"
+            )
+        wal, shm = sidecars(path)
+        if wal.is_file() and wal.stat().st_size > 0:  # changes not yet merged into the file: read them
+            if not shm.is_file():
+                raise DatabaseError(
+                    f"{wal} holds changes not yet merged into {path}, and reading them without write access "
+                    f"needs {shm.name}, which is missing; {how_to_write(not_writable(path) or path)}, then run "
+                    "`annotator status` once to merge them"
+                )
+            query = "mode=ro"
+        else:  # no log to read: immutable reads the file alone and creates no -wal or -shm
+            query = "immutable=1"
+        uri = f"file:{quote(str(path.resolve()))}?{query}"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    return connect
+
+
+def make_engine(url: str, read_only: bool | None = None) -> Engine:
+    """An engine for ``url``; SQLite gets its pragmas on every connection.
+
+    ``read_only``: None opens a SQLite file read-only when this process cannot write it (see
+    :func:`not_writable`), read-write otherwise; True or False forces it (other databases ignore it).
+    """
+    path = None
+    with suppress(ArgumentError):  # a bad URL: create_engine below says so
+        path = sqlite_path(url)
+    if path is not None and read_only is None:
+        read_only = not_writable(path) is not None
+    read_only = bool(read_only and path is not None)
     try:
-        # SQLite connections may be used by the run engine's writer thread (one at a time)
-        args = {"connect_args": {"check_same_thread": False}} if url.startswith("sqlite") else {}
+        args: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            # SQLite connections may be used by the run engine's writer thread (one at a time)
+            args["connect_args"] = {"check_same_thread": False}
+        if read_only:
+            assert path is not None
+            args = {"creator": _read_only_creator(path)}
         engine = create_engine(url, **args)
     except ArgumentError:
         raise DatabaseError(
@@ -55,9 +166,22 @@ def make_engine(url: str) -> Engine:
         raise DatabaseError(
             f"the database driver for {make_url(url).drivername} is not installed ({exc})"
         ) from None
-    if engine.dialect.name == "sqlite":
+    if read_only:
+        event.listen(engine, "connect", _read_only_pragmas)
+        _READ_ONLY.add(engine)
+    elif engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def is_read_only(engine: Engine) -> bool:
+    """Whether ``engine`` was opened read-only (nothing will be written through it)."""
+    return engine in _READ_ONLY
+
+
+def dropped_writes(engine: Engine) -> int:
+    """How many stored figures (metrics rows) a read-only engine left unstored."""
+    return _DROPPED.get(engine, 0)
 
 
 def alembic_config(engine: Engine | None = None) -> Config:
@@ -98,11 +222,8 @@ def describe(engine: Engine) -> str:
 
 def empty_sqlite_file(engine: Engine) -> Path | None:
     """The engine's SQLite file when it exists and has 0 bytes; None otherwise (or for other databases)."""
-    url = make_url(engine.url)
-    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
-        return None
-    path = Path(url.database)
-    return path if path.is_file() and path.stat().st_size == 0 else None
+    path = sqlite_path(engine.url)
+    return path if path is not None and path.is_file() and path.stat().st_size == 0 else None
 
 
 def check_known(engine: Engine, revision: str | None) -> None:
@@ -146,6 +267,12 @@ def ensure_schema(engine: Engine) -> None:
         if revision == head_revision():
             return
         check_known(engine, revision)
+        if is_read_only(engine):
+            raise DatabaseError(
+                f"{describe(engine)} has schema revision {revision or 'none'} and this annotator needs "
+                f"{head_revision()}: upgrading it writes to it, but {_blocked_text(engine)}; then run "
+                "`annotator db upgrade`"
+            )
         upgrade(engine)
     except OperationalError as exc:
         raise DatabaseError(f"cannot open the database {describe(engine)}: {exc.orig}") from None
@@ -153,13 +280,54 @@ def ensure_schema(engine: Engine) -> None:
         raise DatabaseError(f"{describe(engine)} is not a database annotator can use ({exc.orig})") from None
 
 
+def _blocked_text(engine: Engine) -> str:
+    path = sqlite_path(engine.url)
+    blocked = not_writable(path) if path is not None else None
+    return how_to_write(blocked) if blocked is not None else f"{describe(engine)} is open read-only"
+
+
+def _keep_read_only(session: Session, _context: Any, _instances: Any) -> None:
+    """Before a flush on a read-only engine: drop new stored figures (a metrics row records a result the
+    command prints anyway), refuse any other write before SQL is sent."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    for obj in list(session.new):
+        if getattr(obj, "__tablename__", None) == "metrics":
+            session.expunge(obj)
+            _DROPPED[engine] = _DROPPED.get(engine, 0) + 1
+    changed = [obj for obj in session.dirty if session.is_modified(obj)]
+    if session.new or changed or session.deleted:
+        raise DatabaseError(f"this command writes to the database, but {_blocked_text(engine)}")
+
+
+def read_only_error(exc: BaseException) -> DatabaseError | None:
+    """SQLite's "attempt to write a readonly database" as a one-line DatabaseError (None for anything else)."""
+    if isinstance(exc, OperationalError | sqlite3.OperationalError) and "readonly database" in str(exc):
+        return DatabaseError(
+            "the database is read-only and this command writes to it: make the database file, its folder "
+            "and any annotator.db-wal / -shm beside it writable (chmod u+w), or copy the project folder "
+            "somewhere writable"
+        )
+    return None
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """One session, one transaction: committed when the block ends, rolled back on any error."""
+    """One session, one transaction: committed when the block ends, rolled back on any error.
+
+    On a read-only engine nothing is written (see the module docstring)."""
     with Session(engine, expire_on_commit=False) as session:
+        if is_read_only(engine):
+            event.listen(session, "before_flush", _keep_read_only)
         try:
             yield session
             session.commit()
+        except OperationalError as exc:
+            session.rollback()
+            translated = read_only_error(exc)
+            if translated is not None:
+                raise translated from None
+            raise
         except BaseException:
             session.rollback()
             raise

@@ -125,6 +125,8 @@ class Run(SQLModel, table=True):
     lease_pid: int | None = None
     lease_host: str | None = None
     lease_until: datetime | None = None
+    # `annotator runs archive`: hidden from listings, default comparisons and the report; kept for provenance
+    archived_at: datetime | None = None
 
 
 class Annotation(SQLModel, table=True):
@@ -195,6 +197,20 @@ class Embedding(SQLModel, table=True):
     text_sha256: str = Field(max_length=64)
     dim: int
     vector: bytes = Field(sa_type=LargeBinary)
+
+
+class DocumentImport(SQLModel, table=True):
+    """Each `annotator import docs` that added documents: the file and the columns its ids and texts came from
+    (an export labels its id column with the user's own column name)."""
+
+    __tablename__ = "document_imports"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    source: str  # the file's name (not its path: a path on the user's machine says nothing elsewhere)
+    id_column: str
+    text_column: str
+    added: int = 0
 
 
 class Metric(SQLModel, table=True):

@@ -1,0 +1,126 @@
+"""What a run leaves behind: nothing on exit 2 (a template that fails on a document), and `runs archive` /
+`runs restore` / `runs delete` on real temp projects with scripted LLM runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from annotator.corpus import import_codes, import_documents
+from annotator.store.models import Annotation, Document, Metric, PromptVersion, Run, RunDocument
+from tests.conftest import db_snapshot, label_by_word, scripted_run, write
+from tests.scripted_server import ScriptedServer
+
+N = 30
+KEYS = [f"d{i:02d}" for i in range(N)]
+GOLD = ["positive" if i % 3 else "negative" for i in range(N)]
+
+
+@pytest.fixture
+def docs(project, tmp_path: Path):
+    """Thirty dev documents, each with its own word, a `source` column on all but d07, and gold codes."""
+    rows = "".join(f'{k},"word{k} sentence about a film",{"" if k == "d07" else "web"}\n' for k in KEYS)
+    import_documents(project, write(tmp_path / "docs.csv", "id,text,source\n" + rows))
+    with project.transaction() as s:
+        for d in s.exec(select(Document)).all():
+            d.split = "dev"
+            if d.doc_key == "d07":
+                d.meta = {}
+            s.add(d)
+    codes = "".join(f"{k},{lab}\n" for k, lab in zip(KEYS, GOLD, strict=True))
+    import_codes(project, write(tmp_path / "gold.csv", "id,label\n" + codes), coder="critics", kind="gold")
+    return project
+
+
+def _run(project, flips: set[int], tag: str) -> int:
+    labels = {
+        f"word{k}": ("negative" if g == "positive" else "positive") if i in flips else g
+        for i, (k, g) in enumerate(zip(KEYS, GOLD, strict=True))
+    }
+    outcome = scripted_run(project, label_by_word(labels), tag=tag)
+    assert outcome.status == "done"
+    return outcome.run_id
+
+
+def test_a_template_failing_on_one_document_creates_nothing(docs, cli) -> None:
+    path = docs.root / "prompts" / "sentiment" / "meta.v1.jinja"
+    original = (docs.root / "prompts" / "sentiment" / "zero-shot.v1.jinja").read_text()
+    path.write_text(
+        original.replace("{{ document.text }}", "{{ document.meta.source }}: {{ document.text }}")
+    )
+    before = db_snapshot(docs)
+    with ScriptedServer(label_for=lambda _t: "positive") as server:
+        args = ["run", "--prompt", "sentiment/meta.v1", "--model", "openai-compatible/scripted"]
+        result = cli(*args, "--base-url", server.base_url)
+        assert result.code == 2 and "document 'd07'" in result.err and "source" in result.err, result
+        assert "nothing was created" in result.err and server.requests == []
+        assert db_snapshot(docs) == before  # no run, no prompt version registered
+        # the fix is a new text under the same version: accepted, since the broken one was never registered
+        path.write_text(
+            original.replace(
+                "{{ document.text }}", "{{ document.meta.source | default('') }} {{ document.text }}"
+            )
+        )
+        fixed = cli(*args, "--base-url", server.base_url)
+    assert fixed.code == 0, fixed
+    with docs.transaction() as s:
+        assert [p.ref for p in s.exec(select(PromptVersion)).all()] == ["sentiment/meta.v1"]
+
+
+def test_archive_hides_a_run_from_listings_comparisons_and_the_report(docs, cli, tmp_path) -> None:
+    keep, hide = _run(docs, {1}, "keep"), _run(docs, {1, 2, 3}, "hide")
+    assert cli("runs", "archive", str(hide)).code == 0
+    assert [r["id"] for r in json.loads(cli("runs", "--json").out)] == [keep]
+    listed = {r["id"]: r for r in json.loads(cli("runs", "--all", "--json").out)}
+    assert listed[hide]["archived"] and not listed[keep]["archived"]
+    assert "archived" in cli("runs", "--all").out
+    validated = json.loads(cli("validate", "--split", "dev", "--json").out)
+    assert [r["run_id"] for r in validated["runs"]] == [keep]
+    compared = json.loads(cli("compare", "--split", "dev", "--json").out)
+    assert [r["run_id"] for r in compared["runs"]] == [keep]
+    # named explicitly, an archived run is still used
+    named = json.loads(cli("validate", "--split", "dev", "--runs", str(hide), "--json").out)
+    assert [r["run_id"] for r in named["runs"]] == [hide]
+    report = tmp_path / "report.md"
+    assert cli("report", "--out", str(report)).code == 0
+    text = report.read_text()
+    assert (
+        f"Archived runs, left out of this report (kept in the database; `annotator runs --all` lists them): {hide}."
+        in text
+    )
+    assert f"| {hide} | llm |" not in text and f"| {keep} | llm |" in text
+    # archiving twice says so; restore brings it back
+    again = cli("runs", "archive", str(hide))
+    assert again.code == 2 and "already archived" in again.err and f"runs restore {hide}" in again.err
+    assert cli("runs", "restore", str(hide)).code == 0
+    assert {r["id"] for r in json.loads(cli("runs", "--json").out)} == {keep, hide}
+
+
+def test_delete_asks_first_refuses_what_a_result_cites_and_removes_the_rest(docs, cli) -> None:
+    cited, loose = _run(docs, {1}, "cited"), _run(docs, {2}, "loose")
+    assert cli("validate", "--split", "dev", "--runs", str(cited)).code == 0
+    # not on a terminal and no --yes: refused, nothing removed
+    refused = cli("runs", "delete", str(loose))
+    assert refused.code == 2 and "--yes" in refused.err
+    assert {r["id"] for r in json.loads(cli("runs", "--json").out)} == {cited, loose}
+    # a run a stored result cites is kept: its provenance would dangle
+    blocked = cli("runs", "delete", str(cited), "--yes")
+    assert blocked.code == 2 and "cited by 1 stored result(s): validation #" in blocked.err
+    assert f"annotator runs archive {cited}" in blocked.err
+    done = cli("runs", "delete", str(loose), "--yes")
+    assert done.code == 0 and f"deleted run {loose} and its {N} answers" in done.out
+    with docs.transaction() as s:
+        assert s.get(Run, loose) is None
+        assert s.exec(select(Annotation).where(col(Annotation.run_id) == loose)).all() == []
+        assert s.exec(select(RunDocument).where(col(RunDocument.run_id) == loose)).all() == []
+        assert len(s.exec(select(Metric)).all()) == 1 and s.get(Run, cited) is not None
+    # imports and unknown ids are refused with a line each
+    with docs.transaction() as s:
+        gold = s.exec(select(Run.id).where(col(Run.kind) == "gold")).one()
+    imported = cli("runs", "delete", str(gold), "--yes")
+    assert imported.code == 2 and "gold import" in imported.err and "archive" in imported.err
+    missing = cli("runs", "delete", "999", "--yes")
+    assert missing.code == 2 and "no run 999" in missing.err
