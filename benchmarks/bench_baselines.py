@@ -24,13 +24,13 @@ from sklearn.model_selection import train_test_split
 
 from annotator.baselines.embeddings import Embedder, EmbeddingCentroid, EmbeddingLogReg, EmbeddingZeroShot
 from annotator.baselines.lexicon import VaderLexicon
-from annotator.baselines.runner import BaselineRequest, label_texts, run_baseline
-from annotator.datasets.hutto import load_example
-from annotator.example import import_example
-from annotator.metrics.validation import validate
+from annotator.data.datasets.hutto import load_example
+from annotator.data.example import import_example
+from annotator.data.splits import make_split
 from annotator.project import init_project
-from annotator.registry import project_codebook
-from annotator.splits import make_split
+from annotator.services.baseline import BaselineRequest, label_texts, run_baseline
+from annotator.services.validation import validate
+from annotator.store.registry import project_codebook
 
 RUNS = [
     ("embed-logreg", "mpnet"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from annotator.baselines.embeddings import Embedder
-from annotator.datasets.hutto import load_example
+from annotator.data.datasets.hutto import load_example
 from annotator.project import init_project
 
 N = 3_000

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from annotator.baselines.finetune import FineTunedEncoder
-from annotator.datasets.hutto import load_example
+from annotator.data.datasets.hutto import load_example
 
 N_TRAIN = 8_000
 TARGET_S = 15 * 60

@@ -20,7 +20,7 @@ RATERS = 15
 
 
 def _floor(tmp: Path) -> tuple[float, int]:
-    from annotator.datasets import load_example
+    from annotator.data.datasets import load_example
 
     start = time.perf_counter()
     data = load_example("rotten-tomatoes")
@@ -46,7 +46,7 @@ def _floor(tmp: Path) -> tuple[float, int]:
 
 
 def _library(tmp: Path) -> tuple[float, int]:
-    from annotator.example import import_example
+    from annotator.data.example import import_example
     from annotator.project import init_project
 
     project = init_project(tmp / "lib", example="sentiment")

@@ -82,7 +82,7 @@ def main() -> None:
         size = generate(data, N_DOCS)
         subprocess.run([*exe, "init", str(tmp / "proj")], check=True, capture_output=True)
         floor_s, floor_mb, code, err = measure(
-            [sys.executable, "-c", "import annotator.cli, annotator.corpus"], tmp
+            [sys.executable, "-c", "import annotator.cli, annotator.data.corpus"], tmp
         )
         assert code == 0, err
         bare_s, bare_mb, code, err = measure(

@@ -67,7 +67,7 @@ def _sequential(base_url: str, n: int) -> float:
 def _project(tmp: Path, n: int):  # type: ignore[no-untyped-def]
     from sqlalchemy import update
 
-    from annotator.example import import_example
+    from annotator.data.example import import_example
     from annotator.project import init_project
     from annotator.store.models import Document
 
@@ -80,8 +80,8 @@ def _project(tmp: Path, n: int):  # type: ignore[no-untyped-def]
 
 def _annotator(project, base_url: str, n: int, tag: str, cache: bool = True) -> tuple[float, int, int]:  # type: ignore[no-untyped-def]
     """labels/s of `annotator run` (the library call: resolve, store, engine), cached answers, requests."""
-    from annotator.llm import runner
     from annotator.llm.spec import RunRequest
+    from annotator.services import run as runner
 
     request = RunRequest(
         prompt="sentiment/zero-shot.v1",

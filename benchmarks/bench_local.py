@@ -17,8 +17,9 @@ N = 40
 def main() -> None:
     import openai
 
-    from annotator.llm import local, runner
+    from annotator.llm import local
     from annotator.llm.spec import RunRequest, resolve
+    from annotator.services import run as runner
     from benchmarks.bench_labeling import _project
 
     local.ensure("smollm2")

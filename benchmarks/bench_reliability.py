@@ -16,7 +16,7 @@ from typing import TypeVar
 import krippendorff
 import numpy as np
 
-from annotator.metrics.reliability import Alpha, bootstrap, krippendorff_alpha
+from annotator.stats.reliability import Alpha, bootstrap, krippendorff_alpha
 
 T = TypeVar("T")
 RATIO_TARGET = 1.5

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from annotator.cli import main
-from annotator.llm.runner import RunOutcome
 from annotator.project import DB_ENV, Project, init_project
+from annotator.services.run import RunOutcome
 
 
 @pytest.fixture(autouse=True)
@@ -101,8 +101,8 @@ def scripted_run(
 ) -> RunOutcome:
     """A real LLM run (the whole engine) against a scripted endpoint that answers ``label_for(text)``;
     ``sample``/``seed``: a seeded `--sample` run, whose asked set is the documents it drew."""
-    from annotator.llm import runner
     from annotator.llm.spec import RunRequest
+    from annotator.services import run as runner
     from tests.scripted_server import ScriptedServer
 
     with ScriptedServer(label_for=label_for) as server:

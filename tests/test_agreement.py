@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from sqlmodel import col, select
 
-from annotator.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes, import_documents
+from annotator.data.example import import_example
 from annotator.errors import AnnotatorError
-from annotator.example import import_example
-from annotator.llm import runner
 from annotator.llm.spec import RunRequest
-from annotator.metrics.agreement import agreement, load_codes
-from annotator.metrics.reliability import cohen_kappa, krippendorff_alpha
+from annotator.services import run as runner
+from annotator.services.agreement import agreement, load_codes
+from annotator.stats.reliability import cohen_kappa, krippendorff_alpha
 from annotator.store.models import Document, Metric
 from tests.conftest import label_by_word, scripted_run, write
 from tests.scripted_server import ScriptedServer
@@ -128,7 +128,7 @@ def _matrix(project, **kw):
 
 
 def test_batched_kappa_replicates_match_scikit_learn(coded) -> None:
-    from annotator.metrics.agreement import _Stats
+    from annotator.services.agreement import _Stats
 
     m = _matrix(coded)
     stats = _Stats(m.codes, len(m.categories), "nominal", m.values, n_boot=5, seed=3, min_units=1)
@@ -328,7 +328,7 @@ def test_cli_compare_prints_table_and_refuses_unknown_names(coded, cli) -> None:
 
 def test_invalid_answers_are_missing_by_default_or_a_category_when_asked(project, tmp_path) -> None:
     """An LLM's invalid answers: missing unless --invalid-as-category makes them one more category."""
-    from annotator.corpus import import_documents as _docs
+    from annotator.data.corpus import import_documents as _docs
     from tests.scripted_server import Label
 
     _docs(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlmodel import col, delete, select
 
-from annotator.corpus import import_codes, import_documents
-from annotator.metrics.validation import load_gold_and_runs
+from annotator.data.corpus import import_codes, import_documents
+from annotator.services.validation import load_gold_and_runs
 from annotator.store.asked import asked_sets, store_asked
 from annotator.store.models import Annotation, Document, RunDocument
 from tests.conftest import scripted_run, write

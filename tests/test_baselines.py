@@ -18,10 +18,10 @@ from annotator.baselines.hub import ModelError, resolve_encoder
 from annotator.baselines.lexicon import VaderLexicon
 from annotator.baselines.text2text import default_prompt, match_label
 from annotator.baselines.tfidf import TfidfClassifier
-from annotator.example import import_example
-from annotator.metrics.agreement import agreement
-from annotator.metrics.validation import validate
-from annotator.splits import make_split
+from annotator.data.example import import_example
+from annotator.data.splits import make_split
+from annotator.services.agreement import agreement
+from annotator.services.validation import validate
 from annotator.store.models import Annotation, Coder, Embedding, Run
 from tests.conftest import db_snapshot, write
 from tests.tiny_models import tiny_roberta, tiny_t5
@@ -381,7 +381,7 @@ def test_ensemble_defaults_to_mpnet_and_minilm(example, cli, tmp_path: Path, mon
 
 
 def test_coded_by_labels_only_the_target_documents_those_coders_coded(example, cli, tmp_path: Path) -> None:
-    from annotator.corpus import import_codes
+    from annotator.data.corpus import import_codes
     from annotator.store.models import Document
 
     with example.transaction() as s:

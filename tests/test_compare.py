@@ -13,12 +13,12 @@ import pytest
 from scipy.stats import binomtest
 from sqlmodel import col, select
 
-from annotator.compare import compare, holm, mcnemar_exact
-from annotator.corpus import get_or_create_coder, import_codes, import_documents
+from annotator.data.corpus import get_or_create_coder, import_codes, import_documents
 from annotator.errors import AnnotatorError
-from annotator.metrics.reliability import krippendorff_alpha, paired_bootstrap_difference, to_matrix
-from annotator.metrics.validation import validate
 from annotator.prompts import load_prompt, prompt_diff
+from annotator.services.compare import compare, holm, mcnemar_exact
+from annotator.services.validation import validate
+from annotator.stats.reliability import krippendorff_alpha, paired_bootstrap_difference, to_matrix
 from annotator.store.models import Annotation, CodebookVersion, Document, Metric, Run, RunDocument
 from tests.conftest import label_by_word, scripted_run, write
 

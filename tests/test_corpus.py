@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from annotator.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes, import_documents
 from annotator.errors import InputError
 from annotator.store.models import Annotation, Coder, Document
 from tests.conftest import db_snapshot, write
@@ -248,7 +248,7 @@ def test_a_bad_row_near_the_end_of_a_long_file_writes_nothing(
 ) -> None:
     """12,000 rows are written in chunks (5,000 at a time) inside one transaction: chunks written before the
     bad row are rolled back with it."""
-    import annotator.corpus as corpus
+    import annotator.data.corpus as corpus
 
     chunks: list[int] = []
     real_insert = corpus.bulk_insert

@@ -8,8 +8,8 @@ from importlib.resources import files
 import numpy as np
 import pytest
 
-from annotator.datasets import CITATION, EXAMPLES, ExampleData, load_example
-from annotator.datasets.hutto import LICENSE_NAME, ZIP_NAME
+from annotator.data.datasets import CITATION, EXAMPLES, ExampleData, load_example
+from annotator.data.datasets.hutto import LICENSE_NAME, ZIP_NAME
 from annotator.errors import InputError
 
 N_MOVIES = 10_605
@@ -53,7 +53,7 @@ def test_names_and_metadata():
 
 
 def test_bundled_zip_is_complete_and_reproducible():
-    resource = files("annotator.datasets") / ZIP_NAME
+    resource = files("annotator.data.datasets") / ZIP_NAME
     with resource.open("rb") as handle, zipfile.ZipFile(handle) as archive:
         infos = archive.infolist()
         names = [info.filename for info in infos]

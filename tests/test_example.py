@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from annotator.example import import_example
+from annotator.data.example import import_example
 from annotator.project import init_project
 from annotator.store.models import Annotation, Coder, Document, Run
 

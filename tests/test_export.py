@@ -13,15 +13,15 @@ import yaml
 from sqlmodel import col, select
 
 from annotator.codebook import to_yaml
-from annotator.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes, import_documents
 from annotator.errors import AnnotatorError
-from annotator.export import COLUMNS, check_validation, export_frame, export_run
-from annotator.llm import runner
 from annotator.llm.spec import RunRequest
-from annotator.metrics.agreement import agreement
-from annotator.metrics.validation import validate
-from annotator.registry import freeze_prompt, stored_codebook
+from annotator.services import run as runner
+from annotator.services.agreement import agreement
+from annotator.services.export import COLUMNS, check_validation, export_frame, export_run
+from annotator.services.validation import validate
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Metric, PromptVersion, Run
+from annotator.store.registry import freeze_prompt, stored_codebook
 from tests.conftest import label_by_word, scripted_run, umask, write
 from tests.scripted_server import ScriptedServer
 
@@ -333,7 +333,7 @@ def test_export_files_follow_theumask(setup, tmp_path: Path, mask: int) -> None:
 
 
 def test_nothing_half_written(setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import annotator.export as export_mod
+    import annotator.services.export as export_mod
 
     project, run_id = setup
     out = tmp_path / "labels.parquet"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from annotator.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes, import_documents
+from annotator.data.tables import MAX_LINE_BREAKS, read_table
 from annotator.errors import InputError
 from annotator.store.models import Document
-from annotator.tables import MAX_LINE_BREAKS, read_table
 from tests.conftest import db_snapshot, write
 
 

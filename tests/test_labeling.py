@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from annotator.corpus import import_documents
-from annotator.llm import runner
+from annotator.data.corpus import import_documents
+from annotator.data.splits import make_split
 from annotator.llm.spec import RunError, RunRequest
 from annotator.llm.transport import RunAborted
-from annotator.registry import freeze_prompt
-from annotator.splits import make_split
+from annotator.services import run as runner
 from annotator.store.models import Annotation, Coder, Document, PromptVersion, Run
+from annotator.store.registry import freeze_prompt
 from tests.conftest import db_snapshot, write
 from tests.scripted_server import Broken, Fail, Label, ScriptedServer, Sleep
 

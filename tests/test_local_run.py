@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from annotator.example import import_example
-from annotator.llm import local, runner
+from annotator.data.example import import_example
+from annotator.data.splits import make_split
+from annotator.llm import local
 from annotator.llm.spec import RunRequest
-from annotator.splits import make_split
+from annotator.services import run as runner
 from annotator.store.models import Annotation, Document, Run
 
 pytestmark = pytest.mark.model
@@ -80,7 +81,7 @@ def test_cli_run_shows_progress_and_a_second_identical_run_is_instant(example, c
 def test_a_document_longer_than_the_context_is_an_error_without_a_request_or_truncated(
     project, smollm2, tmp_path: Path, capfd
 ) -> None:
-    from annotator.corpus import import_documents
+    from annotator.data.corpus import import_documents
     from tests.conftest import write
 
     long_text = "The film drags on. " * 1200  # about 6,000 tokens: three times SmolLM2's 2,048

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from annotator.baselines.hub import ModelError, hub_cache_dir, local_model, resolve_encoder
-from annotator.example import import_example
-from annotator.splits import make_split
+from annotator.data.example import import_example
+from annotator.data.splits import make_split
 from tests.tiny_models import tiny_t5
 
 ROOT = Path(__file__).resolve().parents[1]

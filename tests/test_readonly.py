@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from annotator.example import import_example
+from annotator.data.example import import_example
+from annotator.data.splits import make_split
 from annotator.project import Project
-from annotator.splits import make_split
 from annotator.store import db
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,10 +54,10 @@ for step in steps:
                     from annotator.report import build_report
                     build_report(project, Path(step[2]), "md")
                 elif step[1] == "export":
-                    from annotator.export import export_run
+                    from annotator.services.export import export_run
                     export_run(project, int(step[2]), Path(step[3]))
                 elif step[1] == "runs":
-                    from annotator.llm.runs import list_runs
+                    from annotator.services.runs import list_runs
                     print(len(list_runs(project)))
                 code = 0
             else:

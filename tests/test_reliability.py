@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 
 from annotator.errors import InputError
-from annotator.metrics.reliability import (
+from annotator.stats.reliability import (
     Alpha,
     Level,
     alpha_report,

@@ -23,18 +23,18 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from annotator.corpus import import_documents
-from annotator.example import import_example
-from annotator.metrics.agreement import agreement
-from annotator.metrics.validation import validate
+from annotator.data.corpus import import_documents
+from annotator.data.example import import_example
+from annotator.data.splits import make_split
 from annotator.project import Project, init_project
-from annotator.registry import freeze_prompt
 from annotator.report import ReportError, build_report, report_text, resolve_format
 from annotator.report.fmt import ci, md, md_block, redact, scrub_text
 from annotator.report.gather import gather
 from annotator.report.render import render
-from annotator.splits import make_split
+from annotator.services.agreement import agreement
+from annotator.services.validation import validate
 from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run, utcnow
+from annotator.store.registry import freeze_prompt
 from tests.conftest import label_by_word, scripted_run, umask, write
 
 SCRIPT = "<script>document.title='PWNED'</script>"
@@ -488,7 +488,7 @@ def test_unwritable_folder_is_refused(
 def test_a_failed_temp_file_is_one_line(
     project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import annotator.export.files as files_module
+    import annotator.services.export.files as files_module
 
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise PermissionError(13, "Permission denied")

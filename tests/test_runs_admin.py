@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from annotator.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes, import_documents
 from annotator.store.models import Annotation, Document, Metric, PromptVersion, Run, RunDocument
 from tests.conftest import db_snapshot, label_by_word, scripted_run, write
 from tests.scripted_server import ScriptedServer

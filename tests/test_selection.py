@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from annotator.corpus import import_codes, import_documents
-from annotator.llm import runner
+from annotator.data.corpus import import_codes, import_documents
 from annotator.llm.spec import RunRequest, resolve
+from annotator.services import run as runner
 from annotator.store.asked import asked_sets
 from annotator.store.models import Document, Run
 from tests.conftest import db_snapshot, write

@@ -1,4 +1,4 @@
-"""The one writer of the files a user shares (``annotator.export.files``): mode, all or nothing, no overwrite.
+"""The one writer of the files a user shares (``annotator.services.export.files``): mode, all or nothing, no overwrite.
 
 `annotator export` and `annotator report` both write through it; their own tests check the commands.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from annotator.errors import AnnotatorError, InputError
-from annotator.export import files
-from annotator.export.files import check_targets, write_files, write_text
 from annotator.report import ReportError
+from annotator.services.export import files
+from annotator.services.export.files import check_targets, write_files, write_text
 from tests.conftest import umask
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from annotator.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes, import_documents
+from annotator.data.splits import assign, make_split
 from annotator.errors import SplitError
-from annotator.splits import assign, make_split
 from annotator.store.models import Document, SplitEvent
 from tests.conftest import db_snapshot, write
 

@@ -133,7 +133,7 @@ def test_installed_wheel_finds_its_migrations_and_examples(tmp_path: Path) -> No
     names = zipfile.ZipFile(wheel).namelist()
     assert "annotator/_migrations/env.py" in names
     assert "annotator/_examples/codebooks/sentiment.yaml" in names
-    assert "annotator/datasets/hutto_icwsm2014.zip" in names
+    assert "annotator/data/datasets/hutto_icwsm2014.zip" in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     script = (

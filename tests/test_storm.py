@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from annotator.corpus import import_documents
-from annotator.llm import runner
+from annotator.data.corpus import import_documents
 from annotator.llm.spec import RunRequest
 from annotator.llm.transport import AdaptiveLimit, Backoff
+from annotator.services import run as runner
 from annotator.store.models import Annotation, Document, Run
 from tests.conftest import write
 from tests.scripted_server import Fail, ScriptedServer

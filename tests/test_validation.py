@@ -10,14 +10,14 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from sqlmodel import col, select
 
-from annotator.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes, import_documents
+from annotator.data.gold import build_gold
 from annotator.errors import AnnotatorError
-from annotator.llm import runner
 from annotator.llm.spec import RunRequest
-from annotator.metrics.gold import build_gold
-from annotator.metrics.validation import INVALID, validate
-from annotator.registry import freeze_prompt
+from annotator.services import run as runner
+from annotator.services.validation import INVALID, validate
 from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run
+from annotator.store.registry import freeze_prompt
 from tests.conftest import label_by_word, scripted_run, write
 from tests.scripted_server import ScriptedServer
 
@@ -287,8 +287,8 @@ def test_cli_validate_json_tables_and_gold_build(setup, cli, tmp_path: Path) -> 
 
 def test_runs_without_answers_on_the_split_are_left_out_with_a_note(project, tmp_path) -> None:
     """A dev run does not drag a test validation down with 100% 'missing': it is left out, and said so."""
-    from annotator.example import import_example
-    from annotator.splits import make_split
+    from annotator.data.example import import_example
+    from annotator.data.splits import make_split
 
     import_example(project, n=60, seed=4, raters=2)
     make_split(project, 0.5, seed=1)
@@ -476,7 +476,7 @@ def test_by_groups_follow_the_asked_set(big) -> None:
 
 
 def test_gold_defaults_to_the_only_gold_coder(setup, cli, tmp_path: Path) -> None:
-    from annotator.metrics.validation import default_gold
+    from annotator.services.validation import default_gold
     from tests.conftest import db_snapshot
 
     project, run_id = setup

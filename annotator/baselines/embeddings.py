@@ -16,7 +16,7 @@ from sqlmodel import col, select
 
 from annotator.baselines.base import Baseline, check_texts, softmax
 from annotator.baselines.hub import quiet_transformers, resolve_encoder
-from annotator.corpus import sha256_text
+from annotator.data.corpus import sha256_text
 from annotator.project import Project
 from annotator.store.db import insert_ignore
 from annotator.store.models import Embedding

@@ -137,7 +137,7 @@ def baseline(
 
     Baselines that learn train on the gold labels of the dev split only, and label the test split by default.
     """
-    from annotator.baselines.runner import BASELINES, BaselineRequest, check_name, run_baseline
+    from annotator.services.baseline import BASELINES, BaselineRequest, check_name, run_baseline
 
     if list_them or not name:
         rows = [[n, "yes" if f.needs_training else "no", f.description] for n, f in BASELINES.items()]

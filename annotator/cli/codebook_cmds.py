@@ -21,7 +21,7 @@ def _resolve(spec: str) -> tuple[Codebook, str]:
     """A codebook from a file path, a project codebook name, or NAME@VERSION from the database."""
     from annotator.codebook import load_codebook
     from annotator.errors import CodebookError
-    from annotator.registry import project_codebook, stored_codebook
+    from annotator.store.registry import project_codebook, stored_codebook
 
     path = Path(spec)
     if path.suffix in (".yaml", ".yml") or path.is_file():
@@ -92,8 +92,8 @@ def list_codebooks(as_json: bool = typer.Option(False, "--json", help="Print JSO
 
     from annotator.codebook import load_codebook
     from annotator.errors import CodebookError
-    from annotator.registry import codebook_files
     from annotator.store.models import CodebookVersion
+    from annotator.store.registry import codebook_files
 
     project = get_project(write=False)
     with project.transaction() as session:

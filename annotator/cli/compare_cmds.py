@@ -144,8 +144,8 @@ def compare(
     asked: McNemar's exact test and a paired bootstrap of the accuracy difference; * marks a difference whose
     interval excludes zero. One run is allowed: its row, and nothing to pair.
     """
-    from annotator.compare import compare as compute
-    from annotator.compare import write_csv
+    from annotator.services.compare import compare as compute
+    from annotator.services.compare import write_csv
 
     if as_json and csv_path == "-":
         raise InputError("--json and --csv - both print to the screen: give --csv a file name, or drop one")
@@ -190,7 +190,7 @@ def compare(
 
 
 def _render_pairs(comparisons: list[dict[str, Any]], mode: str) -> None:
-    from annotator.compare import fmt_p
+    from annotator.services.compare import fmt_p
 
     if not comparisons:
         return

@@ -77,7 +77,7 @@ def export(
     The id and label columns are named so that `annotator import codes FILE --coder NAME` reads it back.
     An existing file (or sidecar) is not replaced unless --force is given; then nothing is written.
     """
-    from annotator.export import export_run
+    from annotator.services.export import export_run
 
     result = export_run(
         get_project(write=False),

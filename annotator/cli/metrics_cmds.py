@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from annotator.cli.common import console, get_project, print_json, table
-from annotator.metrics.intervals import MIN_UNITS
+from annotator.stats.intervals import MIN_UNITS
 from annotator.textfmt import interval, number
 
 
@@ -66,7 +66,7 @@ def agreement(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Inter-coder reliability of humans and LLM runs, with bootstrap intervals and the yardstick."""
-    from annotator.metrics.agreement import agreement as compute
+    from annotator.services.agreement import agreement as compute
 
     names = [c.strip() for c in coders.split(",") if c.strip()] if coders is not None else None
     pair = [c.strip() for c in compare.split(",") if c.strip()] if compare is not None else None

@@ -38,7 +38,7 @@ def init(
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Documents per split, coders and their codes, runs."""
-    from annotator.status import project_status
+    from annotator.services.status import project_status
 
     info = project_status(get_project(write=False))
     if as_json:

@@ -16,7 +16,7 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) 
     """Every template in prompts/, with its hash and whether it is registered, frozen or changed."""
     from annotator.errors import TemplateError
     from annotator.prompts import list_prompts, load_prompt
-    from annotator.registry import find_prompt_version, prompt_status
+    from annotator.store.registry import find_prompt_version, prompt_status
 
     project = get_project(write=False)
     rows = []
@@ -62,7 +62,7 @@ def show(
     """Print a template file (or, with --registered, the text registered for that version)."""
     from annotator.errors import TemplateError
     from annotator.prompts import load_prompt, parse_ref
-    from annotator.registry import find_prompt_version
+    from annotator.store.registry import find_prompt_version
 
     project = get_project(write=False)
     if registered:
@@ -88,8 +88,8 @@ def render(
 
     from annotator.errors import InputError
     from annotator.prompts import DocumentInput, load_prompt
-    from annotator.registry import project_codebook
     from annotator.store.models import Document
+    from annotator.store.registry import project_codebook
 
     project = get_project(write=False)
     template = load_prompt(project.prompts_dir, ref)
@@ -143,7 +143,7 @@ def new(
 @app.command("freeze")
 def freeze(ref: str = typer.Argument(..., help="CODEBOOK/NAME.vN to freeze.")) -> None:
     """Freeze a template: record that it is final. Only frozen prompts may run on the test split."""
-    from annotator.registry import freeze_prompt
+    from annotator.store.registry import freeze_prompt
 
     row, froze = freeze_prompt(get_project(), ref)
     when = f"{row.frozen_at:%Y-%m-%d %H:%M:%S} UTC" if row.frozen_at else "?"

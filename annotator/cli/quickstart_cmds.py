@@ -28,7 +28,7 @@ def quickstart(
     Every step prints the command it runs, so you can repeat any of them on your own project.
     """
     from annotator.cli import main
-    from annotator.quickstart import latest_leaderboard, run_quickstart
+    from annotator.services.quickstart import latest_leaderboard, run_quickstart
 
     def say(text: str) -> None:
         console.print(text, markup=False)

@@ -112,7 +112,7 @@ class _Progress:
 
 
 def _show_outcome(outcome: Any, as_json: bool) -> None:
-    from annotator.llm.runs import show_run
+    from annotator.services.runs import show_run
 
     stats = outcome.stats
     if as_json:
@@ -184,7 +184,7 @@ def run(
     """Label documents with an LLM following a codebook and a prompt version; every answer is stored."""
     import sys
 
-    from annotator.llm import runner
+    from annotator.services import run as runner
 
     project = get_project()
     progress = _Progress(enabled=not as_json and sys.stderr.isatty())
@@ -281,7 +281,7 @@ def plan(
 ) -> None:
     """What a run would do: one rendered prompt; token, cost and time estimates from a sample of the documents;
     documents too long for a local model; the overlap with each human and gold coder. Asks no model."""
-    from annotator.llm import runner
+    from annotator.services import run as runner
 
     request = _request(
         prompt=prompt,
@@ -377,7 +377,7 @@ def runs(
     it. Archived runs are left out unless --all."""
     if ctx.invoked_subcommand is not None:
         return
-    from annotator.llm.runs import list_runs
+    from annotator.services.runs import list_runs
 
     rows = list_runs(get_project(write=False), kind, archived=show_all)
     if kind is None:
@@ -486,7 +486,7 @@ def runs_show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Everything about one run: model, parameters, versions, counts, labels, problems."""
-    from annotator.llm.runs import show_run
+    from annotator.services.runs import show_run
 
     info = show_run(get_project(write=False), run_id)
     if as_json:

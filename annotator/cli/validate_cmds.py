@@ -72,7 +72,7 @@ def validate(
     """Accuracy, F1, kappa and the confusion matrix of each run against a gold coder, with intervals.
 
     Each run is scored on the gold items it was asked (its selected documents), with that n."""
-    from annotator.metrics.validation import validate as compute
+    from annotator.services.validation import validate as compute
 
     result = compute(
         get_project(write=False),
@@ -179,7 +179,7 @@ def build(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Build a gold coder from the strict majority label of human coders."""
-    from annotator.metrics.gold import build_gold
+    from annotator.data.gold import build_gold
 
     names = [c.strip() for c in from_coders.split(",") if c.strip()]
     result = build_gold(get_project(), name, names, rule=rule, split=split, codebook=codebook)

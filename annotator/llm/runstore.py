@@ -20,12 +20,11 @@ from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from annotator.corpus import get_or_create_coder
+from annotator.data.corpus import get_or_create_coder
 from annotator.errors import AnnotatorError
 from annotator.llm.spec import ResolvedRun
 from annotator.project import Project
 from annotator.redaction import safe_url
-from annotator.registry import find_codebook_version, find_prompt_version, register_codebook, register_prompt
 from annotator.store.asked import store_asked
 from annotator.store.db import insert_ignore, upsert
 from annotator.store.models import (
@@ -37,6 +36,12 @@ from annotator.store.models import (
     Run,
     RunDocument,
     utcnow,
+)
+from annotator.store.registry import (
+    find_codebook_version,
+    find_prompt_version,
+    register_codebook,
+    register_prompt,
 )
 
 LEASE_S = 60

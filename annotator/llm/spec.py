@@ -17,14 +17,14 @@ import numpy as np
 from sqlmodel import Session, col, select
 
 from annotator.codebook import Codebook
+from annotator.data.selection import CodedBy, select_coded
 from annotator.errors import AnnotatorError
 from annotator.llm.providers import ModelRef, parse_model
 from annotator.llm.response import json_schema, response_format, response_model
 from annotator.project import Project
 from annotator.prompts import DocumentInput, Message, PromptTemplate, load_prompt, parse_ref
-from annotator.registry import find_prompt_version, project_codebook
-from annotator.selection import CodedBy, select_coded
 from annotator.store.models import Document
+from annotator.store.registry import find_prompt_version, project_codebook
 
 SPLITS = ("dev", "test", "all")
 

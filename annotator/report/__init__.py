@@ -7,7 +7,7 @@ and time, and software versions. It computes nothing new and writes nothing to t
 
 The HTML file is self-contained (inline CSS and SVG figures, no script, no external address) and forbids
 scripts and network loads through its Content-Security-Policy. The file is written as every file annotator
-writes for a user to share (``annotator.export.files``): an existing file is replaced only with
+writes for a user to share (``annotator.services.export.files``): an existing file is replaced only with
 ``overwrite`` (``--force``), the mode follows the umask, and a failed report never leaves a half-written
 file.
 """
@@ -70,9 +70,9 @@ def build_report(project: Project, out: Path, fmt: str | None = None, overwrite:
     """Write the report to ``out`` (format from ``fmt`` or the suffix) and return its absolute path.
 
     An existing file is refused (``ReportError``, nothing written) unless ``overwrite``: the rule of every
-    file annotator writes for a user to share (``annotator.export.files``).
+    file annotator writes for a user to share (``annotator.services.export.files``).
     """
-    from annotator.export.files import check_targets, write_text
+    from annotator.services.export.files import check_targets, write_text
 
     out = Path(out).expanduser()
     if out.is_dir():

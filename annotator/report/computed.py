@@ -25,7 +25,7 @@ def agreement_now(project: Project, stored: list[dict[str, Any]]) -> list[dict[s
     """Reliability computed for the report where none is stored (or only one from before the coverage rule):
     each codebook with human codes, on the dev and test splits, with the default settings. Not stored."""
     from annotator.errors import AnnotatorError
-    from annotator.metrics.agreement import compute_agreement, load_codes
+    from annotator.services.agreement import compute_agreement, load_codes
 
     have = {(a["params"].get("codebook"), a["split"]) for a in stored}
     matrices = []
@@ -79,8 +79,8 @@ def comparisons(
     """The leaderboard and pairwise tests on the test split: the latest stored `compare` per gold coder and
     codebook, or computed now (and stored) where none is, or where the stored one predates the coverage rule
     or a change to one of its runs."""
-    from annotator.compare import compare
     from annotator.errors import AnnotatorError
+    from annotator.services.compare import compare
 
     latest: dict[tuple[Any, Any], Metric] = {}
     for row in rows:

@@ -17,11 +17,11 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from annotator import __version__
-from annotator.llm.runs import list_runs
-from annotator.metrics.agreement import RUN_KINDS
-from annotator.metrics.validation import RunInfo, freeze_status
 from annotator.project import Project
-from annotator.status import project_status
+from annotator.services.agreement import RUN_KINDS
+from annotator.services.runs import list_runs
+from annotator.services.status import project_status
+from annotator.services.validation import RunInfo, freeze_status
 from annotator.store import db
 from annotator.store.models import CodebookVersion, Document, Metric, PromptVersion, Run, SplitEvent, utcnow
 from annotator.store.retire import cites as citing

@@ -108,7 +108,7 @@ def _read_rows(archive: zipfile.ZipFile, member: str, n_fields: int) -> list[lis
 
 
 def _load_domain(domain: str) -> tuple[pd.DataFrame, list[list[int]]]:
-    resource = files("annotator.datasets") / ZIP_NAME
+    resource = files("annotator.data.datasets") / ZIP_NAME
     with zipfile.ZipFile(io.BytesIO(resource.read_bytes())) as archive:
         truth = _read_rows(archive, f"{domain}_GroundTruth.txt", 3)
         rated = _read_rows(archive, f"{domain}_anonDataRatings.txt", 4)

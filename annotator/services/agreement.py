@@ -1,7 +1,7 @@
 """`annotator agreement`: inter-coder reliability of the stored codes, humans and LLM runs alike.
 
 Reads the codes of one codebook on one split into a coders x units matrix (`load_codes`) and reports, with
-seeded unit-bootstrap intervals (see `annotator.metrics.reliability` for why units are resampled):
+seeded unit-bootstrap intervals (see `annotator.stats.reliability` for why units are resampled):
 
 - human-human: Krippendorff's alpha, percent agreement, Fleiss' kappa, Gwet's AC1 and the mean pairwise
   Cohen's kappa among the human coders (plus any gold coder named with ``coders``: the reference group);
@@ -49,7 +49,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from annotator.errors import InputError
-from annotator.metrics.codes import (
+from annotator.project import Project
+from annotator.stats.intervals import CI, MIN_UNITS, json_number, percentile_interval, too_few
+from annotator.stats.paired import (
+    _blank,
+    _difference,
+    _fmt,
+    _mean_over_pairs,
+    _Pair,
+    _span,
+    _Stats,
+    compare_verdict,
+    yardstick_verdict,
+)
+from annotator.stats.reliability import (
+    LEVELS,
+    cohen_kappa,
+    fleiss_kappa,
+    gwet_ac1,
+    majority,
+    percent_agreement,
+)
+from annotator.store.codes import (
     INVALID_CATEGORY,
     REFERENCE_KINDS,
     RUN_KINDS,
@@ -61,27 +82,6 @@ from annotator.metrics.codes import (
     default_codebook,
     load_codes,
 )
-from annotator.metrics.intervals import CI, MIN_UNITS, json_number, percentile_interval, too_few
-from annotator.metrics.paired import (
-    _blank,
-    _difference,
-    _fmt,
-    _mean_over_pairs,
-    _Pair,
-    _span,
-    _Stats,
-    compare_verdict,
-    yardstick_verdict,
-)
-from annotator.metrics.reliability import (
-    LEVELS,
-    cohen_kappa,
-    fleiss_kappa,
-    gwet_ac1,
-    majority,
-    percent_agreement,
-)
-from annotator.project import Project
 from annotator.store.models import Metric
 
 __all__ = [

@@ -12,15 +12,15 @@ from numpy.typing import NDArray
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func
 
-from annotator.metrics.agreement import CodeMatrix
-from annotator.metrics.intervals import estimate, json_number, too_few
-from annotator.metrics.reliability import Alpha, alpha_report, majority
-from annotator.metrics.validation import (
+from annotator.services.agreement import CodeMatrix
+from annotator.services.validation import (
     INVALID,
     RunInfo,
     confusion_stats,
     validation_figures,
 )
+from annotator.stats.intervals import estimate, json_number, too_few
+from annotator.stats.reliability import Alpha, alpha_report, majority
 from annotator.store.models import Annotation, Coder, Run, as_utc
 
 Array = NDArray[np.float64]

@@ -138,8 +138,8 @@ def run_quickstart(
 
 def _better_prompt(folder: Path, say: Say) -> str:
     """The prompt version with the higher macro-F1 against the critics on dev (ties: the later version)."""
-    from annotator.metrics.validation import validate
     from annotator.project import load_project
+    from annotator.services.validation import validate
 
     project = load_project(folder)
     result = validate(project, "critics", split="dev", n_boot=200, seed=0)

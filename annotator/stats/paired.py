@@ -1,5 +1,5 @@
 """Agreement figures on shared bootstrap draws: kappa and alpha of a run against the humans, means over
-pairs, paired differences and the verdicts read from them (no database; used by `annotator.metrics.agreement`).
+pairs, paired differences and the verdicts read from them (no database; used by `annotator.services.agreement`).
 
 A figure is a dict ``{estimate, low, high, n_units, undefined_share, unreliable, reason}``; below the minimum
 overlap its estimate is None and its reason `too_few(n)`.
@@ -16,8 +16,8 @@ from typing import Any, Literal, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from annotator.metrics.intervals import estimate, too_few
-from annotator.metrics.reliability import (
+from annotator.stats.intervals import estimate, too_few
+from annotator.stats.reliability import (
     Alpha,
     alpha_report,
     cohen_kappa,

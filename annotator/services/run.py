@@ -63,8 +63,8 @@ def plan(project: Project, request: RunRequest) -> dict[str, Any]:
     """What a run would do, without calling any model: one rendered prompt, how many answers it would ask
     for (after what the run already has and what the cache holds), token, cost and time estimates from a
     seeded sample of the documents, the documents a local model cannot read, and the overlap with each human
-    and gold coder (see annotator.llm.planning for the keys)."""
-    from annotator.llm.planning import make_plan
+    and gold coder (see annotator.services.plan for the keys)."""
+    from annotator.services.plan import make_plan
 
     return make_plan(project, resolve_request(project, request))
 

@@ -28,17 +28,17 @@ from numpy.typing import NDArray
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
 
 from annotator.errors import InputError
-from annotator.metrics.intervals import CI, MIN_UNITS, estimate, json_number, wilson
-from annotator.metrics.scored import (
+from annotator.project import Project
+from annotator.stats.intervals import CI, MIN_UNITS, estimate, json_number, wilson
+from annotator.store.models import (
+    Metric,
+)
+from annotator.store.scored import (
     RunInfo,
     default_gold,
     load_gold_and_runs,
     meta_columns,
     utc_text,
-)
-from annotator.project import Project
-from annotator.store.models import (
-    Metric,
 )
 
 Array = NDArray[np.float64]

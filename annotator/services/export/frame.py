@@ -21,7 +21,6 @@ from annotator.codebook import Codebook
 from annotator.errors import AnnotatorError, InputError
 from annotator.project import Project
 from annotator.redaction import redact_text
-from annotator.registry import stored_codebook
 from annotator.store.models import (
     Annotation,
     CodebookVersion,
@@ -32,6 +31,7 @@ from annotator.store.models import (
     Run,
     as_utc,
 )
+from annotator.store.registry import stored_codebook
 
 SPLITS = ("dev", "test", "all")
 META_PREFIX = "meta_"

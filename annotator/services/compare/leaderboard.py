@@ -51,20 +51,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from annotator.compare.scoring import NO_HUMANS, Scorer, run_costs
 from annotator.errors import InputError
-from annotator.metrics.agreement import SPLITS, load_codes
-from annotator.metrics.intervals import CI, MIN_UNITS, estimate, too_few
-from annotator.metrics.significance import fmt_p, holm, mcnemar_exact, p_json
-from annotator.metrics.validation import (
+from annotator.project import Project
+from annotator.prompts import PromptRef, parse_prompt, parse_ref, prompt_diff
+from annotator.services.agreement import SPLITS, load_codes
+from annotator.services.compare.scoring import NO_HUMANS, Scorer, run_costs
+from annotator.services.validation import (
     RunInfo,
     default_gold,
     load_gold_and_runs,
 )
-from annotator.project import Project
-from annotator.prompts import PromptRef, parse_prompt, parse_ref, prompt_diff
-from annotator.registry import find_prompt_version
+from annotator.stats.intervals import CI, MIN_UNITS, estimate, too_few
+from annotator.stats.significance import fmt_p, holm, mcnemar_exact, p_json
 from annotator.store.models import Metric, as_utc
+from annotator.store.registry import find_prompt_version
 from annotator.textfmt import interval
 
 Array = NDArray[np.float64]

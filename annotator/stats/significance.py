@@ -1,6 +1,6 @@
 """Significance tests for paired comparisons of coders: McNemar's exact test and Holm's adjustment.
 
-Pure functions on counts and p values (scipy for the binomial tail); `annotator.compare` uses them.
+Pure functions on counts and p values (scipy for the binomial tail); `annotator.services.compare` uses them.
 """
 
 from __future__ import annotations

@@ -15,8 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from annotator.errors import InputError
-from annotator.metrics.agreement import RUN_KINDS, SPLITS
-from annotator.registry import stored_codebook
+from annotator.services.agreement import RUN_KINDS, SPLITS
 from annotator.store.asked import asked_sets
 from annotator.store.models import (
     Annotation,
@@ -27,6 +26,7 @@ from annotator.store.models import (
     Run,
     as_utc,
 )
+from annotator.store.registry import stored_codebook
 
 GOLD_KINDS = ("gold", "human")
 

@@ -21,8 +21,8 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from annotator.errors import AnnotatorError, InputError
-from annotator.metrics.intervals import MIN_UNITS
 from annotator.project import Project
+from annotator.stats.intervals import MIN_UNITS
 from annotator.store.models import Annotation, Coder, Metric, as_utc
 from annotator.textfmt import interval
 

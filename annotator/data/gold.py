@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from annotator.corpus import NewCode, add_codes
+from annotator.data.corpus import NewCode, add_codes
 from annotator.errors import InputError
-from annotator.metrics.agreement import SPLITS, codes_query
 from annotator.project import Project
-from annotator.registry import stored_codebook
+from annotator.services.agreement import SPLITS, codes_query
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run, utcnow
+from annotator.store.registry import stored_codebook
 
 RULES = ("majority",)
 

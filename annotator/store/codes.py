@@ -16,10 +16,10 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from annotator.errors import InputError
-from annotator.metrics.intervals import CI, MIN_UNITS, json_number, percentile_interval
-from annotator.registry import stored_codebook
+from annotator.stats.intervals import CI, MIN_UNITS, json_number, percentile_interval
 from annotator.store.asked import asked_sets
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run
+from annotator.store.registry import stored_codebook
 
 __all__ = ["CI", "MIN_UNITS", "SPLITS", "CodeMatrix", "json_number", "load_codes", "percentile_interval"]
 

@@ -21,17 +21,17 @@ from sqlmodel import Session, col, select
 
 from annotator.baselines.base import Baseline, Prediction
 from annotator.codebook import Codebook
-from annotator.corpus import get_or_create_coder
+from annotator.data.corpus import get_or_create_coder
+from annotator.data.selection import CodedBy, select_coded
+from annotator.data.selection import resolve as resolve_coded_by
 from annotator.errors import AnnotatorError, InputError
 from annotator.llm.local import ModelError
 from annotator.llm.runstore import software_versions
 from annotator.project import Project
-from annotator.registry import project_codebook, register_codebook
-from annotator.selection import CodedBy, select_coded
-from annotator.selection import resolve as resolve_coded_by
 from annotator.store.asked import store_asked
 from annotator.store.db import bulk_insert
 from annotator.store.models import Annotation, Coder, Document, Run, utcnow
+from annotator.store.registry import project_codebook, register_codebook
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 SPLITS = ("dev", "test", "all")

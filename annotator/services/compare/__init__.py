@@ -1,8 +1,8 @@
 """`annotator compare`: runs side by side against a gold coder (`leaderboard`), and the result as CSV
 (`table`)."""
 
-from annotator.compare.leaderboard import compare
-from annotator.compare.table import CSV_COLUMNS, csv_rows, write_csv
-from annotator.metrics.significance import fmt_p, holm, mcnemar_exact
+from annotator.services.compare.leaderboard import compare
+from annotator.services.compare.table import CSV_COLUMNS, csv_rows, write_csv
+from annotator.stats.significance import fmt_p, holm, mcnemar_exact
 
 __all__ = ["CSV_COLUMNS", "compare", "csv_rows", "fmt_p", "holm", "mcnemar_exact", "write_csv"]

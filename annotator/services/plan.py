@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 from sqlmodel import Session, col, select
 
+from annotator.data.selection import overlap
 from annotator.llm import cache
 from annotator.llm.providers import cost, price
 from annotator.llm.spec import ANSWER_TOKENS, ContextLimit, Item, ResolvedRun
 from annotator.project import Project
 from annotator.prompts import Message
-from annotator.selection import overlap
 from annotator.store.models import Annotation, Run
 
 SAMPLE = 50  # documents whose prompts the token and cost estimates are computed from
@@ -59,7 +59,8 @@ def _context_check(resolved: ResolvedRun, rendered: dict[int, list[Message]]) ->
     tokenizer (a server is started only when some prompt might not fit), else estimated."""
     if resolved.model.provider != "local":
         return None
-    from annotator.llm import local, runner
+    from annotator.llm import local
+    from annotator.services import run as runner
 
     tokens = local.LocalServer.DEFAULT_CTX
     reserve = min(resolved.max_tokens or ANSWER_TOKENS, tokens // 2)

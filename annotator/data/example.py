@@ -13,13 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from annotator.codebook import Codebook, load_codebook
-from annotator.corpus import NewCode, NewDocument, add_codes, add_documents, document_ids
-from annotator.datasets import load_example
+from annotator.data.corpus import NewCode, NewDocument, add_codes, add_documents, document_ids
+from annotator.data.datasets import load_example
 from annotator.errors import InputError
 from annotator.project import Project, copy_example
-from annotator.registry import register_codebook
 from annotator.resources import example_codebooks_dir
 from annotator.store.models import utcnow
+from annotator.store.registry import register_codebook
 
 PREFIXES = {"rotten-tomatoes": "rt", "tweets": "tw", "nyt-editorials": "nyt", "amazon-reviews": "amz"}
 MAX_RATERS = 29

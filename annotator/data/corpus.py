@@ -17,9 +17,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from annotator.codebook import Codebook
+from annotator.data.tables import TableSource, cell, list_problems, open_table, read_table
 from annotator.errors import InputError
 from annotator.project import Project
-from annotator.registry import project_codebook, register_codebook
 from annotator.store.db import bulk_insert
 from annotator.store.models import (
     CODER_KINDS,
@@ -31,7 +31,7 @@ from annotator.store.models import (
     Run,
     utcnow,
 )
-from annotator.tables import TableSource, cell, list_problems, open_table, read_table
+from annotator.store.registry import project_codebook, register_codebook
 
 
 def sha256_text(text: str) -> str:

@@ -1,1 +1,0 @@
-"""Agreement and validation metrics: pure computation on arrays, no database or CLI."""
