@@ -1,9 +1,12 @@
 """Errors a user can fix. The CLI prints their message as one line and exits with status 2.
 
-Anything else is a bug and stays a traceback.
+Anything else is a bug and stays a traceback. The statistics (annotator.stats, which imports nothing of
+annotator) raise their own DataError, a ValueError; it is re-exported here and printed the same way.
 """
 
 from __future__ import annotations
+
+from annotator.stats.errors import DataError as DataError  # re-exported: the CLI catches it from here
 
 
 class AnnotatorError(Exception):
@@ -42,3 +45,8 @@ class DatabaseError(AnnotatorError):
 
 class SplitError(AnnotatorError):
     """A split request cannot be honoured (existing test split, bad fraction, unknown coder)."""
+
+
+class ModelError(AnnotatorError):
+    """A model (a local LLM or a baseline's encoder) is unknown, not pulled, cannot be downloaded, or its
+    file is damaged."""

@@ -27,13 +27,13 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
+from annotator.config import DEFAULT_MODEL, ProjectConfig, parse_config
 from annotator.errors import DatabaseError, ProjectError
 from annotator.resources import example_codebooks_dir, example_prompts_dir
 from annotator.store import db
 
 CONFIG_FILE = "annotator.toml"
 DEFAULT_DB_URL = "sqlite:///annotator.db"
-DEFAULT_MODEL = "local/smollm2"
 DB_ENV = "ANNOTATOR_DB"
 
 _TOML_TEMPLATE = """\
@@ -55,7 +55,8 @@ class Project:
     name: str
     database_url: str
     default_model: str = DEFAULT_MODEL
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # annotator.toml as parsed (checked: ``config``)
+    config: ProjectConfig = field(default_factory=ProjectConfig)
 
     @property
     def codebooks_dir(self) -> Path:
@@ -122,25 +123,21 @@ def _resolve_url(url: str, root: Path) -> str:
 def load_project(root: Path) -> Project:
     config_path = root / CONFIG_FILE
     try:
-        config = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        text = config_path.read_text(encoding="utf-8")
+        config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError(f"{config_path}: not valid TOML ({exc}); fix the file") from None
     except UnicodeDecodeError:
         raise ProjectError(f"{config_path}: not UTF-8 text; save it as UTF-8") from None
-    section, database = config.get("project", {}), config.get("database", {})
-    if not isinstance(section, dict) or not isinstance(database, dict):
-        raise ProjectError(
-            f"{config_path}: [project] and [database] must be sections (tables); see `annotator init`"
-        )
-    url = os.environ.get(DB_ENV) or database.get("url") or DEFAULT_DB_URL
-    if not isinstance(url, str):
-        raise ProjectError(f'{config_path}: [database] url must be text, e.g. url = "sqlite:///annotator.db"')
+    checked = parse_config(config, text, config_path)
+    url = os.environ.get(DB_ENV) or checked.database.url or DEFAULT_DB_URL
     return Project(
         root=root,
-        name=str(section.get("name", root.name)),
+        name=checked.project.name or root.name,
         database_url=_resolve_url(url, root),
-        default_model=str(section.get("default_model", DEFAULT_MODEL)),
+        default_model=checked.project.default_model,
         settings=config,
+        config=checked,
     )
 
 

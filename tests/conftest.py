@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from sqlmodel import select
 
 from annotator.cli import main
+from annotator.data.corpus import import_documents
 from annotator.project import DB_ENV, Project, init_project
 from annotator.services.run import RunOutcome
+from annotator.store.models import Document
+from tests.scripted_server import Label, Rule
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +98,77 @@ def label_by_word(labels_by_word: dict[str, str], default: str = "positive") -> 
     return label_for
 
 
+# -- documents that a scripted model can tell apart -------------------------------------------------------
+
+
+def word_texts(keys: Sequence[str]) -> dict[str, str]:
+    """A text per key that carries the key's own word (``word<key>``): see :func:`copying`."""
+    return {k: f"word{k} sentence about a film" for k in keys}
+
+
+def import_docs(
+    project: Project,
+    tmp_path: Path,
+    texts: Mapping[str, str],
+    split: str | Mapping[str, str] | None = "dev",
+    columns: Mapping[str, Sequence[str]] | None = None,
+    id_column: str = "id",
+) -> dict[str, str]:
+    """Import ``texts`` (key -> text) from a CSV, with metadata ``columns`` (name -> a value per document),
+    into ``split`` (one split for all, key -> split, or None: unsplit); returns ``texts``."""
+    columns = dict(columns or {})
+    header = ",".join([id_column, "text", *columns])
+    rows = "".join(
+        ",".join([k, f'"{t}"', *(str(values[i]) for values in columns.values())]) + "\n"
+        for i, (k, t) in enumerate(texts.items())
+    )
+    import_documents(project, write(tmp_path / "docs.csv", f"{header}\n{rows}"), id=id_column)
+    if split is not None:
+        with project.transaction() as s:
+            for d in s.exec(select(Document)).all():
+                d.split = split if isinstance(split, str) else split[d.doc_key]
+                s.add(d)
+    return dict(texts)
+
+
+def copying(keys: Sequence[str], labels: Sequence[str], default: str = "positive") -> Callable[[str], str]:
+    """A scripted model's answers that copy ``labels`` onto the documents of ``keys`` (found by the word
+    of :func:`word_texts`, followed by a space so that k1 is not found in k10's text)."""
+    return label_by_word({f"word{k} ": lab for k, lab in zip(keys, labels, strict=True)}, default)
+
+
+def flip(labels: Sequence[str], where: Collection[int]) -> list[str]:
+    """``labels`` with the label at the indices ``where`` made wrong: positive becomes negative, else positive."""
+    return [
+        ("negative" if x == "positive" else "positive") if i in where else x for i, x in enumerate(labels)
+    ]
+
+
+def model_answers(
+    gold: Sequence[str],
+    *,
+    wrong: Collection[int] = (),
+    uncertain: Collection[int] = (),
+    invalid: Collection[int] = (),
+) -> list[str]:
+    """A scripted model's answers to documents coded ``gold``: wrong at ``wrong`` (see :func:`flip`), the
+    codebook's uncertain label 'neutral' at ``uncertain``, 'bogus' (no codebook label) at ``invalid``."""
+    answers = flip(gold, wrong)
+    return ["bogus" if i in invalid else "neutral" if i in uncertain else a for i, a in enumerate(answers)]
+
+
+REASKED = "That answer is not valid"  # how the engine's re-ask of an invalid answer begins
+
+
+def stays_invalid(label: str = "bogus") -> Rule:
+    """A scripted server rule: a re-ask (a turn that carries no document) is answered with ``label`` again,
+    so a document whose first answer is not a codebook label is stored invalid, as a real run stores it."""
+    return lambda text, attempt: Label(label) if REASKED in text else None
+
+
+# -- scripted LLM runs -------------------------------------------------------------------------------------
+
+
 def scripted_run(
     project: Project,
     label_for: Callable[[str], str],
@@ -98,14 +179,15 @@ def scripted_run(
     tag: str | None = None,
     sample: int | None = None,
     seed: int = 0,
+    rule: Rule | None = None,
 ) -> RunOutcome:
-    """A real LLM run (the whole engine) against a scripted endpoint that answers ``label_for(text)``;
-    ``sample``/``seed``: a seeded `--sample` run, whose asked set is the documents it drew."""
+    """A real LLM run (the whole engine) against a scripted endpoint that answers ``label_for(text)`` (or
+    what ``rule`` says); ``sample``/``seed``: a seeded `--sample` run, whose asked set is the documents it drew."""
     from annotator.llm.spec import RunRequest
     from annotator.services import run as runner
     from tests.scripted_server import ScriptedServer
 
-    with ScriptedServer(label_for=label_for) as server:
+    with ScriptedServer(label_for=label_for, rule=rule) as server:
         return runner.label(
             project,
             RunRequest(
@@ -121,3 +203,58 @@ def scripted_run(
                 seed=seed,
             ),
         )
+
+
+def copy_run(project: Project, keys: Sequence[str], labels: Sequence[str], **kw) -> int:
+    """A scripted LLM run (``kw`` as :func:`scripted_run`) whose model copies ``labels`` onto the documents
+    of ``keys`` (see :func:`copying`) and which runs to the end; its id."""
+    outcome = scripted_run(project, copying(keys, labels), **kw)
+    assert outcome.status == "done"
+    return outcome.run_id
+
+
+# -- tests that download (marker `network`) ----------------------------------------------------------------
+
+
+def package_index_url() -> str:
+    """The index pip downloads from here: PIP_INDEX_URL, else pip's configured index-url, else PyPI."""
+    url = os.environ.get("PIP_INDEX_URL", "")
+    if not url:
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        url = done.stdout.strip() if done.returncode == 0 else ""
+    return url.split()[0] if url.strip() else "https://pypi.org/simple"
+
+
+@functools.cache
+def index_unreachable() -> str | None:
+    """Why the package index cannot be reached, or None: one quick HEAD request, once a session (a bare
+    socket connection is not enough: a proxy that intercepts TLS accepts any)."""
+    url = package_index_url()
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return None if Path(parts.path).exists() else f"the package index {url} does not exist"
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=5).close()
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (OSError, ValueError) as exc:
+        return f"no network: the package index {url} cannot be reached ({exc})"
+    return None
+
+
+def skip_unless_index_reachable() -> None:
+    """Skip the calling test (or fixture) when the package index cannot be reached."""
+    reason = index_unreachable()
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("network") is not None:
+        skip_unless_index_reachable()

@@ -31,8 +31,7 @@ Every 200 carries `usage` token counts. When the request asks for `logprobs`, a 
 carries `choices[0].logprobs.content`: one entry per token (`{"`, `label`, `":`, ` "`, `positive`, `"}`),
 each with `token`, `logprob`, `bytes` and `top_logprobs` (as many as `top_logprobs` asks). The tokens of the
 label value get log(prob) (`prob` of the response, else the server's `label_prob`), their alternatives the
-other `labels` with the rest of the mass; every other token is near-certain. When the request has `tools`,
-the answer comes as a forced tool call instead of content (as OpenAI does, without logprobs).
+other `labels` with the rest of the mass; every other token is near-certain.
 
 Inspection (thread-safe snapshots): `requests` (a `RecordedRequest` per chat request: monotonic `time`,
 JSON `body`, document `text`, `attempt`, the scripted `response`, the HTTP `status` delivered or None),
@@ -415,19 +414,7 @@ class ScriptedServer:
         tokens = _tokens(content)
         message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
         logprobs: dict[str, Any] | None = None
-        tools = body.get("tools")
-        if tools:
-            message["content"] = None
-            message["tool_calls"] = [
-                {
-                    "id": f"call_{next(self._ids)}",
-                    "type": "function",
-                    "function": {"name": _tool_name(body), "arguments": content},
-                }
-            ]
-            if body.get("logprobs"):
-                logprobs = {"content": None, "refusal": None}
-        elif body.get("logprobs"):
+        if body.get("logprobs"):
             value = label.get("label") if isinstance(label, dict) else label
             p = self.label_prob if prob is None else prob
             logprobs = {
@@ -492,16 +479,6 @@ class ScriptedServer:
                 }
             )
         return entries
-
-
-def _tool_name(body: dict[str, Any]) -> str:
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict):
-        name = (choice.get("function") or {}).get("name")
-        if name:
-            return str(name)
-    tools = body.get("tools") or [{}]
-    return str((tools[0].get("function") or {}).get("name", "answer"))
 
 
 def _error(status: int, message: str | None = None, headers: dict[str, str] | None = None) -> web.Response:

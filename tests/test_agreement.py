@@ -18,7 +18,7 @@ from annotator.services import run as runner
 from annotator.services.agreement import agreement, load_codes
 from annotator.stats.reliability import cohen_kappa, krippendorff_alpha
 from annotator.store.models import Document, Metric
-from tests.conftest import label_by_word, scripted_run, write
+from tests.conftest import copy_run, import_docs, scripted_run, word_texts, write
 from tests.scripted_server import ScriptedServer
 
 KEYS = [f"d{i:02d}" for i in range(20)]
@@ -38,14 +38,7 @@ def _import_coder(project, tmp_path: Path, name: str, labels: list[str | None], 
 @pytest.fixture
 def docs(project, tmp_path: Path) -> dict[str, str]:
     """Twenty documents in dev, each with a unique word (so a scripted model can copy a coder)."""
-    texts = {k: f"word{k} sentence about a film" for k in KEYS}
-    rows = "".join(f'{k},"{t}"\n' for k, t in texts.items())
-    import_documents(project, write(tmp_path / "docs.csv", "id,text\n" + rows))
-    with project.transaction() as s:
-        for d in s.exec(select(Document)).all():
-            d.split = "dev"
-            s.add(d)
-    return texts
+    return import_docs(project, tmp_path, word_texts(KEYS))
 
 
 @pytest.fixture
@@ -54,17 +47,6 @@ def coded(project, docs, tmp_path: Path):
     _import_coder(project, tmp_path, "bob", BOB)
     _import_coder(project, tmp_path, "carol", CAROL)
     return project
-
-
-def _copy_of(labels: list[str]):
-    return label_by_word({f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)})
-
-
-def _llm_run(project, labels: list[str], repeats: int = 1, tag: str | None = None) -> int:
-    """A scripted LLM run whose answers copy ``labels``; a ``tag`` makes an otherwise identical run separate."""
-    outcome = scripted_run(project, _copy_of(labels), repeats=repeats, tag=tag)
-    assert outcome.status == "done"
-    return outcome.run_id
 
 
 def test_example_crowd_alpha_is_finite_and_sensible(project) -> None:
@@ -87,7 +69,7 @@ def test_example_crowd_alpha_is_finite_and_sensible(project) -> None:
 
 
 def test_llm_run_against_humans_and_majority(coded) -> None:
-    run_id = _llm_run(coded, ALICE)
+    run_id = copy_run(coded, KEYS, ALICE)
     result = agreement(coded, n_boot=300, seed=0, min_units=5)
     assert [r["coder"] for r in result["runs"]] == [f"run:{run_id}"]
     run = result["runs"][0]
@@ -140,7 +122,7 @@ def test_batched_kappa_replicates_match_scikit_learn(coded) -> None:
 
 def test_a_far_worse_run_is_below_the_human_level(coded) -> None:
     flipped = ["negative" if (i % 2) else "positive" for i in range(20)]
-    run_id = _llm_run(coded, flipped)
+    run_id = copy_run(coded, KEYS, flipped)
     run = agreement(coded, n_boot=300, min_units=5)["runs"][0]
     assert run["coder"] == f"run:{run_id}" and run["yardstick"]["verdict"] == "below the human level"
     assert "below the human level" in run["yardstick"]["line"]
@@ -148,7 +130,7 @@ def test_a_far_worse_run_is_below_the_human_level(coded) -> None:
 
 
 def test_repeats_are_coders_and_stability_is_reported(coded) -> None:
-    run_id = _llm_run(coded, ALICE, repeats=2)
+    run_id = copy_run(coded, KEYS, ALICE, repeats=2)
     result = agreement(coded, n_boot=100, min_units=5)
     assert [r["coder"] for r in result["runs"]] == [f"run:{run_id}", f"run:{run_id}#1"]
     (st,) = result["stability"]
@@ -195,7 +177,7 @@ def test_edge_cases_report_reasons(project, docs, tmp_path: Path) -> None:
 
 
 def test_no_human_coders_and_unknown_names(coded) -> None:
-    run_id = _llm_run(coded, ALICE)
+    run_id = copy_run(coded, KEYS, ALICE)
     only_run = agreement(coded, coders=[f"run:{run_id}"], n_boot=20)
     assert "no human coders" in only_run["humans"]["reason"]
     run = only_run["runs"][0]
@@ -233,7 +215,7 @@ def test_result_lands_in_metrics_table(coded) -> None:
 
 
 def test_cli_json_and_tables(coded, cli) -> None:
-    run_id = _llm_run(coded, ALICE)
+    run_id = copy_run(coded, KEYS, ALICE)
     res = cli("agreement", "--json", "--bootstrap", "100", "--seed", "2")
     assert res.code == 0, res
     data = json.loads(res.out)
@@ -261,8 +243,8 @@ RANDOM = [str(x) for x in np.random.default_rng(5).choice(["positive", "negative
 
 
 def test_a_copy_of_a_human_agrees_more_than_a_random_run(coded) -> None:
-    good = _llm_run(coded, ALICE)
-    bad = _llm_run(coded, RANDOM, tag="random")
+    good = copy_run(coded, KEYS, ALICE)
+    bad = copy_run(coded, KEYS, RANDOM, tag="random")
     result = agreement(coded, n_boot=500, seed=0, min_units=5)
     (cmp,) = result["comparisons"]
     assert (cmp["a"], cmp["b"]) == (f"run:{good}", f"run:{bad}") and cmp["n_units"] == 20
@@ -283,8 +265,8 @@ def test_a_copy_of_a_human_agrees_more_than_a_random_run(coded) -> None:
 
 
 def test_a_run_compared_with_its_copy_shows_no_difference(coded) -> None:
-    first = _llm_run(coded, ALICE)
-    copy = _llm_run(coded, ALICE, tag="copy")
+    first = copy_run(coded, KEYS, ALICE)
+    copy = copy_run(coded, KEYS, ALICE, tag="copy")
     assert copy != first
     (cmp,) = agreement(coded, n_boot=200, min_units=5)["comparisons"]
     d = cmp["difference"]
@@ -295,16 +277,16 @@ def test_a_run_compared_with_its_copy_shows_no_difference(coded) -> None:
 
 def test_comparisons_need_two_runs_and_include_repeats(coded) -> None:
     assert agreement(coded, n_boot=20)["comparisons"] == []
-    run_id = _llm_run(coded, ALICE, repeats=2)
+    run_id = copy_run(coded, KEYS, ALICE, repeats=2)
     (cmp,) = agreement(coded, n_boot=50, min_units=5)["comparisons"]
     assert (cmp["a"], cmp["b"]) == (f"run:{run_id}", f"run:{run_id}#1")
     assert cmp["verdict"].startswith("no clear difference")
 
 
 def test_cli_compare_prints_table_and_refuses_unknown_names(coded, cli) -> None:
-    good = _llm_run(coded, ALICE)
-    bad = _llm_run(coded, RANDOM, tag="random")
-    third = _llm_run(coded, BOB, tag="bob")
+    good = copy_run(coded, KEYS, ALICE)
+    bad = copy_run(coded, KEYS, RANDOM, tag="random")
+    third = copy_run(coded, KEYS, BOB, tag="bob")
     res = cli("agreement", "--json", "--bootstrap", "200")
     assert res.code == 0, res
     assert len(json.loads(res.out)["comparisons"]) == 3  # every pair of the three runs

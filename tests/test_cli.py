@@ -237,3 +237,22 @@ def test_bad_options_are_usage_errors_with_exit_2(project) -> None:
             cwd=project.root,
         )
         assert done.returncode == 2 and "Traceback" not in done.stderr and "Error:" in done.stderr, args
+
+
+def test_one_invocation_leaves_nothing_to_the_next(project, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`codebook check` lists every problem of its file; a later command in the same process whose error
+    carries problems prints its one line only (the wish to list them belongs to that one invocation)."""
+    broken = cli("codebook", "check", ROOT / "tests/data/codebooks/three_problems.yaml")
+    assert broken.code == 2 and len([line for line in broken.err.splitlines() if line.startswith("  ")]) == 3
+    write(
+        project.codebooks_dir / "sentiment.yaml", "name: sentiment\nversion: 1\nkind: nominal\nlabels: []\n"
+    )
+    later = cli("prompt", "render", "sentiment/zero-shot.v1")
+    assert later.code == 2 and "more problem" in later.err
+    assert later.err.count("\n") == 1, later.err
+    # and a --project given to one invocation is not the next one's project
+    elsewhere = project.root.parent / "elsewhere"
+    elsewhere.mkdir()
+    assert cli("--project", project.root, "status").code == 0
+    monkeypatch.chdir(elsewhere)
+    assert cli("status").code == 2

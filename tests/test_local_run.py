@@ -17,12 +17,15 @@ from annotator.llm import local
 from annotator.llm.spec import RunRequest
 from annotator.services import run as runner
 from annotator.store.models import Annotation, Document, Run
+from tests.conftest import skip_unless_index_reachable
 
 pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
+    if not local.model_path("smollm2").is_file():  # the first time, ensure() downloads it
+        skip_unless_index_reachable()
     return local.ensure("smollm2")
 
 

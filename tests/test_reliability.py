@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from annotator.errors import InputError
+from annotator.errors import DataError as InputError
 from annotator.stats.reliability import (
     Alpha,
     Level,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from annotator.data.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes
 from annotator.store.models import Annotation, Document, Metric, PromptVersion, Run, RunDocument
-from tests.conftest import db_snapshot, label_by_word, scripted_run, write
+from tests.conftest import copy_run, db_snapshot, flip, import_docs, word_texts, write
 from tests.scripted_server import ScriptedServer
 
 N = 30
@@ -22,27 +22,21 @@ GOLD = ["positive" if i % 3 else "negative" for i in range(N)]
 @pytest.fixture
 def docs(project, tmp_path: Path):
     """Thirty dev documents, each with its own word, a `source` column on all but d07, and gold codes."""
-    rows = "".join(f'{k},"word{k} sentence about a film",{"" if k == "d07" else "web"}\n' for k in KEYS)
-    import_documents(project, write(tmp_path / "docs.csv", "id,text,source\n" + rows))
+    import_docs(
+        project, tmp_path, word_texts(KEYS), columns={"source": ["" if k == "d07" else "web" for k in KEYS]}
+    )
     with project.transaction() as s:
-        for d in s.exec(select(Document)).all():
-            d.split = "dev"
-            if d.doc_key == "d07":
-                d.meta = {}
-            s.add(d)
+        d07 = s.exec(select(Document).where(col(Document.doc_key) == "d07")).one()
+        d07.meta = {}
+        s.add(d07)
     codes = "".join(f"{k},{lab}\n" for k, lab in zip(KEYS, GOLD, strict=True))
     import_codes(project, write(tmp_path / "gold.csv", "id,label\n" + codes), coder="critics", kind="gold")
     return project
 
 
 def _run(project, flips: set[int], tag: str) -> int:
-    labels = {
-        f"word{k}": ("negative" if g == "positive" else "positive") if i in flips else g
-        for i, (k, g) in enumerate(zip(KEYS, GOLD, strict=True))
-    }
-    outcome = scripted_run(project, label_by_word(labels), tag=tag)
-    assert outcome.status == "done"
-    return outcome.run_id
+    """A scripted LLM run that copies gold but for the documents at ``flips``."""
+    return copy_run(project, KEYS, flip(GOLD, flips), tag=tag)
 
 
 def test_a_template_failing_on_one_document_creates_nothing(docs, cli) -> None:

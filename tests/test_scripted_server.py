@@ -283,28 +283,6 @@ def test_structured_answers_beyond_a_single_label() -> None:
         assert label_of(ask(c, "simple")) == "positive"
 
 
-def test_tool_requests_get_a_tool_call(server: ScriptedServer) -> None:
-    server.script(text="t", responses=[Label("negative")])
-    tool = {
-        "type": "function",
-        "function": {
-            "name": "Annotation",
-            "parameters": {"type": "object", "properties": {"label": {"type": "string"}}},
-        },
-    }
-    done = ask(
-        client(server),
-        "t",
-        tools=[tool],
-        tool_choice={"type": "function", "function": {"name": "Annotation"}},
-    )
-    message = done.choices[0].message
-    assert message.content is None
-    assert message.tool_calls is not None and len(message.tool_calls) == 1
-    assert message.tool_calls[0].function.name == "Annotation"
-    assert json.loads(message.tool_calls[0].function.arguments) == {"label": "negative"}
-
-
 def test_latency_delays_every_answer() -> None:
     with ScriptedServer(latency=0.3) as srv:
         c = client(srv)

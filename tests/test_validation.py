@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from sqlmodel import col, select
 
-from annotator.data.corpus import import_codes, import_documents
+from annotator.data.corpus import import_codes
 from annotator.data.gold import build_gold
 from annotator.errors import AnnotatorError
 from annotator.llm.spec import RunRequest
@@ -18,7 +18,7 @@ from annotator.services import run as runner
 from annotator.services.validation import INVALID, validate
 from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run
 from annotator.store.registry import freeze_prompt
-from tests.conftest import label_by_word, scripted_run, write
+from tests.conftest import copy_run, import_docs, model_answers, stays_invalid, word_texts, write
 from tests.scripted_server import ScriptedServer
 
 N = 40
@@ -30,25 +30,14 @@ BOGUS = {7, 14, 22}
 NEUTRAL = {2}
 
 
-def _model_label(i: int) -> str:
-    if i in BOGUS:
-        return "bogus-label"
-    if i in NEUTRAL:
-        return "neutral"
-    if i in WRONG:
-        return "negative" if GOLD[i] == "positive" else "positive"
-    return GOLD[i]
-
-
-MODEL = [_model_label(i) for i in range(N)]
+MODEL = model_answers(GOLD, wrong=WRONG, uncertain=NEUTRAL, invalid=BOGUS)
 SOURCE = ["press" if i % 2 else "blog" for i in range(N)]
 SOURCE[3] = ""  # no metadata value: the (missing) group
 
 
 @pytest.fixture
 def docs(project, tmp_path: Path):
-    rows = "".join(f'{k},"word{k} sentence about a film",{s}\n' for k, s in zip(KEYS, SOURCE, strict=True))
-    import_documents(project, write(tmp_path / "docs.csv", "id,text,source\n" + rows))
+    import_docs(project, tmp_path, word_texts(KEYS), split=None, columns={"source": SOURCE})
     return project
 
 
@@ -64,28 +53,17 @@ def _import(project, tmp_path: Path, name: str, labels: list[str | None], kind: 
     import_codes(project, write(tmp_path / f"{name}.csv", "id,label\n" + rows), coder=name, kind=kind)
 
 
-def _llm_run(project, labels: list[str], split: str = "dev") -> int:
-    by_word = {f"word{k}": lab for k, lab in zip(KEYS, labels, strict=True)}
-    return scripted_run(project, label_by_word(by_word), split=split).run_id
+def _llm_run(project, split: str = "dev") -> int:
+    """A scripted LLM run that answers MODEL: on the BOGUS documents a label outside the codebook, given
+    again when re-asked, so the engine stores those answers invalid."""
+    return copy_run(project, KEYS, MODEL, split=split, rule=stays_invalid())
 
 
 @pytest.fixture
 def setup(docs, tmp_path: Path):
     _set_split(docs, "dev")
     _import(docs, tmp_path, "critics", GOLD, kind="gold")
-    run_id = _llm_run(docs, MODEL)
-    _make_invalid(docs, run_id)
-    return docs, run_id
-
-
-def _make_invalid(project, run_id: int) -> None:
-    """The scripted model cannot give an invalid answer: store the BOGUS documents' answers as invalid."""
-    with project.transaction() as s:
-        ids = {d.id for d in s.exec(select(Document)).all() if int(d.doc_key[1:]) in BOGUS}
-        for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
-            if a.document_id in ids:
-                a.status, a.label = "invalid", None
-                s.add(a)
+    return docs, _llm_run(docs)
 
 
 def test_figures_equal_scikit_learn(setup) -> None:
@@ -169,8 +147,7 @@ def test_frozen_statement_on_test(docs, tmp_path: Path) -> None:
     _set_split(docs, "test")
     _import(docs, tmp_path, "critics", GOLD, kind="gold")
     freeze_prompt(docs, "sentiment/zero-shot.v1")
-    run_id = _llm_run(docs, MODEL, split="test")
-    _make_invalid(docs, run_id)
+    run_id = _llm_run(docs, split="test")
     r = validate(docs, "critics", n_boot=20)["runs"][0]
     assert r["frozen"]["frozen_before_run"] is True
     assert "was frozen at" in r["frozen"]["line"] and "before the run started" in r["frozen"]["line"]
@@ -334,12 +311,8 @@ BIG_MODEL = [
 @pytest.fixture
 def big(project, tmp_path: Path):
     """Gold on 600 test documents; no run yet."""
-    rows = "".join(
-        f'{k},"word{k} sentence about a film",{"press" if i % 2 else "blog"}\n'
-        for i, k in enumerate(BIG_KEYS)
-    )
-    import_documents(project, write(tmp_path / "big.csv", "id,text,source\n" + rows))
-    _set_split(project, "test")
+    sources = ["press" if i % 2 else "blog" for i in range(BIG)]
+    import_docs(project, tmp_path, word_texts(BIG_KEYS), split="test", columns={"source": sources})
     gold = "".join(f"{k},{lab}\n" for k, lab in zip(BIG_KEYS, BIG_GOLD, strict=True))
     import_codes(project, write(tmp_path / "gold.csv", "id,label\n" + gold), coder="critics", kind="gold")
     freeze_prompt(project, "sentiment/zero-shot.v1")
@@ -348,8 +321,7 @@ def big(project, tmp_path: Path):
 
 def _sampled_run(project, n: int, labels: list[str] = BIG_MODEL, seed: int = 3, split: str = "test") -> int:
     """A real `--sample n` LLM run: its asked set is the n documents it drew."""
-    by_word = {f"word{k} ": lab for k, lab in zip(BIG_KEYS, labels, strict=True)}
-    return scripted_run(project, label_by_word(by_word), split=split, sample=n, seed=seed).run_id
+    return copy_run(project, BIG_KEYS, labels, split=split, sample=n, seed=seed)
 
 
 def _asked_indices(project, run_id: int) -> list[int]:
@@ -500,7 +472,7 @@ def test_gold_default_without_any_gold_coder(docs, cli, tmp_path: Path) -> None:
 
     _set_split(docs, "dev")
     _import(docs, tmp_path, "alice", GOLD)
-    _llm_run(docs, MODEL)
+    _llm_run(docs)
     before = db_snapshot(docs)
     res = cli("validate", "--split", "dev")
     assert res.code == 2 and len(res.err.strip().splitlines()) == 1

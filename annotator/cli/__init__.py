@@ -1,6 +1,7 @@
 """The command line: parse, call one library function, render. No logic lives here.
 
-User mistakes (AnnotatorError) print one line on stderr and exit with status 2; bugs stay tracebacks.
+User mistakes (AnnotatorError, and the statistics' DataError) print one line on stderr and exit with status 2;
+bugs stay tracebacks.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ from annotator.cli import (
     data_cmds,
     export_cmds,
     metrics_cmds,
+    models_cmds,
     project_cmds,
     prompt_cmds,
     quickstart_cmds,
     report_cmds,
     run_cmds,
+    runs_cmds,
     validate_cmds,
 )
 from annotator.cli.common import err_console, state
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, DataError
 
 # typer >= 0.29 vendors its own copy of click: catch both, whichever raised
 try:
@@ -72,35 +75,29 @@ data_cmds.register(app)
 app.add_typer(codebook_cmds.app, name="codebook")
 app.add_typer(prompt_cmds.app, name="prompt")
 run_cmds.register(app)
+runs_cmds.register(app)
+models_cmds.register(app)
 metrics_cmds.register(app)
 validate_cmds.register(app)
 baseline_cmds.register(app)
 compare_cmds.register(app)
 export_cmds.register(app)
 report_cmds.register(app)
-quickstart_cmds.register(app)
+quickstart_cmds.register(app, run_cli=lambda argv: main(argv))  # handed in: no import cycle
 
 
 def _read_only_note() -> None:
     """After a command on a read-only database: say which figures were computed but not stored."""
-    from annotator.store import db
+    from annotator.services.database import read_only_note
 
-    project = state.project
-    engine = project.__dict__.get("engine") if project is not None else None  # never opens it here
-    if engine is None or not db.is_read_only(engine) or not db.dropped_writes(engine):
-        return
-    err_console.print(
-        f"note: {db.describe(engine)} is open read-only, so these figures were not stored in it",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
-    )
+    note = read_only_note(state.project)  # never opens the database here
+    if note is not None:
+        err_console.print(note, markup=False, highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status (tests call this directly)."""
-    state.project_dir = None
-    state.project = None
+    state.reset()  # nothing of an earlier invocation in this process carries over
     try:
         return _dispatch(argv)
     finally:
@@ -118,6 +115,9 @@ def _dispatch(argv: list[str] | None) -> int:
             for problem in problems:
                 err_console.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
+    except DataError as exc:  # codes the statistics cannot take (stats stays free of annotator's errors)
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
     except _CLICK_ERRORS as exc:  # usage errors: click's own message, exit 2
@@ -127,7 +127,7 @@ def _dispatch(argv: list[str] | None) -> int:
         err_console.print("aborted", markup=False)
         return 130
     except Exception as exc:  # SQLite refusing a write the checks did not foresee: one line, not a traceback
-        from annotator.store.db import read_only_error
+        from annotator.services.database import read_only_error
 
         translated = read_only_error(exc)
         if translated is None:

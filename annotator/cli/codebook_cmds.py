@@ -2,55 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from annotator.cli.common import console, get_project, print_json, state, table
-
-if TYPE_CHECKING:
-    from annotator.codebook import Codebook
 
 app = typer.Typer(
     help="Codebooks: labels, definitions and rules shared by humans and the LLM.", no_args_is_help=True
 )
 
 
-def _resolve(spec: str) -> tuple[Codebook, str]:
-    """A codebook from a file path, a project codebook name, or NAME@VERSION from the database."""
-    from annotator.codebook import load_codebook
-    from annotator.errors import CodebookError
-    from annotator.store.registry import project_codebook, stored_codebook
-
-    path = Path(spec)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        return load_codebook(path), str(path)
-    project = get_project(write=False)
-    if "@" in spec:
-        name, _, version = spec.partition("@")
-        if not version.isdigit():
-            raise CodebookError(f"{spec!r}: write NAME@VERSION with a whole number, e.g. sentiment@1")
-        with project.transaction() as session:
-            return stored_codebook(session, name, int(version)), spec
-    return project_codebook(project, spec), str(project.codebook_path(spec))
-
-
 @app.command("check")
 def check(file: Path = typer.Argument(..., help="The codebook YAML file.")) -> None:
     """Report every problem in a codebook file, each with its line and field."""
-    from annotator.codebook import check_codebook, load_codebook
     from annotator.errors import CodebookError
+    from annotator.services.codebooks import check_file
 
-    problems = check_codebook(file)
-    if not problems:
-        codebook = load_codebook(file)
+    result = check_file(file)
+    if result.codebook is not None:
+        codebook = result.codebook
         console.print(
             f"{file}: ok ({codebook.ref}, {codebook.kind}, labels: {', '.join(codebook.allowed_labels)})"
         )
         return
-    state.show_problems = True
-    raise CodebookError(f"{file}: {len(problems)} problem(s); fix each and run the check again", problems)
+    state.show_problems = True  # this one command lists every problem (main() resets it per invocation)
+    raise CodebookError(
+        f"{file}: {len(result.problems)} problem(s); fix each and run the check again", result.problems
+    )
 
 
 @app.command("show")
@@ -59,14 +39,14 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print a codebook (canonical form)."""
-    from annotator.codebook import to_yaml
+    from annotator.services.codebooks import canonical_yaml, resolve
 
-    codebook, _ = _resolve(spec)
+    codebook, _ = resolve(spec, lambda: get_project(write=False))
     if as_json:
         print_json(codebook.model_dump(mode="json") | {"sha256": codebook.sha256})
     else:
         console.print(f"# {codebook.ref}  sha256 {codebook.sha256[:12]}", markup=False)
-        console.print(to_yaml(codebook), markup=False, end="")
+        console.print(canonical_yaml(codebook), markup=False, end="")
 
 
 @app.command("diff")
@@ -75,11 +55,11 @@ def diff(
     b: str = typer.Argument(..., help="File, NAME or NAME@VERSION."),
 ) -> None:
     """Show what changed between two codebooks (e.g. `codebook diff sentiment@1 sentiment`)."""
-    from annotator.codebook import codebook_diff
+    from annotator.services import codebooks
 
-    cb_a, name_a = _resolve(a)
-    cb_b, name_b = _resolve(b)
-    text = codebook_diff(cb_a, cb_b, name_a, name_b)
+    cb_a, name_a = codebooks.resolve(a, lambda: get_project(write=False))
+    cb_b, name_b = codebooks.resolve(b, lambda: get_project(write=False))
+    text = codebooks.diff(cb_a, cb_b, name_a, name_b)
     console.print(
         text or f"{name_a} and {name_b} have the same content", markup=False, end="" if text else "\n"
     )
@@ -88,41 +68,11 @@ def diff(
 @app.command("list")
 def list_codebooks(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The project's codebook files and the versions registered in the database."""
-    from sqlmodel import col, select
+    from annotator.services.codebooks import codebook_status
 
-    from annotator.codebook import load_codebook
-    from annotator.errors import CodebookError
-    from annotator.store.models import CodebookVersion
-    from annotator.store.registry import codebook_files
-
-    project = get_project(write=False)
-    with project.transaction() as session:
-        registered = session.exec(
-            select(CodebookVersion).order_by(col(CodebookVersion.name), col(CodebookVersion.version))
-        ).all()
-    known = {(r.name, r.version): r.sha256 for r in registered}
-    rows = []
-    for path in codebook_files(project):
-        try:
-            cb = load_codebook(path)
-        except CodebookError as exc:
-            rows.append({"file": path.name, "codebook": "-", "labels": "-", "status": f"BROKEN: {exc}"})
-            continue
-        sha = known.get((cb.name, cb.version))
-        status = "new" if sha is None else "registered" if sha == cb.sha256 else "CHANGED: bump its version"
-        rows.append(
-            {"file": path.name, "codebook": cb.ref, "labels": ", ".join(cb.allowed_labels), "status": status}
-        )
-    files = {(r["codebook"]) for r in rows}
-    stored = [
-        {
-            "codebook": f"{r.name}@{r.version}",
-            "sha256": r.sha256[:12],
-            "registered": r.created_at.isoformat(timespec="seconds"),
-        }
-        for r in registered
-        if f"{r.name}@{r.version}" not in files
-    ]
+    result = codebook_status(get_project(write=False))
+    rows = [asdict(f) for f in result.files]
+    stored = [asdict(v) for v in result.older_versions]
     if as_json:
         print_json({"files": rows, "older_versions": stored})
         return
@@ -139,5 +89,5 @@ def list_codebooks(as_json: bool = typer.Option(False, "--json", help="Print JSO
         )
     if not rows:
         console.print(
-            f"No codebooks in {project.codebooks_dir}; `annotator init DIR --example sentiment` shows one"
+            f"No codebooks in {result.codebooks_dir}; `annotator init DIR --example sentiment` shows one"
         )

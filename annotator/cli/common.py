@@ -22,9 +22,18 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 @dataclass
 class _State:
+    """What one invocation of the CLI carries from parsing to its end; main() resets it before each one, so
+    nothing (a --project, a command's wish to list every problem, an open project) leaks into the next
+    invocation in the same process."""
+
     project_dir: Path | None = None
-    show_problems: bool = False
+    show_problems: bool = False  # an error's whole problem list is printed (`codebook check`)
     project: Project | None = None  # the last project a command asked for (main() reads it afterwards)
+
+    def reset(self) -> None:
+        self.project_dir = None
+        self.show_problems = False
+        self.project = None
 
 
 state = _State()

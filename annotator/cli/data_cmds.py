@@ -39,7 +39,7 @@ def import_docs(
     allow_multiline: bool = typer.Option(False, "--allow-multiline", help=MULTILINE_HELP),
 ) -> None:
     """Import documents; other columns are kept as metadata. Re-importing the same file adds nothing."""
-    from annotator.data.corpus import import_documents
+    from annotator.services.corpus import import_documents
 
     result = import_documents(
         get_project(), file, text=text, id=id, encoding=encoding, fmt=fmt, allow_multiline=allow_multiline
@@ -71,7 +71,7 @@ def import_codes_cmd(
     allow_multiline: bool = typer.Option(False, "--allow-multiline", help=MULTILINE_HELP),
 ) -> None:
     """Import human codes, checked against the codebook (nothing is imported if any label is unknown)."""
-    from annotator.data.corpus import import_codes
+    from annotator.services.corpus import import_codes
 
     result = import_codes(
         get_project(),
@@ -102,7 +102,7 @@ def import_example_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Import the bundled Hutto & Gilbert (2014) sentences with crowd coders (and the critics' gold label)."""
-    from annotator.data.example import import_example
+    from annotator.services.corpus import import_example
 
     result = import_example(get_project(), name=name, n=n, seed=seed, raters=raters)
     if as_json:
@@ -131,7 +131,7 @@ def split(
     new_only: bool = typer.Option(False, "--new-only", help="Assign only documents without a split yet."),
 ) -> None:
     """Assign every document to dev (to iterate on) or test (held out, never used for tuning)."""
-    from annotator.data.splits import make_split
+    from annotator.services.corpus import make_split
 
     event = make_split(get_project(), test, seed, stratify_by, stratify_by_coder, force, new_only)
     how = f", stratified by {event.stratify}" if event.stratify else ""

@@ -87,125 +87,27 @@ def agreement(
     if as_json:
         print_json(result)
         return
-    h = result["humans"]
+    _print_agreement(result)
+
+
+def _print_agreement(result: dict[str, Any]) -> None:
+    """The agreement result as tables and lines, in the order a reader needs them."""
     pct = f"{result['ci']:.0%}"
     console.print(
         f"agreement on {result['codebook']} ({result['split']} split, {result['n_units']} units, "
         f"{result['level']}; {result['uncertain_note']}; {result['n_boot']} bootstrap replicates, "
         f"seed {result['seed']}, {pct} intervals)"
     )
-    if h["n_coders"] >= 2:
-        n_h = h["n_units"]
-        rows = [
-            ["Krippendorff's alpha", figure(h["alpha"])],
-            [
-                "mean pairwise Cohen's kappa",
-                f"{figure(h['mean_pairwise_kappa'])}, {_pairs(h['mean_pairwise_kappa'])}",
-            ],
-            ["percent agreement", _point(h["percent_agreement"], n_h, result["min_units"])],
-            [
-                "Fleiss' kappa",
-                f"{_point(h['fleiss_kappa'], h['fleiss_n_units'], result['min_units'])}, units coded by all",
-            ],
-            ["Gwet's AC1", _point(h["gwet_ac1"], n_h, result["min_units"])],
-            ["coders", str(h["n_coders"])],
-            ["units (pairable)", str(n_h)],
-        ]
-        console.print(table(f"human-human ({', '.join(h['coders'])})", ["statistic", "value"], rows))
-        if h["alpha"]["estimate"] is None and h.get("reason"):
-            console.print(f"human-human alpha: {h['reason']}")
-    else:
-        console.print(f"human-human: {h['reason']}")
+    _print_humans(result["humans"], result["min_units"])
     if result["runs"]:
-        run_rows = [
-            [
-                r["coder"],
-                r["model"] or r["kind"],
-                f"{r['n_asked']}/{r['n_codes']}/{r['n_invalid']}",
-                figure(r["alpha_vs_majority"]),
-                figure(r["kappa_vs_majority"]),
-                f"{figure(r['mean_alpha_vs_humans'])}, {_pairs(r['mean_alpha_vs_humans'])}",
-                f"{figure(r['mean_kappa_vs_humans'])}, {_pairs(r['mean_kappa_vs_humans'])}",
-            ]
-            for r in result["runs"]
-        ]
-        console.print(
-            table(
-                "runs against the humans, on the units each run coded",
-                [
-                    "coder",
-                    "model",
-                    "asked/codes/invalid",
-                    "alpha vs majority",
-                    "kappa vs majority",
-                    "mean alpha vs each human",
-                    "mean kappa vs each human",
-                ],
-                run_rows,
-            )
-        )
-        ties = max(r["kappa_vs_majority"].get("n_ties_left_out", 0) for r in result["runs"])
-        if ties:
-            console.print(
-                f"up to {ties} units with a tied human majority are left out of the figures vs majority"
-            )
-        for r in result["runs"]:
-            p = r["pooled_alpha"]
-            if p["humans_only"]["estimate"] is None and p["with_run"]["estimate"] is None:
-                continue
-            console.print(
-                f"{r['coder']}: {p['label']}: {figure(p['with_run'])}; humans only on the same units: "
-                f"{figure(p['humans_only'])}; difference {figure(p['difference'])}"
-            )
-    for st in result["stability"]:
-        console.print(
-            f"stability of run {st['run_id']} across {len(st['coders'])} repeats: alpha {figure(st['alpha'])}"
-            + (f" ({st['alpha']['reason']})" if figure(st["alpha"]).startswith("NaN") else "")
-        )
-    pw = result["pairwise"]
-    if 2 <= len(pw["coders"]) <= 8:
-        console.print(
-            table(
-                "pairwise Cohen's kappa (units coded by both)",
-                ["coder", *pw["coders"]],
-                [
-                    [
-                        name,
-                        *(
-                            f"{number(k)} ({n})" if k is not None or n == 0 else f"too few ({n})"
-                            for k, n in zip(ks, ns, strict=True)
-                        ),
-                    ]
-                    for name, ks, ns in zip(pw["coders"], pw["kappa"], pw["n_units"], strict=True)
-                ],
-            )
-        )
+        _print_runs(result["runs"])
+    _print_stability(result["stability"])
+    _print_pairwise(result["pairwise"])
     if result["runs"]:
         console.print(result["yardstick_rule"])
     for r in result["runs"]:
         console.print(r["yardstick"]["line"])
-    comparisons = result.get("comparisons", [])
-    if comparisons:
-        console.print(
-            table(
-                "runs compared: A minus B, mean kappa with each human (units both coded)",
-                ["A", "B", "n", "A kappa", "B kappa", "A - B", "share <= 0"],
-                [
-                    [
-                        c["a"],
-                        c["b"],
-                        c["n_units"],
-                        figure(c["mean_kappa_a"]),
-                        figure(c["mean_kappa_b"]),
-                        figure(c["difference"]),
-                        number(c["share_le_zero"]),
-                    ]
-                    for c in comparisons
-                ],
-            )
-        )
-        for c in comparisons:
-            console.print(c["line"])
+    _print_comparisons(result.get("comparisons", []))
     if result.get("values"):
         shown = ", ".join(
             f"{k} = {number(v, 6).rstrip('0').rstrip('.')}" for k, v in result["values"].items()
@@ -215,6 +117,133 @@ def agreement(
         console.print(f"note: {note}")
     if result["metric_id"] is not None:
         console.print(f"stored as metric {result['metric_id']}")
+
+
+def _print_humans(h: dict[str, Any], min_units: int) -> None:
+    """Human-human reliability: a table of statistics, or why there is none."""
+    if h["n_coders"] < 2:
+        console.print(f"human-human: {h['reason']}")
+        return
+    n_h = h["n_units"]
+    rows = [
+        ["Krippendorff's alpha", figure(h["alpha"])],
+        [
+            "mean pairwise Cohen's kappa",
+            f"{figure(h['mean_pairwise_kappa'])}, {_pairs(h['mean_pairwise_kappa'])}",
+        ],
+        ["percent agreement", _point(h["percent_agreement"], n_h, min_units)],
+        [
+            "Fleiss' kappa",
+            f"{_point(h['fleiss_kappa'], h['fleiss_n_units'], min_units)}, units coded by all",
+        ],
+        ["Gwet's AC1", _point(h["gwet_ac1"], n_h, min_units)],
+        ["coders", str(h["n_coders"])],
+        ["units (pairable)", str(n_h)],
+    ]
+    console.print(table(f"human-human ({', '.join(h['coders'])})", ["statistic", "value"], rows))
+    if h["alpha"]["estimate"] is None and h.get("reason"):
+        console.print(f"human-human alpha: {h['reason']}")
+
+
+def _print_runs(runs: list[dict[str, Any]]) -> None:
+    """Each run against the humans: a table, the tied units left out, and each run's pooled alpha."""
+    run_rows = [
+        [
+            r["coder"],
+            r["model"] or r["kind"],
+            f"{r['n_asked']}/{r['n_codes']}/{r['n_invalid']}",
+            figure(r["alpha_vs_majority"]),
+            figure(r["kappa_vs_majority"]),
+            f"{figure(r['mean_alpha_vs_humans'])}, {_pairs(r['mean_alpha_vs_humans'])}",
+            f"{figure(r['mean_kappa_vs_humans'])}, {_pairs(r['mean_kappa_vs_humans'])}",
+        ]
+        for r in runs
+    ]
+    console.print(
+        table(
+            "runs against the humans, on the units each run coded",
+            [
+                "coder",
+                "model",
+                "asked/codes/invalid",
+                "alpha vs majority",
+                "kappa vs majority",
+                "mean alpha vs each human",
+                "mean kappa vs each human",
+            ],
+            run_rows,
+        )
+    )
+    ties = max(r["kappa_vs_majority"].get("n_ties_left_out", 0) for r in runs)
+    if ties:
+        console.print(
+            f"up to {ties} units with a tied human majority are left out of the figures vs majority"
+        )
+    for r in runs:
+        p = r["pooled_alpha"]
+        if p["humans_only"]["estimate"] is None and p["with_run"]["estimate"] is None:
+            continue
+        console.print(
+            f"{r['coder']}: {p['label']}: {figure(p['with_run'])}; humans only on the same units: "
+            f"{figure(p['humans_only'])}; difference {figure(p['difference'])}"
+        )
+
+
+def _print_stability(stability: list[dict[str, Any]]) -> None:
+    """Each repeated run's alpha across its repeats."""
+    for st in stability:
+        console.print(
+            f"stability of run {st['run_id']} across {len(st['coders'])} repeats: alpha {figure(st['alpha'])}"
+            + (f" ({st['alpha']['reason']})" if figure(st["alpha"]).startswith("NaN") else "")
+        )
+
+
+def _print_pairwise(pw: dict[str, Any]) -> None:
+    """The pairwise kappa table, when it has 2 to 8 coders."""
+    if not 2 <= len(pw["coders"]) <= 8:
+        return
+    console.print(
+        table(
+            "pairwise Cohen's kappa (units coded by both)",
+            ["coder", *pw["coders"]],
+            [
+                [
+                    name,
+                    *(
+                        f"{number(k)} ({n})" if k is not None or n == 0 else f"too few ({n})"
+                        for k, n in zip(ks, ns, strict=True)
+                    ),
+                ]
+                for name, ks, ns in zip(pw["coders"], pw["kappa"], pw["n_units"], strict=True)
+            ],
+        )
+    )
+
+
+def _print_comparisons(comparisons: list[dict[str, Any]]) -> None:
+    """The --compare pairs of runs: a table, then each pair's verdict."""
+    if not comparisons:
+        return
+    console.print(
+        table(
+            "runs compared: A minus B, mean kappa with each human (units both coded)",
+            ["A", "B", "n", "A kappa", "B kappa", "A - B", "share <= 0"],
+            [
+                [
+                    c["a"],
+                    c["b"],
+                    c["n_units"],
+                    figure(c["mean_kappa_a"]),
+                    figure(c["mean_kappa_b"]),
+                    figure(c["difference"]),
+                    number(c["share_le_zero"]),
+                ]
+                for c in comparisons
+            ],
+        )
+    )
+    for c in comparisons:
+        console.print(c["line"])
 
 
 def _pairs(e: dict[str, Any]) -> str:

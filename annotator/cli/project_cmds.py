@@ -80,33 +80,25 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the current schema (done automatically whenever a project opens)."""
-    from annotator.store import db
+    from annotator.services import database
 
-    project = get_project()
-    engine = db.make_engine(project.database_url)
-    before = db.current_revision(engine)
-    db.upgrade(engine)
-    console.print(f"{db.describe(engine)}: schema {before or 'empty'} -> {db.current_revision(engine)}")
+    done = database.upgrade(get_project())
+    console.print(f"{done.database}: schema {done.before or 'empty'} -> {done.after}")
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's schema revision and the newest one this annotator knows."""
-    from annotator.store import db
+    from annotator.services import database
 
-    project = get_project(write=False)
-    engine = db.make_engine(project.database_url)
-    current = db.current_revision(engine)
-    db.check_known(engine, current)
-    console.print(f"{db.describe(engine)}: schema {current or 'empty'} (head {db.head_revision()})")
+    rev = database.current(get_project(write=False))
+    console.print(f"{rev.database}: schema {rev.current or 'empty'} (head {rev.head})")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base or 0001.")) -> None:
     """Migrate the schema back (for developers; data in dropped tables is lost)."""
-    from annotator.store import db
+    from annotator.services import database
 
-    project = get_project()
-    engine = db.make_engine(project.database_url)
-    db.downgrade(engine, revision)
-    console.print(f"{db.describe(engine)}: schema now {db.current_revision(engine) or 'empty'}")
+    done = database.downgrade(get_project(), revision)
+    console.print(f"{done.database}: schema now {done.after or 'empty'}")

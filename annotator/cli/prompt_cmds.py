@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import typer
 
 from annotator.cli.common import console, get_project, print_json, table
@@ -14,33 +16,10 @@ app = typer.Typer(
 @app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Every template in prompts/, with its hash and whether it is registered, frozen or changed."""
-    from annotator.errors import TemplateError
-    from annotator.prompts import list_prompts, load_prompt
-    from annotator.store.registry import find_prompt_version, prompt_status
+    from annotator.services.prompts import list_templates
 
     project = get_project(write=False)
-    rows = []
-    with project.transaction() as session:
-        for ref in list_prompts(project.prompts_dir):
-            try:
-                template = load_prompt(project.prompts_dir, ref)
-            except TemplateError as exc:
-                rows.append(
-                    {"prompt": str(ref), "sha256": "-", "status": f"BROKEN: {exc}", "description": ""}
-                )
-                continue
-            row = find_prompt_version(session, ref)
-            status = prompt_status(session, template)
-            if status == "frozen" and row and row.frozen_at:
-                status = f"frozen {row.frozen_at:%Y-%m-%d %H:%M}"
-            rows.append(
-                {
-                    "prompt": str(ref),
-                    "sha256": template.sha256[:12],
-                    "status": status,
-                    "description": template.meta.description,
-                }
-            )
+    rows = [asdict(r) for r in list_templates(project)]
     if as_json:
         print_json(rows)
         return
@@ -60,19 +39,13 @@ def show(
     registered: bool = typer.Option(False, "--registered", help="Print the text stored in the database."),
 ) -> None:
     """Print a template file (or, with --registered, the text registered for that version)."""
-    from annotator.errors import TemplateError
-    from annotator.prompts import load_prompt, parse_ref
-    from annotator.store.registry import find_prompt_version
+    from annotator.services import prompts
 
     project = get_project(write=False)
     if registered:
-        with project.transaction() as session:
-            row = find_prompt_version(session, parse_ref(ref))
-        if row is None:
-            raise TemplateError(f"{ref} is not registered yet (it is registered when first frozen or run)")
-        console.print(row.body, markup=False, end="")
+        console.print(prompts.registered_text(project, ref), markup=False, end="")
         return
-    template = load_prompt(project.prompts_dir, ref)
+    template = prompts.template(project, ref)
     console.print(f"# {template.path}  sha256 {template.sha256[:12]}", markup=False)
     console.print(template.text, markup=False, end="")
 
@@ -84,31 +57,16 @@ def render(
     as_json: bool = typer.Option(False, "--json", help="Print the messages as JSON."),
 ) -> None:
     """Show the exact messages the model would receive for one document."""
-    from sqlmodel import col, select
+    from annotator.services.prompts import render as render_prompt
 
-    from annotator.errors import InputError
-    from annotator.prompts import DocumentInput, load_prompt
-    from annotator.store.models import Document
-    from annotator.store.registry import project_codebook
-
-    project = get_project(write=False)
-    template = load_prompt(project.prompts_dir, ref)
-    codebook = project_codebook(project, template.ref.codebook)
-    with project.transaction() as session:
-        query = select(Document).order_by(col(Document.id))
-        document = session.exec(query if doc is None else query.where(col(Document.doc_key) == doc)).first()
-    if document is None:
-        if doc is None:
-            raise InputError("no documents yet; import some first (`annotator import docs FILE`)")
-        raise InputError(f"no document with id {doc!r}; `annotator status` shows how many are imported")
-    messages = template.render(
-        codebook, DocumentInput(id=document.doc_key, text=document.text, meta=document.meta)
-    )
+    rendered = render_prompt(get_project(write=False), ref, doc)
     if as_json:
-        print_json(messages)
+        print_json(rendered.messages)
         return
-    console.print(f"{template.ref} for document {document.doc_key} ({codebook.ref})", markup=False)
-    for message in messages:
+    console.print(
+        f"{rendered.template} for document {rendered.document} ({rendered.codebook.ref})", markup=False
+    )
+    for message in rendered.messages:
         console.rule(f"[bold]{message['role']}[/bold]", align="left")
         console.print(message["content"], markup=False)
 
@@ -118,10 +76,9 @@ def diff(
     a: str = typer.Argument(..., help="First template."), b: str = typer.Argument(..., help="Second.")
 ) -> None:
     """Show what changed between two template versions."""
-    from annotator.prompts import load_prompt, prompt_diff
+    from annotator.services import prompts
 
-    project = get_project(write=False)
-    text = prompt_diff(load_prompt(project.prompts_dir, a), load_prompt(project.prompts_dir, b))
+    text = prompts.diff(get_project(write=False), a, b)
     console.print(text or f"{a} and {b} are identical", markup=False, end="" if text else "\n")
 
 
@@ -131,22 +88,20 @@ def new(
     from_ref: str = typer.Option(..., "--from", help="Template to start from."),
 ) -> None:
     """Start a new template (or the next version of one) as a copy of an existing template."""
-    from annotator.prompts import new_prompt
+    from annotator.services import prompts
 
-    project = get_project(write=False)
-    ref = new_prompt(project.prompts_dir, name, from_ref)
-    console.print(
-        f"created {project.prompts_dir / ref.codebook / f'{ref.name}.v{ref.version}.jinja'} ({ref})"
-    )
+    created = prompts.new(get_project(write=False), name, from_ref)
+    console.print(f"created {created.path} ({created.ref})")
 
 
 @app.command("freeze")
 def freeze(ref: str = typer.Argument(..., help="CODEBOOK/NAME.vN to freeze.")) -> None:
     """Freeze a template: record that it is final. Only frozen prompts may run on the test split."""
-    from annotator.store.registry import freeze_prompt
+    from annotator.services import prompts
 
-    row, froze = freeze_prompt(get_project(), ref)
-    when = f"{row.frozen_at:%Y-%m-%d %H:%M:%S} UTC" if row.frozen_at else "?"
+    result = prompts.freeze(get_project(), ref)
+    when = f"{result.frozen_at:%Y-%m-%d %H:%M:%S} UTC" if result.frozen_at else "?"
     console.print(
-        f"{row.ref} {'frozen at' if froze else 'was already frozen at'} {when} (sha256 {row.sha256[:12]})"
+        f"{result.ref} {'frozen at' if result.froze else 'was already frozen at'} {when} "
+        f"(sha256 {result.sha256[:12]})"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -10,11 +11,15 @@ from annotator.cli.common import console, table
 from annotator.textfmt import interval
 
 
-def register(app: typer.Typer) -> None:
-    app.command("quickstart")(quickstart)
+def register(app: typer.Typer, run_cli: Callable[[list[str]], int]) -> None:
+    """``run_cli`` runs one annotator command in-process (the CLI's main). It is handed in, as the command's
+    context object, rather than imported: the CLI package imports this module, so importing it back here
+    would be an import cycle."""
+    app.command("quickstart", context_settings={"obj": run_cli})(quickstart)
 
 
 def quickstart(
+    ctx: typer.Context,
     folder: Path = typer.Argument(
         Path("quickstart-project"), help="Folder for the demo project (must not exist)."
     ),
@@ -27,13 +32,12 @@ def quickstart(
 
     Every step prints the command it runs, so you can repeat any of them on your own project.
     """
-    from annotator.cli import main
     from annotator.services.quickstart import latest_leaderboard, run_quickstart
 
     def say(text: str) -> None:
         console.print(text, markup=False)
 
-    result = run_quickstart(folder, n, sample, force, cli=main, say=say)
+    result = run_quickstart(folder, n, sample, force, cli=ctx.obj, say=say)
     board = latest_leaderboard(result.folder)
     rows = [
         [

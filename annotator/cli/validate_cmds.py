@@ -179,7 +179,7 @@ def build(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Build a gold coder from the strict majority label of human coders."""
-    from annotator.data.gold import build_gold
+    from annotator.services.corpus import build_gold
 
     names = [c.strip() for c in from_coders.split(",") if c.strip()]
     result = build_gold(get_project(), name, names, rule=rule, split=split, codebook=codebook)

@@ -2,23 +2,47 @@
 so that every complaint about a value can name its file and line.
 
 Text files are streamed (`open_table`), so that importing a million rows costs the memory of one; and a CSV
-whose quoting would silently merge rows into one text (a quote left open) is refused, not read."""
+whose quoting would silently merge rows into one text (a quote left open) is refused, not read: that reader
+and its quote guards live in `annotator.data.csv_reader` (its limits are re-exported here). This module holds
+the formats, `open_table` / `TableSource` (row by row), `read_table` / `Table` (a whole file) and the helpers
+for cell values and messages."""
 
 from __future__ import annotations
 
 import codecs
-import csv
 import hashlib
 import itertools
 import json
 import math
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from annotator.data.csv_reader import (
+    ALLOW_MULTILINE_HINT,
+    LONG_ROW_CHARS,
+    LONG_ROW_FACTOR,
+    MAX_LINE_BREAKS,
+    DelimitedReader,
+)
 from annotator.errors import InputError
+
+__all__ = [
+    "ALLOW_MULTILINE_HINT",
+    "FORMATS",
+    "LONG_ROW_CHARS",
+    "LONG_ROW_FACTOR",
+    "MAX_LINE_BREAKS",
+    "Table",
+    "TableSource",
+    "cell",
+    "file_sha256",
+    "json_safe",
+    "list_problems",
+    "open_table",
+    "read_table",
+]
 
 FORMATS = {
     ".csv": "csv",
@@ -95,24 +119,7 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
-# The multi-line guard. A stray quote (`s-500,"oops`) makes a CSV reader take every following line as part of
-# one text, up to the next quote or the end of the file: hundreds of rows become one document and the import
-# "succeeds". A quote that never closes is always refused; a row whose quoted text holds line breaks is refused
-# (unless --allow-multiline) when it holds more than MAX_LINE_BREAKS of them, or when it is longer than
-# LONG_ROW_CHARS and more than LONG_ROW_FACTOR times the file's median row: a few paragraphs pass, a swallowed
-# block of rows does not.
-MAX_LINE_BREAKS = 20
-LONG_ROW_CHARS = 10_000
-LONG_ROW_FACTOR = 50
-ALLOW_MULTILINE_HINT = "or pass --allow-multiline if texts with that many lines are intended"
-# fed to the CSV reader after the file's last line: it comes back inside a field only when a quoted field is
-# still open at the end of the file (a noncharacter, so no real file holds it)
-_END = "\ufdd0annotator: end of file\ufdd0"
 _BLOCK = 1 << 20
-
-
-def _line_breaks(text: str) -> int:
-    return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
 def _text_encoding(encoding: str | None) -> str:
@@ -174,10 +181,9 @@ class TableSource:
         self.allow_multiline = allow_multiline
         self.line_word = "row" if kind == "parquet" else "line"
         self.rows_read = 0
-        self.lines_read = 0  # physical lines of a text file; 0 for Parquet and XLSX
-        self.multiline = 0  # CSV/TSV rows whose quoted text holds line breaks
-        self.first_multiline: int | None = None  # the line of the first of them
+        self._jsonl_lines = 0
         self._handle: IO[str] | None = None
+        self._delimited: DelimitedReader | None = None
         self._columns: dict[str, None] = {}
         try:
             self._rows = self._open()
@@ -193,6 +199,22 @@ class TableSource:
         """The header (CSV, TSV, Parquet, XLSX); for JSONL the keys of the rows read so far (the first row's
         once open, every row's at the end)."""
         return list(self._columns)
+
+    @property
+    def lines_read(self) -> int:
+        """Physical lines of a text file (header included), known once the rows are read; 0 for Parquet and
+        XLSX."""
+        return self._delimited.lines_read if self._delimited is not None else self._jsonl_lines
+
+    @property
+    def multiline(self) -> int:
+        """CSV/TSV rows whose quoted text holds line breaks."""
+        return self._delimited.multiline if self._delimited is not None else 0
+
+    @property
+    def first_multiline(self) -> int | None:
+        """The line of the first of them."""
+        return self._delimited.first_multiline if self._delimited is not None else None
 
     def where(self, line: int) -> str:
         return f"{self.path.name}:{line}" if self.line_word == "line" else f"{self.path.name} row {line}"
@@ -243,108 +265,9 @@ class TableSource:
                 raise InputError(f"{self.path}: no data rows; nothing to import")
             return itertools.chain([first], objects)
         self._handle = self.path.open(encoding=encoding, newline="")
-        csv.field_size_limit(2**31 - 1)  # long speeches and transcripts are texts too
-        # strict: a quote that closes and is followed by more text (the mark of a stray quote closed by the
-        # next field's opening quote) is an error, not text run together
-        reader = csv.reader(
-            itertools.chain(self._handle, [_END]),
-            delimiter="," if self.kind == "csv" else "\t",
-            strict=True,
-        )
-        raw = self._record(reader, 1)
-        if raw == [_END]:
-            raise InputError(f"{self.path}: the file is empty; it needs a header row and data rows")
-        if raw and _END in raw[-1]:
-            raise self._unclosed(1, raw, reader.line_num - 1)
-        header = [h.strip() for h in raw]
-        dupes = sorted({h for h in header if header.count(h) > 1})
-        if dupes:
-            raise InputError(f"{self.path}:1: duplicate column names {dupes}; give each column its own name")
-        self._columns = dict.fromkeys(header)
-        return self._delimited_rows(reader, header)
-
-    def _record(self, reader: Any, start: int) -> list[str]:
-        try:
-            return next(reader)
-        except csv.Error as exc:
-            line = reader.line_num
-            if "unexpected end of data" in str(exc):  # the end marker fell inside a quoted field
-                raise self._unclosed(start, [], line - 1) from None
-            if "expected after" in str(exc):
-                delimiter = "comma" if self.kind == "csv" else "tab"
-                raise InputError(
-                    f"{self.path}:{start}: a quoted text in the row that starts at line {start} closes at line "
-                    f"{line} and more text follows the closing quote instead of a {delimiter}: a quote left "
-                    f"open swallows the rows after it; check the quoting of line {start} (a quote inside a "
-                    'quoted text is written twice: "")'
-                ) from None
-            raise InputError(
-                f"{self.path}:{start}: cannot parse the row ({exc}); check its quoting"
-            ) from None
-
-    def _unclosed(self, start: int, record: list[str], last: int) -> InputError:
-        opened = start + sum(_line_breaks(field) for field in record[:-1])
-        return InputError(
-            f"{self.path}:{opened}: a quoted field opens at line {opened} and is never closed: the file ends at "
-            f"line {last} inside it, so the {last - opened + 1} lines from {opened} to {last} would become one "
-            'text; close that quote (a quote inside a quoted text is written twice: "")'
-        )
-
-    def _delimited_rows(self, reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-        width = len(header)
-        # characters per row -> rows: the file's median row at the end, in little memory
-        lengths: Counter[int] = Counter()
-        # (first line, last line, characters) of multi-line rows over LONG_ROW_CHARS, judged at the end
-        long_rows: list[tuple[int, int, int]] = []
-        start = reader.line_num + 1
-        while True:
-            record = self._record(reader, start)
-            end = reader.line_num
-            if record and _END in record[-1]:
-                if end == start and record == [_END]:  # the marker alone: the file ended between rows
-                    break
-                raise self._unclosed(start, record, end - 1)
-            first, start = start, end + 1
-            if not any(field.strip() for field in record):
-                continue
-            if len(record) > width:
-                raise InputError(
-                    f"{self.path}:{first}: {len(record)} fields but the header has {width}; "
-                    "check the delimiter and the quoting of that row"
-                )
-            chars = sum(map(len, record))
-            lengths[chars] += 1
-            if end > first:
-                self._multiline(first, end, chars, long_rows)
-            yield first, dict(zip(header, record, strict=False))
-        self.lines_read = reader.line_num - 1
-        if long_rows:
-            typical = _median(lengths)
-            suspects = [r for r in long_rows if r[2] > LONG_ROW_FACTOR * typical]
-            if suspects:
-                first, last, chars = suspects[0]
-                more = f" ({len(suspects)} such rows in all)" if len(suspects) > 1 else ""
-                raise InputError(
-                    f"{self.path}:{first}: the row that starts here runs to line {last} and is {chars:,} "
-                    f"characters long, {chars / typical:,.0f} times the file's median row ({typical:,} "
-                    f"characters){more}; a quote left open there would swallow the rows after it: check the "
-                    f"quoting of line {first}, {ALLOW_MULTILINE_HINT}"
-                )
-
-    def _multiline(self, first: int, last: int, chars: int, long_rows: list[tuple[int, int, int]]) -> None:
-        self.multiline += 1
-        if self.first_multiline is None:
-            self.first_multiline = first
-        if self.allow_multiline:
-            return
-        if last - first > MAX_LINE_BREAKS:
-            raise InputError(
-                f"{self.path}:{first}: the row that starts here runs to line {last}: its quoted text holds "
-                f"{last - first} line breaks (more than {MAX_LINE_BREAKS} are refused, as a quote left open "
-                f"swallows the rows after it); check the quoting of line {first}, {ALLOW_MULTILINE_HINT}"
-            )
-        if chars > LONG_ROW_CHARS:
-            long_rows.append((first, last, chars))
+        self._delimited = DelimitedReader(self.path, self._handle, self.kind, self.allow_multiline)
+        self._columns = dict.fromkeys(self._delimited.header)
+        return self._delimited.rows()
 
     def _jsonl_rows(self, fh: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         number = 0
@@ -363,16 +286,7 @@ class TableSource:
                 )
             self._columns.update(dict.fromkeys(obj))
             yield number, {k: json_safe(v) for k, v in obj.items()}
-        self.lines_read = number
-
-
-def _median(counts: Counter[int]) -> int:
-    total, seen = sum(counts.values()), 0
-    for value in sorted(counts):
-        seen += counts[value]
-        if 2 * seen >= total:
-            return max(value, 1)
-    return 1
+        self._jsonl_lines = number
 
 
 def _read_frame(path: Path, fmt: str) -> tuple[list[str], list[dict], list[int]]:

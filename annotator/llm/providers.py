@@ -30,6 +30,7 @@ class ProviderInfo:
     concurrency: int  # a polite default number of requests in flight
     timeout_s: float
     doc: str
+    embedded: bool = False  # served by annotator itself, offline (started for the run, stopped after)
 
 
 PROVIDERS: dict[str, ProviderInfo] = {
@@ -48,9 +49,18 @@ PROVIDERS: dict[str, ProviderInfo] = {
     # spelled in odd pieces ('n', 'ega', 't', 'ive') gets near-zero values, so they are not asked for by
     # default (--logprobs asks anyway)
     "local": ProviderInfo(
-        None, None, False, False, 1, 300.0, "the embedded offline model (annotator models pull)"
+        None,
+        None,
+        False,
+        False,
+        1,
+        300.0,
+        "the embedded offline model (annotator models pull)",
+        embedded=True,
     ),
 }
+# the model a project uses when none is named: offline, no key
+DEFAULT_MODEL = "local/smollm2"
 
 # USD per million tokens (input, output), from the providers' price pages in 2025. Prices change: check
 # them, and add or override models in annotator.toml:  [prices."openai/gpt-4o-mini"] input = 0.15 output = 0.6
@@ -78,12 +88,24 @@ class ModelRef:
         return f"{self.provider}/{self.model}"
 
     @property
+    def embedded(self) -> bool:
+        """Whether annotator serves this model itself (the offline local model)."""
+        return self.info.embedded
+
+    @property
     def identity(self) -> dict[str, Any]:
         """What identifies this model for the cache and the run spec (a local server's port does not)."""
         ident: dict[str, Any] = {"provider": self.provider, "model": self.model}
         if self.provider == "openai-compatible":
             ident["base_url"] = self.base_url
         return ident
+
+
+def embedded_model(spec: str) -> str | None:
+    """The model name when ``spec`` (PROVIDER/MODEL) names a model annotator serves itself, else None."""
+    provider, _, model = spec.partition("/")
+    info = PROVIDERS.get(provider)
+    return model if info is not None and info.embedded and model else None
 
 
 def parse_model(spec: str, base_url: str | None = None) -> ModelRef:

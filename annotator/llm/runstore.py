@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import uuid
 from dataclasses import asdict
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sqlalchemy import delete, func, update
@@ -22,11 +20,13 @@ from sqlmodel import Session, col, select
 
 from annotator.data.corpus import get_or_create_coder
 from annotator.errors import AnnotatorError
+from annotator.llm.providers import ModelRef
 from annotator.llm.spec import ResolvedRun
 from annotator.project import Project
 from annotator.redaction import safe_url
 from annotator.store.asked import store_asked
 from annotator.store.db import insert_ignore, upsert
+from annotator.store.lease import lease_alive as lease_alive  # re-exported (it lives in the store)
 from annotator.store.models import (
     Annotation,
     CodebookVersion,
@@ -43,40 +43,22 @@ from annotator.store.registry import (
     register_codebook,
     register_prompt,
 )
+from annotator.store.versions import software_versions as software_versions  # re-exported
 
 LEASE_S = 60
-PACKAGES = ("annotator", "aiohttp", "pydantic", "jinja2", "sqlalchemy", "openai", "instructor", "xllamacpp")
+# The packages that produce an LLM run's answers (recorded with the run): the engine's HTTP client, the
+# answer schema, the prompt templates, the database; a local model adds the llama.cpp server.
+PACKAGES = ("annotator", "aiohttp", "pydantic", "jinja2", "sqlalchemy")
+LOCAL_PACKAGES = (*PACKAGES, "xllamacpp")
+
+
+def run_packages(model: ModelRef) -> tuple[str, ...]:
+    """The packages whose versions a run of ``model`` records: those that produced its answers."""
+    return LOCAL_PACKAGES if model.embedded else PACKAGES
 
 
 class RunBusy(AnnotatorError):
     """Another live process is working on this run."""
-
-
-def software_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
-    """Python's version and each installed package's (those not installed are left out)."""
-    found = {"python": sys.version.split()[0]}
-    for name in packages:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def lease_alive(run: Run) -> bool:
-    """Whether the lease holder still works on the run: on this machine, whether its process lives (a
-    live holder keeps its run however long a request takes); elsewhere, whether it renewed in time."""
-    if not run.lease_owner:
-        return False
-    if run.lease_host == socket.gethostname() and run.lease_pid:
-        try:
-            os.kill(run.lease_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return run.lease_until is not None and run.lease_until >= utcnow()
 
 
 class RunStore:
@@ -166,7 +148,7 @@ class RunStore:
                 "documents": len(r.documents),
             },
             spec_sha256=r.spec_sha256,
-            versions=software_versions(),
+            versions=software_versions(run_packages(r.model)),
         )
         session.add(run)
         session.flush()

@@ -22,7 +22,7 @@ from annotator.errors import AnnotatorError
 from annotator.llm.providers import ModelRef, parse_model
 from annotator.llm.response import json_schema, response_format, response_model
 from annotator.project import Project
-from annotator.prompts import DocumentInput, Message, PromptTemplate, load_prompt, parse_ref
+from annotator.prompts import DocumentInput, Message, PromptRef, PromptTemplate, load_prompt, parse_ref
 from annotator.store.models import Document
 from annotator.store.registry import find_prompt_version, project_codebook
 
@@ -265,35 +265,18 @@ def resolve(
     project: Project, session: Session, request: RunRequest, local_model_sha: str | None = None
 ) -> ResolvedRun:
     """Load and check everything a run needs; raise before any request is made."""
-    if request.repeats < 1:
-        raise RunError(f"--repeats {request.repeats}: at least 1")
-    if request.reasks < 0 or request.retries < 0:
-        raise RunError("--reasks and --retries cannot be negative")
-    if request.concurrency is not None and request.concurrency < 1:
-        raise RunError(f"--concurrency {request.concurrency}: at least 1")
-    if request.max_tokens is not None and request.max_tokens < 1:
-        raise RunError(f"--max-tokens {request.max_tokens}: at least 1")
-    if request.temperature is not None and not 0 <= request.temperature <= 2:
-        raise RunError(f"--temperature {request.temperature}: between 0 and 2")
-    if request.top_p is not None and not 0 < request.top_p <= 1:
-        raise RunError(f"--top-p {request.top_p}: above 0 and at most 1")
-    if request.max_cost is not None and request.max_cost < 0:
-        raise RunError(f"--max-cost {request.max_cost}: a cost cannot be negative")
+    _check_options(request)
     ref = parse_ref(request.prompt)
     template = load_prompt(project.prompts_dir, ref)
     codebook = project_codebook(project, ref.codebook)
     template.check_examples(codebook)
     model = parse_model(request.model or project.default_model, request.base_url)
-    if request.truncate and model.provider != "local":
+    if request.truncate and not model.embedded:
         raise RunError(
             f"--truncate applies to local models (their context is known here); {model} decides itself what "
             "to do with a prompt longer than its context"
         )
-    params = dict(template.params)
-    for name in ("temperature", "top_p", "max_tokens"):
-        value = getattr(request, name)
-        if value is not None:
-            params[name] = value
+    params = _params(template, request)
     logprobs = model.info.logprobs if request.logprobs is None else request.logprobs
     answer_model = response_model(codebook, template.meta.reasoning)
     schema = json_schema(answer_model)
@@ -311,18 +294,7 @@ def resolve(
             "--max-cost needs a bound on each answer: set max_tokens in the template's params or pass --max-tokens"
         )
     if any(d.split == "test" for d in documents):
-        row = find_prompt_version(session, ref)
-        if row is None or row.frozen_at is None:
-            raise RunError(
-                f"{ref} is not frozen, so it may not run on the test split: test data must never be used to "
-                f"tune a prompt. Finish tuning on dev, then `annotator prompt freeze {ref}` and run again"
-            )
-        if row.sha256 != template.sha256 or row.frozen_codebook_sha256 != codebook.sha256:
-            what = "its template" if row.sha256 != template.sha256 else f"the codebook ({codebook.ref})"
-            raise RunError(
-                f"{ref} was frozen at {row.frozen_at:%Y-%m-%d %H:%M} UTC, but {what} changed since: the test split "
-                "only takes the prompt and codebook exactly as frozen. Restore them, or freeze a new prompt version"
-            )
+        _check_frozen(session, ref, template, codebook)
     resolved = ResolvedRun(
         request=request,
         template=template,
@@ -360,3 +332,47 @@ def resolve(
         resolved.spec["truncate"] = True
     resolved.spec_sha256 = sha256_json(resolved.spec)
     return resolved
+
+
+def _check_options(request: RunRequest) -> None:
+    """The request's numbers are in range."""
+    if request.repeats < 1:
+        raise RunError(f"--repeats {request.repeats}: at least 1")
+    if request.reasks < 0 or request.retries < 0:
+        raise RunError("--reasks and --retries cannot be negative")
+    if request.concurrency is not None and request.concurrency < 1:
+        raise RunError(f"--concurrency {request.concurrency}: at least 1")
+    if request.max_tokens is not None and request.max_tokens < 1:
+        raise RunError(f"--max-tokens {request.max_tokens}: at least 1")
+    if request.temperature is not None and not 0 <= request.temperature <= 2:
+        raise RunError(f"--temperature {request.temperature}: between 0 and 2")
+    if request.top_p is not None and not 0 < request.top_p <= 1:
+        raise RunError(f"--top-p {request.top_p}: above 0 and at most 1")
+    if request.max_cost is not None and request.max_cost < 0:
+        raise RunError(f"--max-cost {request.max_cost}: a cost cannot be negative")
+
+
+def _params(template: PromptTemplate, request: RunRequest) -> dict[str, Any]:
+    """The model parameters: the template's, with those the request sets."""
+    params = dict(template.params)
+    for name in ("temperature", "top_p", "max_tokens"):
+        value = getattr(request, name)
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def _check_frozen(session: Session, ref: PromptRef, template: PromptTemplate, codebook: Codebook) -> None:
+    """A run on test documents takes only a frozen prompt, with its template and codebook as frozen."""
+    row = find_prompt_version(session, ref)
+    if row is None or row.frozen_at is None:
+        raise RunError(
+            f"{ref} is not frozen, so it may not run on the test split: test data must never be used to "
+            f"tune a prompt. Finish tuning on dev, then `annotator prompt freeze {ref}` and run again"
+        )
+    if row.sha256 != template.sha256 or row.frozen_codebook_sha256 != codebook.sha256:
+        what = "its template" if row.sha256 != template.sha256 else f"the codebook ({codebook.ref})"
+        raise RunError(
+            f"{ref} was frozen at {row.frozen_at:%Y-%m-%d %H:%M} UTC, but {what} changed since: the test split "
+            "only takes the prompt and codebook exactly as frozen. Restore them, or freeze a new prompt version"
+        )

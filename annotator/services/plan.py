@@ -57,7 +57,7 @@ def _measured_latency(session: Session, model: str) -> tuple[float, int] | None:
 def _context_check(resolved: ResolvedRun, rendered: dict[int, list[Message]]) -> dict[str, Any] | None:
     """Local models: the documents whose prompt does not fit the context, counted with the model's own
     tokenizer (a server is started only when some prompt might not fit), else estimated."""
-    if resolved.model.provider != "local":
+    if not resolved.model.embedded:
         return None
     from annotator.llm import local
     from annotator.services import run as runner
@@ -146,7 +146,7 @@ def make_plan(project: Project, resolved: ResolvedRun) -> dict[str, Any]:
     per_item = cost(prices, tokens_mean, tokens_out)
     per_item_max = cost(prices, max(tokens), tokens_out)
     concurrency = request.concurrency or resolved.model.info.concurrency
-    local = resolved.model.provider == "local"
+    local = resolved.model.embedded
     if measured is not None:
         seconds_per_item, basis = measured[0], "measured"
         time_note = (

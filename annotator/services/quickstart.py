@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from annotator.errors import AnnotatorError, InputError
+from annotator.llm.providers import DEFAULT_MODEL
 
 PROMPTS = ("sentiment/zero-shot.v1", "sentiment/zero-shot.v2")
 BASELINES = ("embed-logreg", "tfidf", "lexicon")
-MODEL = "local/smollm2"
+MODEL = DEFAULT_MODEL
 Say = Callable[[str], None]
 
 

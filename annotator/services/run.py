@@ -15,7 +15,7 @@ from typing import Any
 
 from annotator.errors import AnnotatorError, TemplateError
 from annotator.llm.labeler import Engine, ProgressCallback, Stats
-from annotator.llm.providers import api_key, price
+from annotator.llm.providers import api_key, embedded_model, price
 from annotator.llm.runstore import RunStore
 from annotator.llm.spec import ANSWER_TOKENS, ContextLimit, Item, ResolvedRun, RunError, RunRequest, resolve
 from annotator.project import Project
@@ -51,10 +51,10 @@ def _local_identity(name: str) -> tuple[Path | None, str | None]:
 
 
 def resolve_request(project: Project, request: RunRequest) -> ResolvedRun:
-    model_name = request.model or project.default_model
+    embedded = embedded_model(request.model or project.default_model)
     local_sha = None
-    if model_name.startswith("local/"):
-        _, local_sha = _local_identity(model_name.removeprefix("local/"))
+    if embedded is not None:
+        _, local_sha = _local_identity(embedded)
     with project.transaction() as session:
         return resolve(project, session, request, local_sha)
 
@@ -96,7 +96,7 @@ def _endpoint(
     """The base URL for the run, and the model's context where it is known; for local models, a server
     started for the run and stopped after."""
     ref = resolved.model
-    if ref.provider != "local":
+    if not ref.embedded:
         assert ref.base_url is not None
         yield ref.base_url, None
         return

@@ -8,9 +8,21 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col, func, select
 
 from annotator.errors import AnnotatorError
-from annotator.llm.runstore import lease_alive
 from annotator.project import Project
+from annotator.store.lease import lease_alive
 from annotator.store.models import Annotation, CodebookVersion, Coder, PromptVersion, Run
+from annotator.store.retire import Retired, archive_run, delete_run, deletion_plan
+
+__all__ = [
+    "IMPORT_KINDS",
+    "Retired",
+    "archive",
+    "delete",
+    "deletion_plan",
+    "list_runs",
+    "restore",
+    "show_run",
+]
 
 
 def _live(session: Any, runs: list[Run]) -> dict[int, dict[str, int]]:
@@ -84,9 +96,18 @@ def _query(kind: str | None = None) -> Any:
     return query if kind is None else query.where(col(Run.kind) == kind)
 
 
-def list_runs(project: Project, kind: str | None = None, archived: bool = False) -> list[dict[str, Any]]:
-    """Every run of ``kind`` (all kinds by default); archived runs only with ``archived``."""
+IMPORT_KINDS = ("human", "gold")  # runs that hold codes imported from a file, not labeled here
+
+
+def list_runs(
+    project: Project, kind: str | None = None, archived: bool = False, imports: bool = True
+) -> list[dict[str, Any]]:
+    """Every run of ``kind`` (all kinds by default); archived runs only with ``archived``. With no ``kind``,
+    ``imports=False`` leaves out the human and gold imports (what `annotator runs` lists: their coders have
+    their own table in `annotator status`); a ``kind`` asked for is always listed."""
     query = _query(kind)
+    if kind is None and not imports:
+        query = query.where(col(Run.kind).not_in(IMPORT_KINDS))
     if not archived:
         query = query.where(col(Run.archived_at).is_(None))
     with project.transaction() as session:
@@ -96,6 +117,21 @@ def list_runs(project: Project, kind: str | None = None, archived: bool = False)
         _summary(run, coder, f"{cb}@{v}" if cb else None, p.ref if p else None, live.get(run.id or -1))
         for run, coder, cb, v, p in rows
     ]
+
+
+def archive(project: Project, run_id: int) -> Retired:
+    """Hide a run from listings, default comparisons and the report; it stays with every answer."""
+    return archive_run(project, run_id)
+
+
+def restore(project: Project, run_id: int) -> Retired:
+    """Bring an archived run back."""
+    return archive_run(project, run_id, restore=True)
+
+
+def delete(project: Project, run_id: int) -> Retired:
+    """Delete an LLM or baseline run nothing cites, with its answers (refused otherwise)."""
+    return delete_run(project, run_id)
 
 
 def show_run(project: Project, run_id: int) -> dict[str, Any]:

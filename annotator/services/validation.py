@@ -16,19 +16,23 @@ matrix they form the last column, ``(invalid/missing)``; for kappa they are one 
 answers. The codebook's uncertain label is an answer like any other: against a gold coder that never uses
 it, it is always wrong (it is a class of the per-class figures only when gold uses it). Macro and weighted F1
 average over the classes gold uses in the evaluated set.
+
+Layers: this module loads the gold codes and runs (`annotator.store.scored`), scores each run on its items and
+stores one metrics row per run; the figures themselves are `annotator.stats.classification`'s.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
+from sqlmodel import Session
 
 from annotator.errors import InputError
 from annotator.project import Project
+from annotator.stats.classification import INVALID, MIN_SUPPORT, confusion_stats, validation_figures
 from annotator.stats.intervals import CI, MIN_UNITS, estimate, json_number, wilson
 from annotator.store.models import (
     Metric,
@@ -41,119 +45,28 @@ from annotator.store.scored import (
     utc_text,
 )
 
+__all__ = [
+    "CI",
+    "INVALID",
+    "MIN_SUPPORT",
+    "MIN_UNITS",
+    "MISSING_GROUP",
+    "RunInfo",
+    "confusion_stats",
+    "default_gold",
+    "estimate",
+    "freeze_status",
+    "json_number",
+    "load_gold_and_runs",
+    "meta_columns",
+    "utc_text",
+    "validate",
+    "validation_figures",
+    "wilson",
+]
+
 Array = NDArray[np.float64]
-INVALID = "(invalid/missing)"
 MISSING_GROUP = "(missing)"
-MIN_SUPPORT = 30
-
-
-def confusion_stats(conf: Array, label_idx: list[int]) -> tuple[Array, Array, Array]:
-    """Accuracy, macro F1 (over ``label_idx``) and kappa of batched confusion matrices (... x K x K)."""
-    n = conf.sum(axis=(-2, -1))
-    diag = np.diagonal(conf, axis1=-2, axis2=-1)
-    rows = conf.sum(axis=-1)
-    cols = conf.sum(axis=-2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        acc = diag.sum(axis=-1) / n
-        tp = diag[..., label_idx]
-        denom = rows[..., label_idx] + cols[..., label_idx]
-        f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
-        macro = f1.mean(axis=-1) if label_idx else np.full(n.shape, np.nan)
-        pe = (rows * cols).sum(axis=-1) / n**2
-        kappa = np.where(pe < 1, (acc - pe) / (1 - pe), np.nan)
-    return acc, macro, kappa
-
-
-def validation_figures(
-    y_true: list[str],
-    y_pred: list[str],
-    labels: list[str],
-    uncertain: str | None,
-    n_missing: int,
-    n_boot: int,
-    seed: int,
-) -> dict[str, Any]:
-    """Every figure of one run on one set of gold items; ``y_pred`` holds INVALID for invalid/missing answers.
-
-    The items are the ones the run was asked (the caller restricts them): ``n_missing`` of the INVALID
-    answers are asked items never answered, the rest invalid or error answers. Accuracy and coverage carry
-    Wilson intervals (``coverage`` itself stays a plain number; its interval is ``coverage_interval``); macro
-    F1 and kappa carry seeded percentile-bootstrap intervals (``intervals.estimate``).
-    """
-    n = len(y_true)
-    gold_used = set(y_true)
-    classes = labels + ([uncertain] if uncertain is not None and uncertain in gold_used else [])
-    answer_cols = labels + ([uncertain] if uncertain is not None else [])
-    all_cols = [*answer_cols, INVALID]
-    n_invalid_or_missing = sum(p == INVALID for p in y_pred)
-    n_uncertain = sum(p == uncertain for p in y_pred) if uncertain is not None else 0
-    correct = sum(t == p for t, p in zip(y_true, y_pred, strict=True))
-    support_classes = [c for c in classes if c in gold_used]
-    warnings = [
-        f"class {c!r} has {y_true.count(c)} gold items (fewer than {MIN_SUPPORT}): its figures are unstable"
-        for c in classes
-        if y_true.count(c) < MIN_SUPPORT
-    ]
-    out: dict[str, Any] = {
-        "n_gold": n,
-        "n_correct": correct,
-        "n_valid": n - n_invalid_or_missing,
-        "n_invalid": n_invalid_or_missing - n_missing,
-        "n_missing": n_missing,
-        "n_uncertain": n_uncertain,
-        "coverage": json_number(1 - n_invalid_or_missing / n) if n else None,
-        "coverage_interval": wilson(n - n_invalid_or_missing, n),
-        "warnings": warnings,
-    }
-    if n == 0:
-        return out | {"accuracy": wilson(0, 0), "per_class": [], "confusion": None}
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=np.nan)
-    out["per_class"] = [
-        {
-            "label": c,
-            "precision": json_number(float(p[i])),
-            "recall": json_number(float(r[i])),
-            "f1": json_number(float(f[i])),
-            "support": int(s[i]),
-        }
-        for i, c in enumerate(classes)
-    ]
-    if support_classes:
-        _, _, mf, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=support_classes, average="macro", zero_division=0.0
-        )
-        _, _, wf, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=support_classes, average="weighted", zero_division=0.0
-        )
-        macro, weighted = float(mf), float(wf)
-    else:
-        macro = weighted = math.nan
-    kappa = float(cohen_kappa_score(y_true, y_pred)) if len(set(y_true) | set(y_pred)) > 1 else math.nan
-    cm = confusion_matrix(y_true, y_pred, labels=all_cols)
-    row_labels = [c for c in answer_cols if c in classes]
-    out["confusion"] = {
-        "rows": row_labels,  # gold
-        "columns": all_cols,  # the run's answers
-        "matrix": [[int(v) for v in cm[all_cols.index(rl)]] for rl in row_labels],
-    }
-
-    # bootstrap: documents resampled, every statistic on the same draws
-    index = {c: i for i, c in enumerate(all_cols)}
-    k = len(all_cols)
-    t = np.array([index[v] for v in y_true])
-    q = np.array([index[v] for v in y_pred])
-    draws = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    weights = np.zeros((n_boot, n))
-    np.add.at(weights, (np.repeat(np.arange(n_boot), n), draws.ravel()), 1.0)
-    onehot = np.zeros((n, k * k))
-    onehot[np.arange(n), t * k + q] = 1.0
-    conf = (weights @ onehot).reshape(n_boot, k, k)
-    _, macro_r, kappa_r = confusion_stats(conf, [index[c] for c in support_classes])
-    out["accuracy"] = wilson(correct, n)
-    out["macro_f1"] = estimate(macro, macro_r)
-    out["weighted_f1"] = json_number(weighted)
-    out["kappa"] = estimate(kappa, kappa_r)
-    return out
 
 
 def freeze_status(info: RunInfo) -> dict[str, Any]:
@@ -193,6 +106,143 @@ def _small_n(n: int, who: str) -> str:
     return f"only {n} gold items were asked of {who} (fewer than {MIN_UNITS}): its figures are unstable"
 
 
+@dataclass(frozen=True)
+class _Scoring:
+    """How each run is scored: the gold codes, the codebook's labels and the bootstrap."""
+
+    gold_codes: dict[int, str]
+    labels: list[str]
+    uncertain: str | None
+    n_boot: int
+    seed: int
+
+    def figures(self, info: RunInfo, docs: list[int]) -> dict[str, Any]:
+        """The run's figures on the gold items of ``docs`` it was asked."""
+        mine = [d for d in docs if d in info.asked]
+        y_true = [self.gold_codes[d] for d in mine]
+        y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in mine]
+        n_missing = sum(d not in info.answers for d in mine)
+        return validation_figures(
+            y_true, y_pred, self.labels, self.uncertain, n_missing, self.n_boot, self.seed
+        )
+
+
+def _check_by(session: Session, by: str | None) -> None:
+    if by is None:
+        return
+    columns = meta_columns(session)
+    if by not in columns:
+        raise InputError(f"--by {by!r}: no such metadata column (columns: {', '.join(columns) or 'none'})")
+
+
+def _uncertain_note(uncertain: str | None, gold_codes: dict[int, str]) -> str:
+    if uncertain is None:
+        return "the codebook has no uncertain label"
+    if uncertain in set(gold_codes.values()):
+        return f"the uncertain label {uncertain!r} is a class: the gold coder uses it"
+    return f"the gold coder never uses the uncertain label {uncertain!r}: a run answering it is counted wrong"
+
+
+def _notes(uncertain_note: str, n_split: int, split: str) -> list[str]:
+    return [
+        uncertain_note,
+        f"each run is scored on the gold items it was asked (of the {n_split} gold items of the {split} split), "
+        "with that n: gold items a run never selected are out of its scope, not errors",
+        "asked items without a valid answer (invalid or error answers, or none at all) count as errors in "
+        "accuracy, F1 and kappa (kappa: as one more category); they are reported separately as n_invalid and "
+        "n_missing, and coverage is valid answers / asked gold items",
+        "accuracy and coverage intervals are Wilson score intervals; macro F1 and kappa intervals are percentile "
+        "bootstrap intervals (documents resampled)",
+        "each run's first answer (repeat 0) to each document is scored",
+    ]
+
+
+def _groups(doc_ids: list[int], metas: dict[int, dict[str, Any]], by: str | None) -> dict[str, list[int]]:
+    """The gold items by their value of the metadata column ``by`` (missing values last)."""
+    groups: dict[str, list[int]] = {}
+    if by is None:
+        return groups
+    for d in doc_ids:
+        value = metas.get(d, {}).get(by)
+        key = MISSING_GROUP if value is None or value == "" else str(value)
+        groups.setdefault(key, []).append(d)
+    return dict(sorted(groups.items(), key=lambda kv: (kv[0] == MISSING_GROUP, kv[0])))
+
+
+def _runs_to_score(
+    infos: list[RunInfo], named: bool, notes: list[str], split: str, n_split: int
+) -> list[RunInfo]:
+    """The runs to list: those named (``named``), or every run asked some of the split's gold items."""
+    if named:
+        return infos
+    idle = [info for info in infos if not info.asked]
+    scored = [info for info in infos if info.asked]  # e.g. dev runs on test are left out
+    if idle:
+        notes.append(
+            f"left out, asked none of these {n_split} gold items: "
+            + ", ".join(f"run:{info.id}" for info in idle)
+            + " (name them with --runs to see them listed)"
+        )
+    if not scored:
+        raise InputError(
+            f"no run was asked any of the {split} split's {n_split} gold items; run one first "
+            f"(`annotator run --split {split} ...`)"
+        )
+    return scored
+
+
+def _by_groups(scoring: _Scoring, info: RunInfo, by: str, groups: dict[str, list[int]]) -> dict[str, Any]:
+    """The run's figures in each group of ``by`` it was asked some items of."""
+    by_groups: dict[str, dict[str, Any]] = {}
+    not_asked: list[str] = []
+    for g, ds in groups.items():
+        if not any(d in info.asked for d in ds):
+            not_asked.append(g)
+            continue
+        fig = scoring.figures(info, ds)
+        if fig["n_gold"] < MIN_UNITS:
+            fig["warnings"] = [_small_n(fig["n_gold"], f"run:{info.id} in group {g!r}"), *fig["warnings"]]
+        by_groups[g] = fig
+    return {"column": by, "groups": by_groups, "not_asked": not_asked}
+
+
+def _run_entry(
+    scoring: _Scoring,
+    info: RunInfo,
+    doc_ids: list[int],
+    split: str,
+    by: str | None,
+    groups: dict[str, list[int]],
+    notes: list[str],
+) -> dict[str, Any]:
+    """One run's entry: its figures on the gold items it was asked (and by group), or why it has none."""
+    entry: dict[str, Any] = {
+        "run_id": info.id,
+        "kind": info.kind,
+        "model": info.model,
+        "prompt": info.prompt,
+        "n_asked": info.n_asked,
+    }
+    if not info.asked:
+        line = (
+            f"run:{info.id} was asked none of the {len(doc_ids)} gold items of the {split} split "
+            f"(it was asked {info.n_asked} documents): nothing to score"
+        )
+        notes.append(line)
+        return entry | {"n_gold": 0, "asked_none": True, "line": line, "warnings": [], "metric_id": None}
+    entry |= scoring.figures(info, doc_ids)
+    n = entry["n_gold"]
+    if n < MIN_UNITS:
+        warning = _small_n(n, f"run:{info.id}")
+        entry["warnings"] = [warning, *entry["warnings"]]
+        notes.append(warning)
+    if split == "test":
+        entry["frozen"] = freeze_status(info)
+    if by is not None:
+        entry["by"] = _by_groups(scoring, info, by, groups)
+    return entry
+
+
 def validate(
     project: Project,
     gold: str | None = None,
@@ -215,111 +265,17 @@ def validate(
     with project.transaction() as session:
         gold_name = gold.strip() if gold is not None and gold.strip() else default_gold(session)
         data = load_gold_and_runs(session, gold_name, split, runs, codebook)
-        if by is not None:
-            columns = meta_columns(session)
-            if by not in columns:
-                raise InputError(
-                    f"--by {by!r}: no such metadata column (columns: {', '.join(columns) or 'none'})"
-                )
+        _check_by(session, by)
     labels: list[str] = data["labels"]
     uncertain: str | None = data["uncertain"]
-    gold_codes: dict[int, str] = data["gold_codes"]
     doc_ids: list[int] = data["doc_ids"]
     n_split = len(doc_ids)
-    gold_uses_uncertain = uncertain is not None and uncertain in set(gold_codes.values())
-    if uncertain is None:
-        uncertain_note = "the codebook has no uncertain label"
-    elif gold_uses_uncertain:
-        uncertain_note = f"the uncertain label {uncertain!r} is a class: the gold coder uses it"
-    else:
-        uncertain_note = f"the gold coder never uses the uncertain label {uncertain!r}: a run answering it is counted wrong"
-    notes = [
-        uncertain_note,
-        f"each run is scored on the gold items it was asked (of the {n_split} gold items of the {split} split), "
-        "with that n: gold items a run never selected are out of its scope, not errors",
-        "asked items without a valid answer (invalid or error answers, or none at all) count as errors in "
-        "accuracy, F1 and kappa (kappa: as one more category); they are reported separately as n_invalid and "
-        "n_missing, and coverage is valid answers / asked gold items",
-        "accuracy and coverage intervals are Wilson score intervals; macro F1 and kappa intervals are percentile "
-        "bootstrap intervals (documents resampled)",
-        "each run's first answer (repeat 0) to each document is scored",
-    ]
-    groups: dict[str, list[int]] = {}
-    if by is not None:
-        for d in doc_ids:
-            value = data["metas"].get(d, {}).get(by)
-            key = MISSING_GROUP if value is None or value == "" else str(value)
-            groups.setdefault(key, []).append(d)
-        groups = dict(sorted(groups.items(), key=lambda kv: (kv[0] == MISSING_GROUP, kv[0])))
-
-    def figures(info: RunInfo, docs: list[int]) -> dict[str, Any]:
-        """The run's figures on the gold items of ``docs`` it was asked."""
-        mine = [d for d in docs if d in info.asked]
-        y_true = [gold_codes[d] for d in mine]
-        y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in mine]
-        n_missing = sum(d not in info.answers for d in mine)
-        return validation_figures(y_true, y_pred, labels, uncertain, n_missing, n_boot, seed)
-
-    def asked_none(info: RunInfo) -> str:
-        return (
-            f"run:{info.id} was asked none of the {n_split} gold items of the {split} split "
-            f"(it was asked {info.n_asked} documents): nothing to score"
-        )
-
-    run_out: list[dict[str, Any]] = []
-    scored: list[RunInfo] = data["runs"]
-    idle = [info for info in scored if not info.asked]
-    if runs is None:  # runs never asked this split's gold items (e.g. dev runs on test) are left out
-        scored = [info for info in scored if info.asked]
-        if idle:
-            notes.append(
-                f"left out, asked none of these {n_split} gold items: "
-                + ", ".join(f"run:{info.id}" for info in idle)
-                + " (name them with --runs to see them listed)"
-            )
-        if not scored:
-            raise InputError(
-                f"no run was asked any of the {split} split's {n_split} gold items; run one first "
-                f"(`annotator run --split {split} ...`)"
-            )
-    for info in scored:
-        entry: dict[str, Any] = {
-            "run_id": info.id,
-            "kind": info.kind,
-            "model": info.model,
-            "prompt": info.prompt,
-            "n_asked": info.n_asked,
-        }
-        if not info.asked:
-            line = asked_none(info)
-            notes.append(line)
-            entry |= {"n_gold": 0, "asked_none": True, "line": line, "warnings": [], "metric_id": None}
-            run_out.append(entry)
-            continue
-        entry |= figures(info, doc_ids)
-        n = entry["n_gold"]
-        if n < MIN_UNITS:
-            warning = _small_n(n, f"run:{info.id}")
-            entry["warnings"] = [warning, *entry["warnings"]]
-            notes.append(warning)
-        if split == "test":
-            entry["frozen"] = freeze_status(info)
-        if by is not None:
-            by_groups: dict[str, dict[str, Any]] = {}
-            not_asked: list[str] = []
-            for g, ds in groups.items():
-                if not any(d in info.asked for d in ds):
-                    not_asked.append(g)
-                    continue
-                fig = figures(info, ds)
-                if fig["n_gold"] < MIN_UNITS:
-                    fig["warnings"] = [
-                        _small_n(fig["n_gold"], f"run:{info.id} in group {g!r}"),
-                        *fig["warnings"],
-                    ]
-                by_groups[g] = fig
-            entry["by"] = {"column": by, "groups": by_groups, "not_asked": not_asked}
-        run_out.append(entry)
+    uncertain_note = _uncertain_note(uncertain, data["gold_codes"])
+    notes = _notes(uncertain_note, n_split, split)
+    groups = _groups(doc_ids, data["metas"], by)
+    scoring = _Scoring(data["gold_codes"], labels, uncertain, n_boot, seed)
+    scored = _runs_to_score(data["runs"], runs is not None, notes, split, n_split)
+    run_out = [_run_entry(scoring, info, doc_ids, split, by, groups, notes) for info in scored]
 
     common = {
         "gold": data["gold"],

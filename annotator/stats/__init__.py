@@ -1,2 +1,7 @@
-"""Pure statistics on arrays (numpy, scipy): reliability, intervals and the bootstrap, tests, paired
-figures. Nothing here imports the rest of annotator (a test holds it to that)."""
+"""Pure statistics on arrays (numpy, scipy, scikit-learn): reliability, intervals and the bootstrap, tests,
+paired figures. Nothing here imports the rest of annotator (tests/test_layers.py holds it to that); bad codes
+raise :class:`DataError`, a ValueError the CLI prints as a user error."""
+
+from annotator.stats.errors import DataError
+
+__all__ = ["DataError"]

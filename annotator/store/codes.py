@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from annotator.codebook import Codebook
 from annotator.errors import InputError
 from annotator.stats.intervals import CI, MIN_UNITS, json_number, percentile_interval
 from annotator.store.asked import asked_sets
@@ -112,6 +113,52 @@ def load_codes(
     are left out."""
     if split not in SPLITS:
         raise InputError(f"--split {split!r}: use dev, test or all")
+    scheme = _scheme(session, codebook_name, uncertain_as_category, invalid_as_category)
+    rows = _code_rows(session, codebook_name, split, archived=coders is not None)
+    asked_of = asked_sets(session, {row[4] for row in rows if row[5] in RUN_KINDS})
+    infos, cells = _collect_cells(rows, asked_of, scheme, uncertain_as_category, invalid_as_category)
+    selected, unused_gold = _select_coders(infos, coders, codebook_name, split)
+    chosen = [infos[n] for n in selected]
+    codes, asked, doc_ids = _build_matrix(chosen, cells, asked_of, scheme.categories, codebook_name)
+    return CodeMatrix(
+        codes=codes,
+        coders=chosen,
+        units=doc_ids,
+        categories=scheme.categories,
+        codebook=codebook_name,
+        codebook_versions=[v.version for v in scheme.versions],
+        split=split,
+        uncertain_label=scheme.uncertain_label,
+        uncertain_as_category=uncertain_as_category,
+        values=scheme.values,
+        invalid_as_category=invalid_as_category,
+        asked=asked,
+        scale=scheme.latest.kind,
+        values_given=scheme.values_given,
+        unused_gold=unused_gold,
+    )
+
+
+# -- the steps of load_codes -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Scheme:
+    """What the stored versions of a codebook make of its codes: categories, values, the uncertain label."""
+
+    versions: list[CodebookVersion]  # oldest first
+    latest: Codebook
+    uncertain_names: set[str]  # the uncertain label's name in any version
+    uncertain_label: str | None  # the one it counts as (the latest version's)
+    categories: list[str]
+    values: list[float]
+    values_given: bool
+
+
+def _scheme(
+    session: Session, codebook_name: str, uncertain_as_category: bool, invalid_as_category: bool
+) -> _Scheme:
+    """The stored versions of ``codebook_name`` and the categories and values they define."""
     versions = session.exec(select(CodebookVersion).where(col(CodebookVersion.name) == codebook_name)).all()
     if not versions:
         known = sorted(set(session.exec(select(CodebookVersion.name)).all()))
@@ -127,21 +174,49 @@ def load_codes(
         )
     uncertain_names = {b.uncertain.name for b in books if b.uncertain is not None}
     uncertain_label = latest.uncertain.name if latest.uncertain else next(iter(uncertain_names), None)
+    categories = _categories(books, uncertain_label, uncertain_as_category, invalid_as_category)
+    values, values_given = _category_values(books, categories)
+    return _Scheme(
+        versions=versions,
+        latest=latest,
+        uncertain_names=uncertain_names,
+        uncertain_label=uncertain_label,
+        categories=categories,
+        values=values,
+        values_given=values_given,
+    )
+
+
+def _categories(
+    books: list[Codebook], uncertain_label: str | None, uncertain_as_category: bool, invalid_as_category: bool
+) -> list[str]:
+    """The latest version's labels in its order, then labels only older versions had, then the uncertain
+    label and the invalid category when they count as categories."""
     categories: list[str] = []
-    for book in reversed(books):  # the latest version's order first, then labels only older ones had
+    for book in reversed(books):
         categories += [n for n in book.label_names if n not in categories]
     if uncertain_as_category and uncertain_label is not None:
         categories.append(uncertain_label)
     if invalid_as_category:
         categories.append(INVALID_CATEGORY)
+    return categories
+
+
+def _category_values(books: list[Codebook], categories: list[str]) -> tuple[list[float], bool]:
+    """Each category's number: the ``value:`` of the newest version that defines the label, its position
+    when none gives one; and whether every category has a ``value:``."""
     values: list[float] = []
     values_given = True
     for i, name in enumerate(categories):
-        # the value: of the newest version that defines the label; its position when none gives one
         given = next((lab.value for b in reversed(books) for lab in b.labels if lab.name == name), None)
         values_given = values_given and given is not None
         values.append(float(i) if given is None else float(given))
+    return values, values_given
 
+
+def _code_rows(session: Session, codebook_name: str, split: str, archived: bool) -> list[Any]:
+    """Every code of the codebook on the split, as (document, repeat, label, status, run id, run kind, model,
+    coder name), by coder, run, repeat and document. Archived runs only when ``archived``."""
     query = (
         codes_query(
             col(Annotation.document_id),
@@ -158,9 +233,9 @@ def load_codes(
     )
     if split != "all":
         query = query.where(col(Document.split) == split)
-    if coders is None:  # archived runs (`annotator runs archive`) only when named
+    if not archived:  # archived runs (`annotator runs archive`) only when named
         query = query.where(col(Run.archived_at).is_(None))
-    rows = session.execute(query).all()
+    rows = list(session.execute(query).all())
     if not rows:
         n_split = len(session.exec(select(Document.id).where(col(Document.split) == split)).all())
         hint = (
@@ -169,10 +244,23 @@ def load_codes(
             else "import codes (`annotator import codes`) or label with `annotator run`"
         )
         raise InputError(f"no codes of codebook {codebook_name!r} on split {split!r}; {hint}")
+    return rows
 
-    asked_of = asked_sets(session, {row[4] for row in rows if row[5] in RUN_KINDS})
+
+Cells = dict[tuple[str, int], tuple[int, str | None]]  # (coder, doc) -> (run id, category or None: missing)
+
+
+def _collect_cells(
+    rows: list[Any],
+    asked_of: dict[int, set[int]],
+    scheme: _Scheme,
+    uncertain_as_category: bool,
+    invalid_as_category: bool,
+) -> tuple[dict[str, CoderInfo], Cells]:
+    """Each coder (in the order of ``rows``) and its category on each document; a run's codes outside its
+    asked set are dropped."""
     infos: dict[str, CoderInfo] = {}
-    cells: dict[tuple[str, int], tuple[int, str | None]] = {}  # (coder, doc) -> (run id, label or None)
+    cells: Cells = {}
     for doc_id, repeat, label, status, run_id, run_kind, model, coder_name in rows:
         if run_kind in RUN_KINDS and doc_id not in asked_of.get(run_id, ()):
             continue  # never asked: out of scope for every figure about the run
@@ -182,36 +270,62 @@ def load_codes(
             name = f"run:{run_id}" if repeat == 0 else f"run:{run_id}#{repeat}"
             info_run, info_repeat = run_id, repeat
         info = infos.setdefault(name, CoderInfo(name, run_kind, info_run, info_repeat, model))
-        if status != "ok" or label is None:
-            info.n_invalid += 1
-            # an answer that did not validate may count as a category; a failed request never does
-            value = INVALID_CATEGORY if invalid_as_category and status == "invalid" else None
-        elif label in uncertain_names:
-            info.n_uncertain += 1
-            value = label if uncertain_as_category else None
-            if uncertain_as_category and uncertain_label is not None:
-                value = uncertain_label  # an older version's uncertain name counts as the current one
-        else:
-            value = label
+        value = _cell_value(info, label, status, scheme, uncertain_as_category, invalid_as_category)
         previous = cells.get((name, doc_id))
         if previous is None or previous[0] <= run_id:  # a coder imported under two versions: the latest run
             cells[(name, doc_id)] = (run_id, value)
+    return infos, cells
 
-    unused_gold: list[str] = []
+
+def _cell_value(
+    info: CoderInfo,
+    label: str | None,
+    status: str,
+    scheme: _Scheme,
+    uncertain_as_category: bool,
+    invalid_as_category: bool,
+) -> str | None:
+    """The category one answer counts as (None: missing), counting it in ``info``'s invalid or uncertain."""
+    if status != "ok" or label is None:
+        info.n_invalid += 1
+        # an answer that did not validate may count as a category; a failed request never does
+        return INVALID_CATEGORY if invalid_as_category and status == "invalid" else None
+    if label in scheme.uncertain_names:
+        info.n_uncertain += 1
+        if uncertain_as_category and scheme.uncertain_label is not None:
+            return scheme.uncertain_label  # an older version's uncertain name counts as the current one
+        return label if uncertain_as_category else None
+    return label
+
+
+def _select_coders(
+    infos: dict[str, CoderInfo], coders: list[str] | None, codebook_name: str, split: str
+) -> tuple[list[str], list[str]]:
+    """The coders named (default: every one but gold coders), and the gold coders left out by default."""
     if coders is None:
         selected = [n for n, i in infos.items() if i.kind != "gold"]
-        unused_gold = [n for n, i in infos.items() if i.kind == "gold"]
-    else:
-        selected = list(dict.fromkeys(_coder_key(c) for c in coders if c.strip()))
-        unknown = [c for c in selected if c not in infos]
-        if unknown:
-            raise InputError(
-                f"no codes of codebook {codebook_name!r} on split {split!r} from: {', '.join(unknown)} "
-                f"(coders here: {', '.join(infos)})"
-            )
-        if not selected:
-            raise InputError("--coders: name at least one coder, e.g. --coders alice,bob,run:7")
-    chosen = [infos[n] for n in selected]
+        return selected, [n for n, i in infos.items() if i.kind == "gold"]
+    selected = list(dict.fromkeys(_coder_key(c) for c in coders if c.strip()))
+    unknown = [c for c in selected if c not in infos]
+    if unknown:
+        raise InputError(
+            f"no codes of codebook {codebook_name!r} on split {split!r} from: {', '.join(unknown)} "
+            f"(coders here: {', '.join(infos)})"
+        )
+    if not selected:
+        raise InputError("--coders: name at least one coder, e.g. --coders alice,bob,run:7")
+    return selected, []
+
+
+def _build_matrix(
+    chosen: list[CoderInfo],
+    cells: Cells,
+    asked_of: dict[int, set[int]],
+    categories: list[str],
+    codebook_name: str,
+) -> tuple[Array, NDArray[np.bool_], list[int]]:
+    """The chosen coders' codes and asked sets over the units any of them coded, and those units; sets each
+    coder's ``n_codes`` and ``n_asked``."""
     row_of = {c.name: i for i, c in enumerate(chosen)}
     cat_index = {c: i for i, c in enumerate(categories)}
     doc_ids = sorted(
@@ -238,23 +352,7 @@ def load_codes(
     for info in chosen:
         info.n_codes = int(np.isfinite(codes[row_of[info.name]]).sum())
         info.n_asked = int(asked[row_of[info.name]].sum())
-    return CodeMatrix(
-        codes=codes,
-        coders=chosen,
-        units=doc_ids,
-        categories=categories,
-        codebook=codebook_name,
-        codebook_versions=[v.version for v in versions],
-        split=split,
-        uncertain_label=uncertain_label,
-        uncertain_as_category=uncertain_as_category,
-        values=values,
-        invalid_as_category=invalid_as_category,
-        asked=asked,
-        scale=latest.kind,
-        values_given=values_given,
-        unused_gold=unused_gold,
-    )
+    return codes, asked, doc_ids
 
 
 # -- statistics on shared bootstrap draws ------------------------------------------------------------------

@@ -17,8 +17,8 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from annotator.errors import AnnotatorError
-from annotator.llm.runstore import lease_alive
 from annotator.project import Project
+from annotator.store.lease import lease_alive
 from annotator.store.models import Annotation, Metric, Run, RunDocument, utcnow
 
 DELETABLE_KINDS = ("llm", "baseline")

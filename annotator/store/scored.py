@@ -15,8 +15,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from annotator.errors import InputError
-from annotator.services.agreement import RUN_KINDS, SPLITS
 from annotator.store.asked import asked_sets
+from annotator.store.codes import RUN_KINDS, SPLITS
 from annotator.store.models import (
     Annotation,
     CodebookVersion,

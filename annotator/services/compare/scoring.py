@@ -13,12 +13,8 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func
 
 from annotator.services.agreement import CodeMatrix
-from annotator.services.validation import (
-    INVALID,
-    RunInfo,
-    confusion_stats,
-    validation_figures,
-)
+from annotator.services.validation import RunInfo
+from annotator.stats.classification import INVALID, confusion_stats, validation_figures
 from annotator.stats.intervals import estimate, json_number, too_few
 from annotator.stats.reliability import Alpha, alpha_report, majority
 from annotator.store.models import Annotation, Coder, Run, as_utc

@@ -1,17 +1,9 @@
-"""Prompt templates: versioned ``prompts/<codebook>/<name>.v<N>.jinja`` files turned into chat messages.
-
-A template is YAML front matter (model parameters, few-shot examples) plus a Jinja body whose lines
-``[system]``, ``[user]`` and ``[assistant]`` start messages. The body runs in an immutable sandbox with
-StrictUndefined, so a typo is an error, not an empty string. Role markers are rewritten to calls that emit a
-per-render random sentinel; the rendered text is split on it, so document text (data, never template) can
-neither create a role nor be evaluated. Every error names ``file:line`` as the user sees the file.
-"""
+"""A prompt template: YAML front matter (parameters, few-shot examples) and a sandboxed Jinja body whose
+``[system]``/``[user]``/``[assistant]`` lines start messages; rendering, with every error at ``file:line``."""
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -26,14 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annotator.codebook import Codebook
 from annotator.errors import TemplateError
+from annotator.prompts.refs import PromptRef, _display
 
-_NAME = r"[a-z0-9][a-z0-9_-]*"
-_REF_RE = re.compile(rf"^({_NAME})/({_NAME})\.v([1-9][0-9]*)$")
-_FILE_RE = re.compile(rf"^({_NAME})\.v([1-9][0-9]*)\.jinja$")
 _ROLES = ("system", "user", "assistant")
 _MARKERS = {f"[{role}]": role for role in _ROLES}
 _VARIABLES = ("codebook", "document", "examples", "labels", "reasoning")
-_REF_HINT = "write CODEBOOK/NAME.vN, e.g. sentiment/zero-shot.v1 (`annotator prompt list` shows them)"
 
 
 class _Strict(BaseModel):
@@ -76,39 +65,6 @@ class DocumentInput:
     id: str
     text: str
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PromptRef:
-    codebook: str
-    name: str
-    version: int
-
-    def __str__(self) -> str:
-        return f"{self.codebook}/{self.name}.v{self.version}"
-
-    @property
-    def filename(self) -> str:
-        return f"{self.codebook}/{self.name}.v{self.version}.jinja"
-
-
-def parse_ref(text: str) -> PromptRef:
-    """Read ``sentiment/zero-shot.v2`` or a path ending in ``sentiment/zero-shot.v2.jinja``."""
-    cleaned = str(text).strip().replace("\\", "/")
-    if cleaned.endswith(".jinja"):
-        cleaned = "/".join(cleaned[: -len(".jinja")].split("/")[-2:])
-    match = _REF_RE.match(cleaned)
-    if not match:
-        raise TemplateError(f"{text!r} is not a prompt reference: {_REF_HINT}")
-    return PromptRef(match[1], match[2], int(match[3]))
-
-
-def _display(path: Path) -> str:
-    """The path as the user should see it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 _ENV = ImmutableSandboxedEnvironment(
@@ -375,76 +331,3 @@ def _parse_meta(front: str, source: str) -> tuple[PromptMeta, tuple[int, ...]]:
         ) from exc
     lines = tuple((_yaml_line(node, ("examples", i, "label")) or 0) + 2 for i in range(len(meta.examples)))
     return meta, lines
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TemplateError(
-            f"{_display(path)}: not UTF-8 text (byte {exc.start}) — save the file as UTF-8"
-        ) from exc
-
-
-def load_prompt(prompts_dir: Path, ref: str | PromptRef) -> PromptTemplate:
-    """Read, parse and compile a template, so syntax errors surface at load, not mid-run."""
-    ref = ref if isinstance(ref, PromptRef) else parse_ref(ref)
-    path = Path(prompts_dir) / ref.filename
-    if not path.is_file():
-        known = [r for r in list_prompts(prompts_dir) if r.codebook == ref.codebook]
-        same = [f"v{r.version}" for r in known if r.name == ref.name]
-        if same:
-            hint = f"versions of {ref.codebook}/{ref.name}: {', '.join(same)}"
-        elif known:
-            hint = f"prompts of {ref.codebook}: {', '.join(map(str, known))}"
-        else:
-            hint = f"no prompts for codebook {ref.codebook!r}; create one with `annotator prompt new`"
-        raise TemplateError(f"{_display(path)} does not exist — {hint}")
-    return parse_prompt(_read(path), ref, path)
-
-
-def list_prompts(prompts_dir: Path) -> list[PromptRef]:
-    """Every template file that follows the naming scheme (no parsing: a broken file still shows)."""
-    refs = []
-    root = Path(prompts_dir)
-    if not root.is_dir():
-        return []
-    for path in root.glob("*/*.jinja"):
-        match = _FILE_RE.match(path.name)
-        if match and re.fullmatch(_NAME, path.parent.name) and path.is_file():
-            refs.append(PromptRef(path.parent.name, match[1], int(match[2])))
-    return sorted(refs, key=lambda r: (r.codebook, r.name, r.version))
-
-
-def new_prompt(prompts_dir: Path, name: str, from_ref: str | PromptRef) -> PromptRef:
-    """Copy a template to a new version or name; never overwrites, so a registered version stays intact."""
-    source = load_prompt(prompts_dir, from_ref)
-    match = re.fullmatch(rf"(?:({_NAME})/)?({_NAME})(?:\.v([1-9][0-9]*))?", name.strip())
-    if not match:
-        raise TemplateError(f"{name!r} is not a prompt name: write NAME, CODEBOOK/NAME or CODEBOOK/NAME.vN")
-    codebook, base = match[1] or source.ref.codebook, match[2]
-    if match[3]:
-        ref = PromptRef(codebook, base, int(match[3]))
-    else:
-        versions = [r.version for r in list_prompts(prompts_dir) if (r.codebook, r.name) == (codebook, base)]
-        ref = PromptRef(codebook, base, max(versions, default=0) + 1)
-    path = Path(prompts_dir) / ref.filename
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with path.open("x", encoding="utf-8", newline="\n") as handle:
-            handle.write(source.text)
-    except FileExistsError:
-        raise TemplateError(
-            f"{_display(path)} already exists — prompt versions are never overwritten; "
-            f"give a new version or just the name {ref.codebook}/{ref.name} for the next free one"
-        ) from None
-    return ref
-
-
-def prompt_diff(a: PromptTemplate, b: PromptTemplate) -> str:
-    """A unified diff of two templates' texts, named by their refs ('' when equal)."""
-    out = []
-    lines_a, lines_b = a.text.splitlines(keepends=True), b.text.splitlines(keepends=True)
-    for line in difflib.unified_diff(lines_a, lines_b, fromfile=str(a.ref), tofile=str(b.ref)):
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    return "".join(out)

@@ -1,122 +1,20 @@
-"""Codebooks: the labels, definitions and rules that human coders and the LLM share.
-
-A codebook is a YAML file in ``codebooks/``. It is parsed into strict pydantic models (unknown fields are
-errors), and every problem is reported with its line and field. Its identity is ``name`` + ``version``; its
-content hash (sha256 of the canonical JSON of the parsed model, so comments and whitespace do not count)
-lets the store refuse a changed file that kept an already registered version.
-"""
+"""Reading a codebook file: line-aware YAML, every problem with its line (lint included), one error listing them all."""
 
 from __future__ import annotations
 
 import difflib
-import functools
-import hashlib
-import json
 import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from annotator.codebook.model import Codebook, Label, LabelExamples, UncertainLabel
 from annotator.errors import CodebookError
-
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
-MULTILABEL_SEPARATOR = ";"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-
-class LabelExamples(_Strict):
-    """Texts that are (positive) and are not (negative) instances of a label."""
-
-    positive: list[str] = Field(default_factory=list)
-    negative: list[str] = Field(default_factory=list)
-
-
-class Label(_Strict):
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[^;\n]+$")
-    definition: str = Field(min_length=1)
-    include: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
-    examples: LabelExamples = Field(default_factory=LabelExamples)
-    value: float | None = None  # numeric position on an ordinal scale; defaults to the label's index
-
-
-class UncertainLabel(_Strict):
-    """The optional label a coder may use when none of the labels can be decided."""
-
-    name: str = Field(default="uncertain", min_length=1, max_length=64, pattern=r"^[^;\n]+$")
-    definition: str = Field(min_length=1)
-
-
-class Codebook(_Strict):
-    name: str = Field(pattern=NAME_PATTERN)
-    version: int = Field(ge=1)
-    description: str = Field(min_length=1)
-    instructions: str = ""
-    kind: Literal["nominal", "ordinal", "multilabel"] = "nominal"
-    labels: list[Label] = Field(min_length=2)
-    uncertain: UncertainLabel | None = None
-
-    @property
-    def label_names(self) -> list[str]:
-        """The substantive labels, in codebook order (the order of an ordinal scale)."""
-        return [label.name for label in self.labels]
-
-    @property
-    def allowed_labels(self) -> list[str]:
-        """Every label a coder may give: the substantive ones, then the uncertain one if any."""
-        return self.label_names + ([self.uncertain.name] if self.uncertain else [])
-
-    @property
-    def ref(self) -> str:
-        return f"{self.name}@{self.version}"
-
-    def canonical_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
-
-    def label_value(self, label: str) -> float | None:
-        """Numeric value of a label on an ordinal scale (its ``value`` or its index)."""
-        for i, item in enumerate(self.labels):
-            if item.name == label:
-                return item.value if item.value is not None else float(i)
-        return None
-
-    def normalize_label(self, raw: object) -> str | None:
-        """Map a code as written by a coder to the codebook's spelling, or None if it is not a label.
-
-        Matching ignores case and surrounding whitespace. A multi-label code is a ``;``-separated list;
-        it normalises to the codebook-ordered, ``;``-joined canonical form.
-        """
-        if raw is None or (isinstance(raw, float) and math.isnan(raw)):
-            return None
-        if isinstance(raw, float) and raw.is_integer():
-            raw = int(raw)  # a spreadsheet reads the code "1" as 1.0
-        lookup = _label_lookup(tuple(self.allowed_labels))
-        text = str(raw).strip()
-        if self.kind != "multilabel":
-            return lookup.get(text.lower())
-        parts = [part.strip().lower() for part in text.split(MULTILABEL_SEPARATOR) if part.strip()]
-        found = [lookup.get(part) for part in parts]
-        if not found or any(label is None for label in found):
-            return None
-        return MULTILABEL_SEPARATOR.join(label for label in self.allowed_labels if label in found)
-
-
-@functools.lru_cache(maxsize=256)
-def _label_lookup(allowed: tuple[str, ...]) -> dict[str, str]:
-    """Lowercase -> codebook spelling; keyed on the labels so equal codebooks share one dict."""
-    return {label.lower(): label for label in allowed}
 
 
 @dataclass(frozen=True)
@@ -136,6 +34,7 @@ class Problem:
 Path_ = tuple[str | int, ...]
 Lines = dict[Path_, int]
 
+
 _MISSING = {
     ("Codebook", "name"): "the codebook needs a name (lowercase, e.g. sentiment)",
     ("Codebook", "version"): "the codebook needs a version number (1, then 2 after a change, ...)",
@@ -145,10 +44,14 @@ _MISSING = {
     ("Label", "definition"): "every label needs a definition",
     ("UncertainLabel", "definition"): "the uncertain label needs a definition (when may a coder use it?)",
 }
+
+
 _PATTERN = {
     "Codebook": "must be lowercase letters, digits, '_' or '-' (e.g. 'sentiment' or 'stance-v2')",
     "Label": "a label name must be one line without ';' (';' separates labels in multi-label codes)",
 }
+
+
 _PATTERN["UncertainLabel"] = _PATTERN["Label"]
 
 
@@ -378,46 +281,3 @@ def check_codebook(path: str | Path) -> list[Problem]:
     except CodebookError as exc:
         return list(exc.problems)
     return _collect(text, str(path))[1]
-
-
-def codebook_diff(a: Codebook, b: Codebook, a_name: str = "a", b_name: str = "b") -> str:
-    """A unified diff of the canonical YAML of two codebooks ('' when they are equal)."""
-    lines = difflib.unified_diff(
-        to_yaml(a).splitlines(keepends=True), to_yaml(b).splitlines(keepends=True), a_name, b_name
-    )
-    return "".join(lines)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style with indented lists, and ``|`` blocks for multi-line text."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def _prune(value: Any) -> Any:
-    """Drop empty lists/mappings and None so the YAML shows only what was written."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in (None, [], {}, "")}
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def to_yaml(codebook: Codebook) -> str:
-    """Canonical YAML (field order as in the model) for show, diff and export."""
-    data = _prune(codebook.model_dump(mode="json"))
-    return yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
-    )
