@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -22,6 +23,11 @@ from annotator.project import DB_ENV, Project, init_project
 from annotator.services.run import RunOutcome
 from annotator.store.models import Document
 from tests.scripted_server import Label, Rule
+
+if TYPE_CHECKING:
+    from annotator.llm.spec import RunRequest
+    from annotator.store.models import Annotation
+    from tests.scripted_server import ScriptedServer
 
 
 @pytest.fixture(autouse=True)
@@ -211,6 +217,66 @@ def copy_run(project: Project, keys: Sequence[str], labels: Sequence[str], **kw)
     outcome = scripted_run(project, copying(keys, labels), **kw)
     assert outcome.status == "done"
     return outcome.run_id
+
+
+# -- runs against a scripted endpoint, step by step (test_labeling, test_storm, test_selection) --------------
+
+
+def film_texts(words: Sequence[str]) -> dict[str, str]:
+    """d00, d01, ... -> "<word> film, lovely acting"; "awful acting" for every third (d00, d03, ...), which a
+    scripted model told by :func:`label_by_word` ``({"awful": "negative"})`` answers negative."""
+    return {
+        f"d{i:02d}": f"{w} film, {'awful' if i % 3 == 0 else 'lovely'} acting" for i, w in enumerate(words)
+    }
+
+
+def import_parts(
+    project: Project, tmp_path: Path, texts: Mapping[str, str], test_from: int
+) -> dict[str, str]:
+    """:func:`import_docs` with the split in a "part" column too, as a user's file carries it: dev, and test
+    from the ``test_from``-th document on; returns ``texts``."""
+    parts = ["test" if i >= test_from else "dev" for i in range(len(texts))]
+    return import_docs(
+        project, tmp_path, texts, split=dict(zip(texts, parts, strict=True)), columns={"part": parts}
+    )
+
+
+def scripted_request(server: ScriptedServer, **kw) -> RunRequest:
+    """A run of the sentiment zero-shot prompt against the scripted ``server``; ``kw``: the request's other
+    fields (a test module binds its own defaults with functools.partial)."""
+    from annotator.llm.spec import RunRequest
+
+    defaults = {
+        "prompt": "sentiment/zero-shot.v1",
+        "model": "openai-compatible/scripted",
+        "base_url": server.base_url,
+    }
+    return RunRequest(**{**defaults, **kw})
+
+
+def scripted_args(server: ScriptedServer) -> list[str]:
+    """The command-line options of :func:`scripted_request`: the prompt, the model and the server's URL."""
+    return [
+        "--prompt",
+        "sentiment/zero-shot.v1",
+        "--model",
+        "openai-compatible/scripted",
+        "--base-url",
+        server.base_url,
+    ]
+
+
+def run_annotations(project: Project, run_id: int) -> dict[str, Annotation]:
+    """A run's stored annotations by document key."""
+    from sqlmodel import col
+
+    from annotator.store.models import Annotation
+
+    with project.transaction() as s:
+        rows = s.exec(
+            select(Document.doc_key, Annotation).join(Annotation).where(col(Annotation.run_id) == run_id)
+        )
+        return {key: a for key, a in rows.all()}
 
 
 # -- tests that download (marker `network`) ----------------------------------------------------------------

@@ -6,6 +6,7 @@ local model is exercised in test_local_run.py.
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sqlite3
@@ -19,12 +20,20 @@ from sqlmodel import col, select
 
 from annotator.data.corpus import import_documents
 from annotator.data.splits import make_split
-from annotator.llm.spec import RunError, RunRequest
+from annotator.llm.spec import RunError
 from annotator.llm.transport import RunAborted
 from annotator.services import run as runner
-from annotator.store.models import Annotation, Coder, Document, PromptVersion, Run
+from annotator.store.models import Annotation, Coder, PromptVersion, Run
 from annotator.store.registry import freeze_prompt
-from tests.conftest import db_snapshot, write
+from tests.conftest import (
+    db_snapshot,
+    film_texts,
+    import_parts,
+    run_annotations,
+    scripted_args,
+    scripted_request,
+    write,
+)
 from tests.scripted_server import Broken, Fail, Label, ScriptedServer, Sleep
 
 WORDS = [
@@ -64,42 +73,16 @@ def server():
 @pytest.fixture
 def docs(project, tmp_path: Path) -> dict[str, str]:
     """Twenty documents, all in dev except the last four (test)."""
-    texts = {
-        f"d{i:02d}": f"{w} film, {'awful' if i % 3 == 0 else 'lovely'} acting" for i, w in enumerate(WORDS)
-    }
-    rows = "".join(f'{k},"{t}",{"test" if i >= 16 else "dev"}\n' for i, (k, t) in enumerate(texts.items()))
-    import_documents(project, write(tmp_path / "docs.csv", "id,text,part\n" + rows))
-    with project.transaction() as s:
-        for d in s.exec(select(Document)).all():
-            d.split = d.meta["part"]
-            s.add(d)
-    return texts
+    return import_parts(project, tmp_path, film_texts(WORDS), test_from=16)
 
 
-def _request(server: ScriptedServer, **kw) -> RunRequest:
-    defaults = {
-        "prompt": "sentiment/zero-shot.v1",
-        "model": "openai-compatible/scripted",
-        "base_url": server.base_url,
-        "split": "dev",
-        "concurrency": 4,
-        "retries": 2,
-    }
-    return RunRequest(**{**defaults, **kw})
-
-
-def _annotations(project, run_id: int) -> dict[str, Annotation]:
-    with project.transaction() as s:
-        rows = s.exec(
-            select(Document.doc_key, Annotation).join(Annotation).where(col(Annotation.run_id) == run_id)
-        )
-        return {key: a for key, a in rows.all()}
+_request = functools.partial(scripted_request, split="dev", concurrency=4, retries=2)
 
 
 def test_run_stores_every_answer_with_provenance(project, docs, server) -> None:
     outcome = runner.label(project, _request(server))
     assert outcome.status == "done"
-    stored = _annotations(project, outcome.run_id)
+    stored = run_annotations(project, outcome.run_id)
     assert len(stored) == 16 and len(server.requests) == 16
     for key, a in stored.items():
         assert a.status == "ok" and a.label == _label_for(docs[key])
@@ -126,7 +109,7 @@ def test_same_spec_again_makes_no_call_and_a_tagged_run_is_answered_from_cache(p
     assert again.run_id == first.run_id and again.stats.done == 0 and again.stats.before == 8
     tagged = runner.label(project, _request(server, sample=8, seed=3, tag="copy"))
     assert tagged.run_id != first.run_id and len(server.requests) == calls
-    assert all(a.cached and a.status == "ok" for a in _annotations(project, tagged.run_id).values())
+    assert all(a.cached and a.status == "ok" for a in run_annotations(project, tagged.run_id).values())
     fresh = runner.label(project, _request(server, sample=8, seed=3, tag="fresh", cache=False))
     assert fresh.stats.cached == 0 and len(server.requests) == calls + 8
 
@@ -135,7 +118,7 @@ def test_retries_honour_retry_after_and_recover_from_500_and_timeouts(project, d
     server.script([Fail(429, retry_after=1), Fail(500), Fail(503)], text_contains="alpha")
     server.script([Sleep(3)], text_contains="bravo")
     outcome = runner.label(project, _request(server, timeout=1.0, retries=3))
-    stored = _annotations(project, outcome.run_id)
+    stored = run_annotations(project, outcome.run_id)
     assert outcome.status == "done" and all(a.status == "ok" for a in stored.values())
     assert stored["d00"].attempts == 4 and stored["d01"].attempts == 2
     alpha = [r.time for r in server.requests if "alpha" in r.text]
@@ -147,7 +130,7 @@ def test_invalid_output_is_reasked_then_stored_invalid_with_raw_text(project, do
     server.script([Label("ecstatic")], text_contains="charlie")  # never valid: neither the answer...
     server.script([Label("ecstatic")], text_contains="Input should be")  # ...nor the re-ask
     outcome = runner.label(project, _request(server, reasks=1))
-    stored = _annotations(project, outcome.run_id)
+    stored = run_annotations(project, outcome.run_id)
     assert stored["d00"].status == "ok" and stored["d00"].attempts == 2
     bad = stored["d02"]
     assert bad.status == "invalid" and bad.label is None and bad.raw == '{"label": "ecstatic"}'
@@ -161,14 +144,14 @@ def test_failing_item_ends_as_error_without_stopping_the_run_and_resume_retries_
 ) -> None:
     server.script([Fail(500)] * 3, text_contains="delta")
     outcome = runner.label(project, _request(server, retries=2))
-    stored = _annotations(project, outcome.run_id)
+    stored = run_annotations(project, outcome.run_id)
     assert (
         stored["d03"].status == "error" and "HTTP 500" in stored["d03"].error and stored["d03"].attempts == 3
     )
     assert sum(a.status == "ok" for a in stored.values()) == 15
     resumed = runner.resume(project, outcome.run_id)
-    assert resumed.stats.done == 1 and _annotations(project, outcome.run_id)["d03"].status == "ok"
-    assert len(_annotations(project, outcome.run_id)) == 16
+    assert resumed.stats.done == 1 and run_annotations(project, outcome.run_id)["d03"].status == "ok"
+    assert len(run_annotations(project, outcome.run_id)) == 16
 
 
 def test_bad_key_stops_the_run_and_no_key_is_stored(project, docs, server, monkeypatch) -> None:
@@ -227,12 +210,7 @@ def _cli_run(project, server, *extra: str) -> subprocess.Popen:
         "--project",
         str(project.root),
         "run",
-        "--prompt",
-        "sentiment/zero-shot.v1",
-        "--model",
-        "openai-compatible/scripted",
-        "--base-url",
-        server.base_url,
+        *scripted_args(server),
         "--concurrency",
         "2",
         *extra,
@@ -489,12 +467,7 @@ def socket_closed_port():
 def test_plan_counts_what_is_done_and_what_the_cache_holds(project, docs, server, cli) -> None:
     args = [
         "plan",
-        "--prompt",
-        "sentiment/zero-shot.v1",
-        "--model",
-        "openai-compatible/scripted",
-        "--base-url",
-        server.base_url,
+        *scripted_args(server),
         "--sample",
         "6",
         "--seed",

@@ -92,7 +92,7 @@ def test_a_document_longer_than_the_context_is_an_error_without_a_request_or_tru
     import_documents(project, write(tmp_path / "docs.csv", "id,text\n" + rows))
     make_split(project, 0.01, seed=1)  # every document in dev
     planned = runner.plan(project, RunRequest(prompt="sentiment/zero-shot.v1", model="local/smollm2"))
-    context = planned["context"]
+    context = planned.context
     assert context["tokens"] == 2048 and context["counted_by"] == "tokenizer"
     assert [row["document"] for row in context["too_long"]] == ["long"]
     assert context["too_long"][0]["tokens"] > 4000

@@ -6,6 +6,7 @@ is in test_local_run.py.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -13,11 +14,11 @@ import pytest
 from sqlmodel import select
 
 from annotator.data.corpus import import_codes, import_documents
-from annotator.llm.spec import RunRequest, resolve
+from annotator.llm.spec import resolve
 from annotator.services import run as runner
 from annotator.store.asked import asked_sets
 from annotator.store.models import Document, Run
-from tests.conftest import db_snapshot, write
+from tests.conftest import db_snapshot, import_parts, scripted_args, scripted_request, write
 from tests.scripted_server import ScriptedServer
 
 KEYS = [f"d{i:02d}" for i in range(20)]  # d16..d19 are test, the rest dev
@@ -55,27 +56,14 @@ def _codes(project, tmp_path: Path, coder: str, keys: list[str], kind: str = "hu
 
 @pytest.fixture
 def coded(project, tmp_path: Path):
-    rows = "".join(f'{k},"word{k} film",{"test" if i >= 16 else "dev"}\n' for i, k in enumerate(KEYS))
-    import_documents(project, write(tmp_path / "docs.csv", "id,text,part\n" + rows))
-    with project.transaction() as s:
-        for d in s.exec(select(Document)).all():
-            d.split = d.meta["part"]
-            s.add(d)
+    import_parts(project, tmp_path, {k: f"word{k} film" for k in KEYS}, test_from=16)
     _codes(project, tmp_path, "alice", ALICE)
     _codes(project, tmp_path, "bob", BOB)
     _codes(project, tmp_path, "critics", CRITICS, kind="gold")
     return project
 
 
-def _request(server: ScriptedServer, **kw) -> RunRequest:
-    defaults = {
-        "prompt": "sentiment/zero-shot.v1",
-        "model": "openai-compatible/scripted",
-        "base_url": server.base_url,
-        "concurrency": 2,
-        "retries": 1,
-    }
-    return RunRequest(**{**defaults, **kw})
+_request = functools.partial(scripted_request, concurrency=2, retries=1)
 
 
 def _asked(project, run_id: int) -> set[str]:
@@ -158,12 +146,7 @@ def test_bad_coded_by_exits_2_and_writes_nothing(coded, server, cli, args, messa
     for command in ("run", "plan"):
         result = cli(
             command,
-            "--prompt",
-            "sentiment/zero-shot.v1",
-            "--model",
-            "openai-compatible/scripted",
-            "--base-url",
-            server.base_url,
+            *scripted_args(server),
             *args,
         )
         assert result.code == 2, result

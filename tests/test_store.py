@@ -261,3 +261,208 @@ def test_not_writable_names_the_file_the_sidecar_or_the_folder(tmp_path: Path, m
     denied.add(tmp_path)  # the folder SQLite creates annotator.db-wal and -shm in
     assert db.not_writable(path) == tmp_path
     assert "chmod u+w" in db.how_to_write(tmp_path) and "the folder" in db.how_to_write(tmp_path)
+
+
+# --- revision 0005: CHECK constraints on the closed vocabularies, added without losing a row -------------
+
+CHECKED = [  # (table, column, a value the constraint refuses)
+    ("documents", "split", "train"),
+    ("coders", "kind", "robot"),
+    ("runs", "kind", "robot"),
+    ("runs", "status", "bogus"),
+    ("annotations", "status", "maybe"),
+    ("splits", "scope", "some"),
+]
+
+
+def _fill_at_0004(engine) -> None:
+    """Rows in every table, every value of every vocabulary (written as SQL: the models are at head)."""
+    from annotator.store.models import ANNOTATION_STATUSES, CODER_KINDS, RUN_STATUSES
+
+    t = "'2026-12-01 10:00:00.000000'"
+    with engine.begin() as conn:
+        sql = conn.exec_driver_sql
+        sql(f"INSERT INTO codebooks VALUES (1, 'cb', 1, '{'a' * 64}', 'body', {t})")
+        sql(f"INSERT INTO prompts VALUES (1, 'cb', 'p', 1, '{'b' * 64}', 'body', '{{}}', {t}, {t}, NULL)")
+        for i, split in enumerate(["dev", "test", None, "dev", None]):
+            sql(
+                "INSERT INTO documents (id, doc_key, text, text_sha256, meta, split, created_at) "
+                f"VALUES ({i + 1}, 'd{i}', 'text {i}', '{i:064d}', '{{\"n\": {i}}}', ?, {t})",
+                (split,),
+            )
+        for i, kind in enumerate(CODER_KINDS):
+            sql(f"INSERT INTO coders VALUES ({i + 1}, 'coder {kind}', '{kind}', {t})")
+        run = 0
+        for c, kind in enumerate(CODER_KINDS):
+            for status in RUN_STATUSES:
+                run += 1
+                sql(
+                    "INSERT INTO runs (id, coder_id, kind, codebook_id, prompt_id, model, params, split, status, "
+                    "started_at, n_items, n_ok, n_invalid, n_error, tokens_in, tokens_out, cost_usd, versions, "
+                    f"sample, spec_sha256) VALUES ({run}, {c + 1}, '{kind}', 1, 1, 'm', '{{}}', 'dev', "
+                    f"'{status}', {t}, 5, 1, 1, 1, 10, 20, 0.5, '{{}}', '{{}}', '{run:064d}')"
+                )
+                for d in range(1, 6):
+                    status_a = ANNOTATION_STATUSES[(run + d) % len(ANNOTATION_STATUSES)]
+                    sql(
+                        "INSERT INTO annotations (run_id, document_id, repeat, label, status, created_at, "
+                        f"attempts, cached) VALUES ({run}, {d}, 0, 'x', '{status_a}', {t}, 1, 0)"
+                    )
+                    sql(f"INSERT INTO run_documents VALUES ({run}, {d})")
+                sql(
+                    "INSERT INTO metrics (kind, run_id, split, params, result, created_at) "
+                    f"VALUES ('agreement', {run}, 'dev', '{{}}', '{{\"alpha\": 0.5}}', {t})"
+                )
+        sql(
+            f"INSERT INTO metrics (kind, run_id, params, result, created_at) VALUES ('compare', NULL, '{{}}', '{{}}', {t})"
+        )
+        for scope in ("all", "new"):
+            sql(
+                "INSERT INTO splits (created_at, test_fraction, seed, forced, n_dev, n_test, scope) "
+                f"VALUES ({t}, 0.3, 1, 0, 3, 2, '{scope}')"
+            )
+        sql(f"INSERT INTO llm_cache VALUES ('{'c' * 64}', 'answer', '{{}}', {t}, NULL, 'm')")
+        sql(f"INSERT INTO embeddings VALUES (1, 'e', '{'d' * 64}', 2, X'0001')")
+        sql(f"INSERT INTO document_imports VALUES (1, {t}, 'docs.csv', 'id', 'text', 5)")
+
+
+def _dump(engine) -> dict[str, list[tuple]]:
+    """Every row of every table (the schema aside)."""
+    with engine.connect() as conn:
+        tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+        return {t: sorted(conn.exec_driver_sql(f'SELECT * FROM "{t}"').all(), key=repr) for t in tables}
+
+
+def _indexes(engine) -> set[tuple]:
+    with engine.connect() as conn:
+        return set(
+            conn.exec_driver_sql("SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'").all()
+        )
+
+
+def _checks(engine) -> dict[str, set[tuple[str, str]]]:
+    found = {}
+    for table, _, _ in CHECKED:
+        found[table] = {(c["name"], c["sqltext"]) for c in inspect(engine).get_check_constraints(table)}
+    return found
+
+
+@pytest.fixture
+def at_0004(tmp_path: Path):
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    db.upgrade(engine, "0004")
+    _fill_at_0004(engine)
+    return engine
+
+
+def test_upgrade_to_0005_keeps_every_row_of_every_table(at_0004) -> None:
+    before, indexes = _dump(at_0004), _indexes(at_0004)
+    assert len(before["run_documents"]) == 80 and len(before["annotations"]) == 80
+    assert len(before["runs"]) == 16 and len(before["metrics"]) == 17
+    db.upgrade(at_0004)
+    assert db.current_revision(at_0004) == db.head_revision()
+    assert _dump(at_0004) == before
+    assert _indexes(at_0004) == indexes  # the rebuilt tables got their indexes back
+    with at_0004.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1  # on again for the pooled connection
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        names = conn.exec_driver_sql("SELECT name FROM sqlite_master").scalars().all()
+    assert not [n for n in names if n.startswith("_alembic_tmp")]
+
+
+def test_the_database_refuses_values_outside_the_vocabularies(tmp_path: Path) -> None:
+    from sqlalchemy.exc import IntegrityError
+    from sqlmodel import Session
+
+    from annotator.store.models import Coder, Document, Run
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    db.upgrade(engine)
+    with Session(engine) as session:
+        coder = Coder(name="alice", kind="human")
+        session.add(coder)
+        session.commit()
+        coder_id = coder.id
+    with pytest.raises(IntegrityError, match="ck_runs_status"), Session(engine) as session:
+        session.add(Run(coder_id=coder_id, kind="human", status="bogus"))  # type: ignore[arg-type]
+        session.commit()
+    with pytest.raises(IntegrityError, match="ck_documents_split"), Session(engine) as session:
+        session.add(Document(doc_key="d", text="t", text_sha256="0" * 64, split="train"))  # type: ignore[arg-type]
+        session.commit()
+    with Session(engine) as session:  # the vocabularies themselves, and NULL splits, are accepted
+        session.add(Run(coder_id=coder_id, kind="human", status="done"))  # type: ignore[arg-type]
+        session.add(Document(doc_key="d", text="t", text_sha256="0" * 64))
+        session.commit()
+
+
+@pytest.mark.parametrize(("table", "column", "bad"), CHECKED)
+def test_each_constraint_holds_after_the_upgrade(at_0004, table: str, column: str, bad: str) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    db.upgrade(at_0004)
+    with pytest.raises(IntegrityError, match=f"ck_{table}_{column}"), at_0004.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE {table} SET {column} = ?", (bad,))
+
+
+def test_downgrade_to_0004_and_upgrade_again_keep_every_row(at_0004) -> None:
+    before, indexes = _dump(at_0004), _indexes(at_0004)
+    db.upgrade(at_0004)
+    assert all(_checks(at_0004).values())
+    db.downgrade(at_0004, "0004")
+    assert db.current_revision(at_0004) == "0004"
+    assert not any(_checks(at_0004).values())
+    assert _dump(at_0004) == before and _indexes(at_0004) == indexes
+    with at_0004.begin() as conn:  # the constraints are gone with 0005
+        conn.exec_driver_sql("UPDATE splits SET scope = 'some' WHERE id = 1")
+        conn.exec_driver_sql("UPDATE splits SET scope = 'all' WHERE id = 1")
+    db.upgrade(at_0004)
+    assert _dump(at_0004) == before and _indexes(at_0004) == indexes
+    assert all(_checks(at_0004).values())
+
+
+def test_a_row_outside_a_vocabulary_stops_the_upgrade_in_one_line(at_0004) -> None:
+    with at_0004.begin() as conn:
+        conn.exec_driver_sql("UPDATE runs SET status = 'stale' WHERE id IN (1, 2)")
+    before = _dump(at_0004)
+    with pytest.raises(DatabaseError) as caught:
+        db.ensure_schema(at_0004)
+    message = str(caught.value)
+    assert "runs.status holds 'stale' in 2 row(s)" in message and "\n" not in message
+    assert db.current_revision(at_0004) == "0004" and _dump(at_0004) == before
+    with at_0004.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_the_check_constraints_of_the_models_are_those_of_the_migrations(tmp_path: Path) -> None:
+    """compare_metadata does not look at CHECK constraints: compare their names and texts here."""
+    from sqlalchemy import CheckConstraint
+    from sqlmodel import SQLModel
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    db.upgrade(engine)
+    for name, table in SQLModel.metadata.tables.items():
+        declared = {(c.name, str(c.sqltext)) for c in table.constraints if isinstance(c, CheckConstraint)}
+        reflected = {(c["name"], c["sqltext"]) for c in inspect(engine).get_check_constraints(name)}
+        assert reflected == declared, name
+    assert {t for t, _, _ in CHECKED} <= {
+        n
+        for n, t in SQLModel.metadata.tables.items()
+        if any(isinstance(c, CheckConstraint) for c in t.constraints)
+    }
+
+
+def test_a_dangling_reference_found_by_foreign_key_check_rolls_the_whole_migration_back(at_0004) -> None:
+    path = at_0004.url.database
+    with sqlite3.connect(path) as raw:  # a plain connection: foreign keys off, so the row goes in
+        raw.execute("INSERT INTO run_documents VALUES (999, 1)")
+    before, indexes = _dump(at_0004), _indexes(at_0004)
+    with pytest.raises(
+        DatabaseError, match=r"refused and rolled back: 1 row\(s\) point at rows that do not exist"
+    ):
+        db.upgrade(at_0004)
+    assert db.current_revision(at_0004) == "0004"
+    assert _dump(at_0004) == before and _indexes(at_0004) == indexes and not any(_checks(at_0004).values())
+    with at_0004.connect() as conn:
+        names = conn.exec_driver_sql("SELECT name FROM sqlite_master").scalars().all()
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert not [n for n in names if n.startswith("_alembic_tmp")]

@@ -8,19 +8,18 @@ itself is driven by a fake clock. No test asserts a timing.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import threading
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
-from annotator.data.corpus import import_documents
-from annotator.llm.spec import RunRequest
 from annotator.llm.transport import AdaptiveLimit, Backoff
 from annotator.services import run as runner
-from annotator.store.models import Annotation, Document, Run
-from tests.conftest import write
+from annotator.store.models import Run
+from tests.conftest import film_texts, import_docs, run_annotations, scripted_request
 from tests.scripted_server import Fail, ScriptedServer
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
@@ -35,36 +34,10 @@ def server():
 @pytest.fixture
 def docs(project, tmp_path: Path) -> dict[str, str]:
     """Ten documents, all in dev."""
-    texts = {
-        f"d{i:02d}": f"{w} film, {'awful' if i % 3 == 0 else 'lovely'} acting" for i, w in enumerate(WORDS)
-    }
-    rows = "".join(f'{k},"{t}"\n' for k, t in texts.items())
-    import_documents(project, write(tmp_path / "docs.csv", "id,text\n" + rows))
-    with project.transaction() as s:
-        for d in s.exec(select(Document)).all():
-            d.split = "dev"
-            s.add(d)
-    return texts
+    return import_docs(project, tmp_path, film_texts(WORDS))
 
 
-def _request(server: ScriptedServer, **kw) -> RunRequest:
-    defaults = {
-        "prompt": "sentiment/zero-shot.v1",
-        "model": "openai-compatible/scripted",
-        "base_url": server.base_url,
-        "split": "dev",
-        "concurrency": 3,
-        "cache": False,
-    }
-    return RunRequest(**{**defaults, **kw})
-
-
-def _annotations(project, run_id: int) -> dict[str, Annotation]:
-    with project.transaction() as s:
-        rows = s.exec(
-            select(Document.doc_key, Annotation).join(Annotation).where(col(Annotation.run_id) == run_id)
-        )
-        return {key: a for key, a in rows.all()}
+_request = functools.partial(scripted_request, split="dev", concurrency=3, cache=False)
 
 
 def test_a_storm_of_429s_is_waited_through_whatever_retries_says(project, docs, server) -> None:
@@ -83,7 +56,7 @@ def test_a_storm_of_429s_is_waited_through_whatever_retries_says(project, docs, 
     server.rule = storm
     server.latency = 0.01
     outcome = runner.label(project, _request(server, retries=1, max_wait=120))
-    stored = _annotations(project, outcome.run_id)
+    stored = run_annotations(project, outcome.run_id)
     assert outcome.status == "done" and outcome.stats.error == 0
     assert len(stored) == 10 and all(a.status == "ok" for a in stored.values())
     assert all(a.attempts >= 4 for a in stored.values())  # more attempts than --retries 1 allows
@@ -102,7 +75,7 @@ def test_max_wait_ends_a_permanent_rate_limit_with_a_message_and_resume_continue
     assert result.code != 0, result
     with project.transaction() as s:
         run = s.exec(select(Run)).one()
-    stored = _annotations(project, run.id)
+    stored = run_annotations(project, run.id)
     errors = [a for a in stored.values() if a.status == "error"]
     assert errors and not any(a.status == "ok" for a in stored.values())
     for a in errors:
@@ -112,8 +85,8 @@ def test_max_wait_ends_a_permanent_rate_limit_with_a_message_and_resume_continue
     server.rule = None  # the storm is over
     resumed = cli("run", "--resume", str(run.id), "--base-url", server.base_url)
     assert resumed.code == 0, resumed
-    assert all(a.status == "ok" for a in _annotations(project, run.id).values())
-    assert len(_annotations(project, run.id)) == 10
+    assert all(a.status == "ok" for a in run_annotations(project, run.id).values())
+    assert len(run_annotations(project, run.id)) == 10
 
 
 def test_server_errors_still_count_against_retries(project, docs, server) -> None:
@@ -121,7 +94,7 @@ def test_server_errors_still_count_against_retries(project, docs, server) -> Non
     # three 429s do not use up --retries 1; the two 500s after them do
     server.script([Fail(429, retry_after=0)] * 3 + [Fail(500)] * 2, text_contains="bravo")
     outcome = runner.label(project, _request(server, retries=1, max_wait=120))
-    stored = _annotations(project, outcome.run_id)
+    stored = run_annotations(project, outcome.run_id)
     alpha, bravo = stored["d00"], stored["d01"]
     assert alpha.status == "error" and "HTTP 500" in alpha.error and alpha.attempts == 2
     assert "gave up after 2 attempts" in alpha.error

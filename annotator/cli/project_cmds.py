@@ -42,22 +42,22 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 
     info = project_status(get_project(write=False))
     if as_json:
-        print_json(info)
+        print_json(info.to_json())
         return
-    docs = info["documents"]
-    console.print(f"[bold]{info['project']}[/bold]  {info['database']}  (schema {info['schema']})")
+    docs = info.documents
+    console.print(f"[bold]{info.project}[/bold]  {info.database}  (schema {info.schema})")
     console.print(
         f"documents: {docs['total']}  dev {docs['dev']}  test {docs['test']}  unassigned {docs['unassigned']}"
     )
-    if info["split"]:
-        sp = info["split"]
+    if info.split:
+        sp = info.split
         how = f", stratified by {sp['stratify']}" if sp["stratify"] else ""
         forced = " (forced re-split)" if sp["forced"] else ""
         console.print(f"split: test share {sp['test_fraction']}, seed {sp['seed']}{how}, {sp['at']}{forced}")
-    if info["coders"]:
-        rows = [[c["name"], c["kind"], c["runs"], c["codes"], c["dev"], c["test"]] for c in info["coders"]]
+    if info.coders:
+        rows = [[c["name"], c["kind"], c["runs"], c["codes"], c["dev"], c["test"]] for c in info.coders]
         console.print(table("coders", ["coder", "kind", "runs", "codes", "dev", "test"], rows))
-    coded = [r for r in info["runs"] if r["kind"] not in ("human", "gold")]  # imports are in the coders table
+    coded = [r for r in info.runs if r["kind"] not in ("human", "gold")]  # imports are in the coders table
     if coded:
         rows = [
             [r["id"], r["coder"], r["kind"], r["codebook"], r["model"], r["split"], r["status"], r["items"]]
@@ -66,12 +66,10 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
         console.print(
             table("runs", ["id", "coder", "kind", "codebook", "model", "split", "status", "items"], rows)
         )
-    if info.get("archived_runs"):
-        console.print(
-            f"{info['archived_runs']} archived run(s) not shown (`annotator runs --all` lists them)"
-        )
-    if info["prompts"]:
-        rows = [[p["ref"], p["sha256"], p["frozen_at"] or "-"] for p in info["prompts"]]
+    if info.archived_runs:
+        console.print(f"{info.archived_runs} archived run(s) not shown (`annotator runs --all` lists them)")
+    if info.prompts:
+        rows = [[p["ref"], p["sha256"], p["frozen_at"] or "-"] for p in info.prompts]
         console.print(table("prompts used", ["prompt", "sha256", "frozen"], rows))
     if not docs["total"]:
         console.print("No documents yet: `annotator import docs FILE --text COL --id COL`")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from annotator.cli.common import console, err_console, get_project, print_json
+
+if TYPE_CHECKING:
+    from annotator.services.plan import Plan
 
 
 def register(app: typer.Typer) -> None:
@@ -296,42 +299,40 @@ def plan(
     _show_plan(runner.plan(get_project(write=False), request), as_json)
 
 
-def _show_plan(info: dict[str, Any], as_json: bool) -> None:
+def _show_plan(info: Plan, as_json: bool) -> None:
     if as_json:
-        print_json(info)
+        print_json(info.to_json())
         return
-    for message in info["messages"]:
-        console.rule(f"[bold]{message['role']}[/bold]  (document {info['example_document']})", align="left")
+    for message in info.messages:
+        console.rule(f"[bold]{message['role']}[/bold]  (document {info.example_document})", align="left")
         console.print(message["content"], markup=False)
     console.rule()
-    existing = (
-        f"; run {info['existing_run']} has {info['already_done']} already" if info["existing_run"] else ""
-    )
+    existing = f"; run {info.existing_run} has {info.already_done} already" if info.existing_run else ""
     out = (
-        f"at most {info['tokens_out_per_item']}"
-        if info["max_tokens_set"]
-        else f"{info['tokens_out_per_item']} (assumed: no max_tokens set)"
+        f"at most {info.tokens_out_per_item}"
+        if info.max_tokens_set
+        else f"{info.tokens_out_per_item} (assumed: no max_tokens set)"
     )
-    if info["cost_usd"] is None:
+    if info.cost_usd is None or info.cost_usd_max is None:
         cost = "unknown (no price for this model; add it to annotator.toml)"
-    elif info["price_per_million"] and not any(info["price_per_million"]):
+    elif info.price_per_million and not any(info.price_per_million):
         cost = "none (a local model)"
     else:
         cost = (
-            f"≈ ${info['cost_usd']:.4f} at the mean prompt, at most ${info['cost_usd_max']:.4f} if every prompt "
-            f"were the longest sampled{'' if info['max_tokens_set'] else ' (answers of the assumed length)'}"
+            f"≈ ${info.cost_usd:.4f} at the mean prompt, at most ${info.cost_usd_max:.4f} if every prompt "
+            f"were the longest sampled{'' if info.max_tokens_set else ' (answers of the assumed length)'}"
         )
     lines = [
-        f"{info['prompt']} on {info['selection']} with {info['model']}: {info['documents']} documents x "
-        f"{info['repeats']} repeat(s) = {info['items']} answers{existing}; {info['from_cache']} from the cache; "
-        f"{info['to_ask']} to ask.",
-        f"prompt tokens per answer (≈, from {info['tokens_sampled']} sampled documents): mean "
-        f"{info['tokens_in_mean']}, max {info['tokens_in_max']} (document {info['tokens_in_max_document']}); "
+        f"{info.prompt} on {info.selection} with {info.model}: {info.documents} documents x "
+        f"{info.repeats} repeat(s) = {info.items} answers{existing}; {info.from_cache} from the cache; "
+        f"{info.to_ask} to ask.",
+        f"prompt tokens per answer (≈, from {info.tokens_sampled} sampled documents): mean "
+        f"{info.tokens_in_mean}, max {info.tokens_in_max} (document {info.tokens_in_max_document}); "
         f"answer tokens: {out}.",
         f"cost {cost}.",
-        f"time ≈ {info['time_s']:g} s at concurrency {info['concurrency']} ({info['time_note']}).",
+        f"time ≈ {info.time_s:g} s at concurrency {info.concurrency} ({info.time_note}).",
     ]
-    context = info.get("context")
+    context = info.context
     if context is not None:
         too_long = context["too_long"]
         if too_long:
@@ -349,10 +350,10 @@ def _show_plan(info: dict[str, Any], as_json: bool) -> None:
             )
         else:
             lines.append(f"every prompt fits the model's context ({context['tokens']} tokens).")
-    if info["overlap"]:
+    if info.overlap:
         lines.append("overlap with each human and gold coder (documents of this run it coded):")
-        lines += [f"  {o['coder']} ({o['kind']}): {o['coded']} of {o['of']}" for o in info["overlap"]]
+        lines += [f"  {o.coder} ({o.kind}): {o.coded} of {o.of}" for o in info.overlap]
     else:
         lines.append("overlap: no human or gold coder has codes on this codebook yet.")
-    lines.append(f"parameters: {info['params']}")
+    lines.append(f"parameters: {info.params}")
     console.print("\n".join(lines), markup=False)

@@ -11,10 +11,12 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from annotator.codebook.model import Codebook, Label, LabelExamples, UncertainLabel
 from annotator.errors import CodebookError
+from annotator.textfiles import DecodeFailure, read_text
+from annotator.yamllines import YamlPath, line_at, yaml_key
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,7 @@ class Problem:
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
-Path_ = tuple[str | int, ...]
-Lines = dict[Path_, int]
+Path_ = YamlPath
 
 
 _MISSING = {
@@ -57,14 +58,6 @@ _PATTERN["UncertainLabel"] = _PATTERN["Label"]
 
 def _fmt_path(path: Path_) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-
-
-def _line(lines: Lines, path: Path_) -> int | None:
-    """The line of a path, or of its nearest ancestor that is in the file (e.g. for a missing field)."""
-    for k in range(len(path), -1, -1):
-        if path[:k] in lines:
-            return lines[path[:k]]
-    return None
 
 
 def _describe(value: object) -> str:
@@ -123,8 +116,8 @@ def _friendly(err: Any) -> str:
     return messages.get(kind, err["msg"])
 
 
-def _to_python(node: Node, path: Path_, lines: Lines, found: list[tuple[Path_, str]], stack: set) -> Any:
-    """Build plain Python data from a YAML node, recording the line of every key and list item."""
+def _to_python(node: Node, path: Path_, found: list[tuple[Path_, str]], stack: set) -> Any:
+    """Build plain Python data from a YAML node (lines are looked up in the node afterwards: `line_at`)."""
     if id(node) in stack:
         found.append((path, "a YAML alias refers to itself: remove the loop"))
         return None
@@ -132,19 +125,16 @@ def _to_python(node: Node, path: Path_, lines: Lines, found: list[tuple[Path_, s
     if isinstance(node, MappingNode):
         loader.flatten_mapping(node)  # resolve '<<' merge keys
         out: dict[str, Any] = {}
+        seen: dict[str, int] = {}  # key -> line of its last occurrence so far
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, ScalarNode) else "?"
+            key = yaml_key(key_node)
             if key in out:
-                found.append(
-                    ((*path, key), f"duplicate key (first at line {lines[(*path, key)]}): remove one")
-                )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, (*path, key), lines, found, stack)
+                found.append(((*path, key), f"duplicate key (first at line {seen[key]}): remove one"))
+            seen[key] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, (*path, key), found, stack)
         return out
     if isinstance(node, SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-        return [_to_python(item, (*path, i), lines, found, stack) for i, item in enumerate(node.value)]
+        return [_to_python(item, (*path, i), found, stack) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
 
 
@@ -204,9 +194,8 @@ def _collect(text: str, source: str) -> tuple[Codebook | None, list[Problem]]:
     """Parse and validate; return the codebook (None when any problem) and every problem, by line."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        lines: Lines = {(): root.start_mark.line + 1} if root is not None else {}
         raw: list[tuple[Path_, str]] = []
-        data = _to_python(root, (), lines, raw, set()) if root is not None else None
+        data = _to_python(root, (), raw, set()) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
@@ -223,14 +212,14 @@ def _collect(text: str, source: str) -> tuple[Codebook | None, list[Problem]]:
         return None, [Problem(source, None, "", msg)]
     if not isinstance(data, dict):
         msg = f"a codebook must be a mapping (name: ..., version: ..., labels: ...), not {_describe(data)}"
-        return None, [Problem(source, lines[()], "", msg)]
+        return None, [Problem(source, line_at(root, ()), "", msg)]
     raw += _lint(data)
     codebook = None
     try:
         codebook = Codebook.model_validate(data)
     except ValidationError as exc:
         raw += [(tuple(err["loc"]), _friendly(err)) for err in exc.errors()]
-    problems = [Problem(source, _line(lines, path), _fmt_path(path), msg) for path, msg in raw]
+    problems = [Problem(source, line_at(root, path), _fmt_path(path), msg) for path, msg in raw]
     problems.sort(key=lambda p: (p.line is None, p.line or 0))
     return (codebook if not problems else None), problems
 
@@ -245,11 +234,19 @@ def parse_codebook(text: str, source: str = "<codebook>") -> Codebook:
     return codebook
 
 
+def _not_utf8(source: str, failure: DecodeFailure) -> CodebookError:
+    msg = (
+        f"not UTF-8: byte 0x{failure.byte:02x} at offset {failure.offset} (line {failure.line}) cannot be "
+        "decoded; save the file as UTF-8 (most editors offer it under Save As > Encoding)"
+    )
+    return CodebookError(f"codebook file {source} is {msg}", [Problem(source, failure.line, "", msg)])
+
+
 def _read(path: str | Path) -> str:
     """The file's text (UTF-8, a BOM allowed); CodebookError for a missing or undecodable file."""
     source = str(path)
     try:
-        data = Path(path).read_bytes()
+        return read_text(path, lambda failure: _not_utf8(source, failure))
     except OSError as exc:
         if isinstance(exc, FileNotFoundError):
             msg = "create it or check the path (`annotator codebook list` shows the project's codebooks)"
@@ -258,15 +255,6 @@ def _read(path: str | Path) -> str:
             problem = f"cannot read the codebook file: {exc.strerror}; give the path of a readable .yaml file"
             message = f"{source}: {problem}"
         raise CodebookError(message, [Problem(source, None, "", problem)]) from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        msg = (
-            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}) cannot be "
-            "decoded; save the file as UTF-8 (most editors offer it under Save As > Encoding)"
-        )
-        raise CodebookError(f"codebook file {source} is {msg}", [Problem(source, line, "", msg)]) from None
 
 
 def load_codebook(path: str | Path) -> Codebook:

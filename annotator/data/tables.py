@@ -27,6 +27,7 @@ from annotator.data.csv_reader import (
     DelimitedReader,
 )
 from annotator.errors import InputError
+from annotator.textfiles import find_decode_failure
 
 __all__ = [
     "ALLOW_MULTILINE_HINT",
@@ -134,29 +135,14 @@ def _text_encoding(encoding: str | None) -> str:
 def _decode_error(path: Path, encoding: str | None) -> InputError:
     """Where a file stops being valid text, found by a second pass (only on that error): the streaming reader
     decodes block by block and cannot tell the line itself."""
-    decoder = codecs.getincrementaldecoder(_text_encoding(encoding))("strict")
-    offset = newlines = 0
-    with path.open("rb") as fh:
-        while True:
-            block = fh.read(_BLOCK)
-            pending = decoder.getstate()[0]
-            try:
-                decoder.decode(block, final=not block)
-            except UnicodeDecodeError as exc:
-                data = exc.object if isinstance(exc.object, bytes) else pending + block
-                skipped = len(pending) + len(block) - len(data)  # e.g. a byte order mark already read
-                line = newlines + data[: exc.start].count(b"\n") - pending.count(b"\n") + 1
-                at = offset - len(pending) + skipped + exc.start
-                return InputError(
-                    f"{path}:{line}: not valid {exc.encoding} (byte 0x{data[exc.start]:02x} at offset {at}); "
-                    "save the file as UTF-8 (Excel: 'CSV UTF-8'), or pass --encoding with its real encoding, "
-                    "e.g. --encoding latin-1"
-                )
-            if not block:
-                break
-            offset += len(block)
-            newlines += block.count(b"\n")
-    return InputError(f"{path}: not valid {encoding or 'utf-8'}; pass --encoding with its real encoding")
+    failure = find_decode_failure(path, _text_encoding(encoding))
+    if failure is None:
+        return InputError(f"{path}: not valid {encoding or 'utf-8'}; pass --encoding with its real encoding")
+    return InputError(
+        f"{path}:{failure.line}: not valid {failure.encoding} (byte 0x{failure.byte:02x} at offset "
+        f"{failure.offset}); save the file as UTF-8 (Excel: 'CSV UTF-8'), or pass --encoding with its real "
+        "encoding, e.g. --encoding latin-1"
+    )
 
 
 def file_sha256(path: Path) -> str:

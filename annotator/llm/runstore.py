@@ -35,6 +35,7 @@ from annotator.store.models import (
     PromptVersion,
     Run,
     RunDocument,
+    RunStatus,
     utcnow,
 )
 from annotator.store.registry import (
@@ -240,7 +241,7 @@ class RunStore:
         self.created = {}
         return True
 
-    def finish(self, status: str, error: str | None, server_model: str | None) -> Run:
+    def finish(self, status: RunStatus, error: str | None, server_model: str | None) -> Run:
         with self.project.transaction() as session:
             run = session.get(Run, self.run_id)
             assert run is not None

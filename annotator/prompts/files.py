@@ -9,15 +9,19 @@ from pathlib import Path
 from annotator.errors import TemplateError
 from annotator.prompts.refs import _FILE_RE, _NAME, PromptRef, _display, parse_ref
 from annotator.prompts.template import PromptTemplate, parse_prompt
+from annotator.textfiles import DecodeFailure, read_text
 
 
 def _read(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TemplateError(
-            f"{_display(path)}: not UTF-8 text (byte {exc.start}) — save the file as UTF-8"
-        ) from exc
+    """The template's text (UTF-8, a BOM allowed); TemplateError naming the byte that is not."""
+
+    def not_utf8(failure: DecodeFailure) -> TemplateError:
+        return TemplateError(
+            f"{_display(path)}: not UTF-8 text (byte 0x{failure.byte:02x} at offset {failure.offset}, "
+            f"line {failure.line}) — save the file as UTF-8"
+        )
+
+    return read_text(path, not_utf8)
 
 
 def load_prompt(prompts_dir: Path, ref: str | PromptRef) -> PromptTemplate:

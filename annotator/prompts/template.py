@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from annotator.codebook import Codebook
 from annotator.errors import TemplateError
 from annotator.prompts.refs import PromptRef, _display
+from annotator.yamllines import line_at
 
 _ROLES = ("system", "user", "assistant")
 _MARKERS = {f"[{role}]": role for role in _ROLES}
@@ -74,25 +75,6 @@ _ENV = ImmutableSandboxedEnvironment(
     keep_trailing_newline=True,
     autoescape=False,
 )
-
-
-def _yaml_line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """0-based line of the YAML node at a pydantic error location (the deepest part that exists)."""
-    if node is None:
-        return None
-    line = node.start_mark.line
-    for key in loc:
-        if isinstance(node, yaml.MappingNode) and isinstance(key, str):
-            pair = next(((k, v) for k, v in node.value if k.value == key), None)
-            if pair is None:
-                break
-            line, node = pair[0].start_mark.line, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-            line = node.start_mark.line
-        else:
-            break
-    return line
 
 
 class _View:
@@ -323,11 +305,16 @@ def _parse_meta(front: str, source: str) -> tuple[PromptMeta, tuple[int, ...]]:
         meta = PromptMeta.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
-        found = _yaml_line(node, tuple(error["loc"]))
+        line = _front_line(node, tuple(error["loc"]))
         where = ".".join(str(part) for part in error["loc"]) or "front matter"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise TemplateError(
-            f"{source}:{(found or 0) + 2}: front matter {where}: {error['msg']}{more} — fix the front matter"
+            f"{source}:{line}: front matter {where}: {error['msg']}{more} — fix the front matter"
         ) from exc
-    lines = tuple((_yaml_line(node, ("examples", i, "label")) or 0) + 2 for i in range(len(meta.examples)))
+    lines = tuple(_front_line(node, ("examples", i, "label")) for i in range(len(meta.examples)))
     return meta, lines
+
+
+def _front_line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
+    """The file line of the front matter value at a pydantic error location (the YAML starts on line 2)."""
+    return (line_at(node, loc) or 1) + 1

@@ -11,6 +11,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import col
 
 from annotator.project import Project
+from annotator.services.results import LEGACY, readable, schema_of
 from annotator.store.models import CodebookVersion, Metric, Run, utcnow
 
 from .fmt import redact, utc
@@ -22,8 +23,9 @@ def last_change(run: Run) -> datetime | None:
 
 
 def agreement_now(project: Project, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Reliability computed for the report where none is stored (or only one from before the coverage rule):
-    each codebook with human codes, on the dev and test splits, with the default settings. Not stored."""
+    """Reliability computed for the report where none is stored (or only one from before the coverage rule, or
+    of a schema this version does not read): each codebook with human codes, on the dev and test splits, with
+    the default settings. Not stored."""
     from annotator.errors import AnnotatorError
     from annotator.services.agreement import compute_agreement, load_codes
 
@@ -78,7 +80,7 @@ def comparisons(
 ) -> list[dict[str, Any]]:
     """The leaderboard and pairwise tests on the test split: the latest stored `compare` per gold coder and
     codebook, or computed now (and stored) where none is, or where the stored one predates the coverage rule
-    or a change to one of its runs."""
+    or a change to one of its runs, or is of a schema this version does not read (``fresh_compare``)."""
     from annotator.errors import AnnotatorError
     from annotator.services.compare import compare
 
@@ -108,9 +110,14 @@ def comparisons(
 
 
 def fresh_compare(row: Metric, runs: dict[int, Run]) -> bool:
-    """A stored leaderboard computed under the coverage rule, after the last change to any of its runs."""
-    entries = row.result.get("runs", [])
-    if not all("alpha_vs_majority" in e for e in entries):
+    """A stored leaderboard of this version's shape (rows stored before results carried a schema: computed
+    under the coverage rule, every run with its alpha vs the human majority), after the last change to any of
+    its runs. Any other is computed again."""
+    entries = (row.result or {}).get("runs", [])
+    if schema_of(row.result) == LEGACY:
+        if not all("alpha_vs_majority" in e for e in entries):
+            return False
+    elif not readable("compare", row.result):
         return False
     created = utc(row.created_at)
     changed = [

@@ -10,7 +10,6 @@ and of the project's ``.env``).
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import datetime
 from typing import Any
@@ -24,66 +23,37 @@ from annotator.redaction import (  # the report's redaction is the tool's one ru
     scrub_text,
 )
 from annotator.store.models import as_utc as utc
+from annotator.textfmt import NA, count, duration, interval, number, usd
+from annotator.textfmt import percent as pct
 
-__all__ = ["REDACTED", "is_secret_key", "known_secrets", "redact", "remove_secrets", "scrub_text"]
-
-NA = "n/a"
+__all__ = [
+    "NA",
+    "REDACTED",
+    "count",
+    "duration",
+    "is_secret_key",
+    "known_secrets",
+    "pct",
+    "redact",
+    "remove_secrets",
+    "scrub_text",
+    "usd",
+]
 
 # -- numbers and times ---------------------------------------------------------------------------------
+# The number formatting is annotator.textfmt's (one home for the CLI and the reports); the report shows two
+# decimals and "n/a" for a figure that could not be computed.
 
 
 def num(x: Any, digits: int = 2) -> str:
-    if x is None or isinstance(x, bool):
-        return NA
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return NA
-    if not math.isfinite(value):
-        return NA
-    return f"{round(value, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.00"
+    return number(x, digits, NA)
 
 
 def ci(e: dict[str, Any] | None, digits: int = 2) -> str:
     """An estimate with its interval: "0.81 [0.77, 0.85]"; "too few units (n; ...)" for a figure left
     uncomputed on too small an overlap; "n/a" when it could not be computed for another reason. An interval
     whose bootstrap left too many replicates undefined is marked."""
-    if not isinstance(e, dict):
-        return NA
-    if e.get("estimate") is None:
-        reason = e.get("reason")
-        return reason if isinstance(reason, str) and reason.startswith("too few units") else NA
-    if e.get("low") is None or e.get("high") is None:
-        return num(e["estimate"], digits)
-    text = f"{num(e['estimate'], digits)} [{num(e['low'], digits)}, {num(e['high'], digits)}]"
-    return text + " (interval unreliable)" if e.get("unreliable") else text
-
-
-def pct(x: Any, digits: int = 0) -> str:
-    if x is None:
-        return NA
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return NA
-    return f"{100 * value:.{digits}f}%" if math.isfinite(value) else NA
-
-
-def count(x: Any) -> str:
-    if x is None:
-        return NA
-    try:
-        return f"{int(x):,}"
-    except (TypeError, ValueError):
-        return str(x)
-
-
-def usd(x: Any) -> str:
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return NA
-    return "$0" if value == 0 else f"${value:,.4f}"
+    return interval(e, digits, NA, too_few=True, brief=True)
 
 
 def when(t: datetime | str | None) -> str:
@@ -101,18 +71,6 @@ def when(t: datetime | str | None) -> str:
         return str(t)
     assert value is not None
     return f"{value:%Y-%m-%d %H:%M:%S} UTC"
-
-
-def duration(seconds: Any) -> str:
-    try:
-        s = float(seconds)
-    except (TypeError, ValueError):
-        return NA
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.2f} h"
 
 
 def as_json(value: Any) -> str:

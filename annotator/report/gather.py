@@ -19,6 +19,7 @@ from sqlmodel import col, select
 from annotator import __version__
 from annotator.project import Project
 from annotator.services.agreement import RUN_KINDS
+from annotator.services.results import LEGACY, SCHEMAS, readable, schema_of
 from annotator.services.runs import list_runs
 from annotator.services.status import project_status
 from annotator.services.validation import RunInfo, freeze_status
@@ -57,8 +58,8 @@ def _agreement(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]]
         latest[key] = row  # rows come in id order: the last one wins
     out = []
     for key, row in latest.items():
-        if "min_units" not in row.result:
-            continue  # stored before the coverage rule: its run figures pooled every unit (recomputed below)
+        if not _current_agreement(row):
+            continue  # not of the coverage rule's kind, or of another version's shape (recomputed below)
         created = utc(row.created_at)
         run_ids = sorted({c["run_id"] for c in row.result.get("coders", []) if c.get("run_id") is not None})
         changed = [
@@ -79,6 +80,23 @@ def _agreement(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]]
             }
         )
     return sorted(out, key=lambda a: (a["params"].get("codebook") or "", a["split"] or "", a["metric_id"]))
+
+
+def _current_agreement(row: Metric) -> bool:
+    """A stored agreement of this version's shape. Rows stored before results carried a schema are read
+    when they follow the coverage rule (they have ``min_units``): earlier ones pooled every unit."""
+    if schema_of(row.result) == LEGACY:
+        return "min_units" in (row.result or {})
+    return readable("agreement", row.result)
+
+
+def _unreadable(metrics: list[Metric]) -> list[dict[str, Any]]:
+    """Stored results of a schema this version does not read (written by another version): left out."""
+    return [
+        {"metric_id": m.id, "kind": m.kind, "schema": schema_of(m.result), "reads": SCHEMAS[m.kind]}
+        for m in metrics
+        if m.kind in SCHEMAS and not readable(m.kind, m.result)
+    ]
 
 
 def _headlines(validation: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -122,6 +140,8 @@ def _validation(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]
         latest[key] = row
     tables: dict[tuple[Any, ...], dict[str, Any]] = {}
     for key, row in latest.items():
+        if not readable("validation", row.result):
+            continue  # another version's shape: left out (listed among the unreadable results)
         result = redact(row.result)
         entry = result.pop("run", {})
         created = utc(row.created_at)
@@ -287,7 +307,7 @@ def gather(project: Project) -> dict[str, Any]:
     return {
         "resplit": {"at": last_forced, "runs_before": before_resplit},
         "project": {
-            "name": status["project"],
+            "name": status.project,
             "generated_at": utcnow(),
             "database": _database(project),
         },
@@ -296,7 +316,7 @@ def gather(project: Project) -> dict[str, Any]:
             "python": sys.version.split()[0],
             "platform": platform.platform(terse=True),
         },
-        "documents": status["documents"] | {"meta_columns": sorted(meta_columns)},
+        "documents": {**status.documents, "meta_columns": sorted(meta_columns)},
         "splits": [
             {
                 "id": e.id,
@@ -311,7 +331,7 @@ def gather(project: Project) -> dict[str, Any]:
             }
             for e in splits
         ],
-        "coders": status["coders"],
+        "coders": status.coders,
         "codebooks": [
             {
                 "ref": f"{c.name}@{c.version}",
@@ -340,6 +360,7 @@ def gather(project: Project) -> dict[str, Any]:
         "runs": run_rows,
         "archived_runs": archived,
         "agreement": agreement,
+        "unreadable": _unreadable(metrics),
         "validation": validation,
         "headlines": _headlines(validation),
         "comparisons": comparisons(project, [m for m in metrics if m.kind == "compare"], by_id, validation),

@@ -51,6 +51,7 @@ from typing import Any
 
 from annotator.errors import InputError
 from annotator.project import Project
+from annotator.services.results import stamped
 from annotator.stats.agreement import Settings, agreement_figures
 from annotator.stats.agreement_text import MARGIN, VERDICTS, YARDSTICK_RULE, yardstick_rule
 from annotator.stats.intervals import CI, MIN_UNITS, json_number, percentile_interval
@@ -221,7 +222,7 @@ def agreement(
             run_id=next(iter(run_ids)) if len(run_ids) == 1 else None,
             split=split,
             params=params,
-            result=result,
+            result=stamped("agreement", result),
         )
         session.add(row)
         session.flush()

@@ -9,17 +9,19 @@ from the model's measured latency in this project where earlier runs exist, else
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import numpy as np
 from sqlmodel import Session, col, select
 
-from annotator.data.selection import overlap
+from annotator.data.selection import Overlap, overlap
 from annotator.llm import cache
 from annotator.llm.providers import cost, price
 from annotator.llm.spec import ANSWER_TOKENS, ContextLimit, Item, ResolvedRun
 from annotator.project import Project
 from annotator.prompts import Message
+from annotator.services.results import Result
 from annotator.store.models import Annotation, Run
 
 SAMPLE = 50  # documents whose prompts the token and cost estimates are computed from
@@ -28,6 +30,68 @@ ASSUMED_S = {
     "local": 1.0,
     "remote": 0.6,
 }  # seconds per answer when nothing was measured (+ output at 85 tok/s local)
+
+
+class TooLong(TypedDict):
+    document: str  # the document's key
+    tokens: int  # its prompt's tokens
+
+
+class ContextCheck(TypedDict):
+    """A local model's context against every prompt of the run."""
+
+    tokens: int  # the context the model is served with
+    reserve: int  # of which kept for the answer
+    counted_by: str  # "tokenizer" (the model's own), or why an estimate
+    truncate: bool  # --truncate: too-long documents are cut to fit instead of stored as errors
+    too_long: list[TooLong]  # sorted by document key
+
+
+class CodedBySpec(TypedDict):
+    names: list[str]  # as given to --coded-by
+    mode: str  # "any" or "all" (--coded-by-all)
+    coders: list[str]  # the coders they stand for
+
+
+@dataclass(frozen=True)
+class Plan(Result):
+    """What a run would do (`annotator plan`); ``to_json()`` is what ``plan --json`` prints."""
+
+    prompt: str  # the prompt's ref
+    codebook: str  # name@version
+    model: str
+    params: dict[str, Any]  # the generation parameters the run would send
+    split: str
+    sample: int | None
+    coded_by: CodedBySpec | None  # --coded-by, resolved
+    selection: str  # the selection in words ("the dev split, coded by alice, a seeded sample of 50 (seed 0)")
+    documents: int  # documents selected
+    repeats: int
+    items: int  # answers the run needs: documents x repeats
+    already_done: int  # answers the existing run with the same spec holds
+    from_cache: int  # answers the cache holds
+    to_ask: int  # answers to ask a model
+    existing_run: int | None  # the run with the same spec, resumed by `run`
+    overlap: list[Overlap]  # per human and gold coder: how many of the documents it coded
+    messages: list[Message]  # the rendered prompt of the first document
+    example_document: str  # that document's key
+    tokens_sampled: int  # documents the token estimates come from (up to SAMPLE)
+    tokens_in_per_item: int  # the mean prompt tokens (kept for older readers; = tokens_in_mean)
+    tokens_in_mean: int
+    tokens_in_max: int
+    tokens_in_max_document: str  # the key of the longest sampled prompt's document
+    tokens_out_per_item: int  # max_tokens, else the assumed answer length
+    tokens_out_assumed: bool  # no max_tokens set
+    max_tokens_set: bool
+    price_per_million: tuple[float, float] | None  # (input, output) USD, None when unknown
+    cost_usd: float | None  # at the mean prompt; None without a price
+    cost_usd_max: float | None  # if every prompt were the longest sampled
+    seconds_per_item: float
+    time_s: float  # to_ask x seconds_per_item / concurrency
+    time_basis: str  # "measured" or "assumed"
+    time_note: str  # the basis in words
+    concurrency: int
+    context: ContextCheck | None  # local models only
 
 
 def prompt_tokens(messages: list[Message]) -> int:
@@ -54,7 +118,7 @@ def _measured_latency(session: Session, model: str) -> tuple[float, int] | None:
     return (sum(values) / len(values) / 1000, len(values)) if values else None
 
 
-def _context_check(resolved: ResolvedRun, rendered: dict[int, list[Message]]) -> dict[str, Any] | None:
+def _context_check(resolved: ResolvedRun, rendered: dict[int, list[Message]]) -> ContextCheck | None:
     """Local models: the documents whose prompt does not fit the context, counted with the model's own
     tokenizer (a server is started only when some prompt might not fit), else estimated."""
     if not resolved.model.embedded:
@@ -80,17 +144,17 @@ def _context_check(resolved: ResolvedRun, rendered: dict[int, list[Message]]) ->
             with local.LocalServer(path, parallel=1) as server:
                 counts = {d: server.count_tokens(m) for d, m in maybe.items()}
     keys = {d.id: d.key for d in resolved.documents}
-    too_long = [{"document": keys[d], "tokens": n} for d, n in counts.items() if n > limit.budget]
-    return {
-        "tokens": tokens,
-        "reserve": reserve,
-        "counted_by": counted_by,
-        "truncate": resolved.request.truncate,
-        "too_long": sorted(too_long, key=lambda row: str(row["document"])),
-    }
+    too_long = [TooLong(document=keys[d], tokens=n) for d, n in counts.items() if n > limit.budget]
+    return ContextCheck(
+        tokens=tokens,
+        reserve=reserve,
+        counted_by=counted_by,
+        truncate=resolved.request.truncate,
+        too_long=sorted(too_long, key=lambda row: str(row["document"])),
+    )
 
 
-def make_plan(project: Project, resolved: ResolvedRun) -> dict[str, Any]:
+def make_plan(project: Project, resolved: ResolvedRun) -> Plan:
     request = resolved.request
     items = resolved.items()
     docs = resolved.documents
@@ -165,44 +229,48 @@ def make_plan(project: Project, resolved: ResolvedRun) -> dict[str, Any]:
         messages(i)  # the context check reads every prompt
     context = _context_check(resolved, rendered)
     first = messages(0)
-    return {
-        "prompt": str(resolved.template.ref),
-        "codebook": resolved.codebook.ref,
-        "model": str(resolved.model),
-        "params": resolved.params,
-        "split": request.split,
-        "sample": request.sample,
-        "coded_by": None
+    return Plan(
+        prompt=str(resolved.template.ref),
+        codebook=resolved.codebook.ref,
+        model=str(resolved.model),
+        params=resolved.params,
+        split=request.split,
+        sample=request.sample,
+        coded_by=None
         if resolved.coded_by is None
-        else {**resolved.coded_by.spec, "coders": list(resolved.coded_by.coders)},
-        "selection": (f"the {request.split} split" if request.split != "all" else "every document")
+        else CodedBySpec(
+            names=list(resolved.coded_by.names),
+            mode=resolved.coded_by.mode,
+            coders=list(resolved.coded_by.coders),
+        ),
+        selection=(f"the {request.split} split" if request.split != "all" else "every document")
         + (f", {resolved.coded_by.describe()}" if resolved.coded_by else "")
         + (f", a seeded sample of {request.sample} (seed {request.seed})" if request.sample else ""),
-        "documents": len(docs),
-        "repeats": request.repeats,
-        "items": len(items),
-        "already_done": len(done),
-        "from_cache": cached,
-        "to_ask": to_ask,
-        "existing_run": existing.id if existing is not None else None,
-        "overlap": [o.__dict__ for o in overlaps],
-        "messages": first,
-        "example_document": docs[0].key,
-        "tokens_sampled": len(tokens),
-        "tokens_in_per_item": tokens_mean,
-        "tokens_in_mean": tokens_mean,
-        "tokens_in_max": max(tokens),
-        "tokens_in_max_document": docs[longest].key,
-        "tokens_out_per_item": tokens_out,
-        "tokens_out_assumed": not bounded,
-        "max_tokens_set": bounded,
-        "price_per_million": prices,
-        "cost_usd": None if per_item is None else round(per_item * to_ask, 4),
-        "cost_usd_max": None if per_item_max is None else round(per_item_max * to_ask, 4),
-        "seconds_per_item": round(seconds_per_item, 3),
-        "time_s": round(to_ask * seconds_per_item / concurrency, 1),
-        "time_basis": basis,
-        "time_note": time_note,
-        "concurrency": concurrency,
-        "context": context,
-    }
+        documents=len(docs),
+        repeats=request.repeats,
+        items=len(items),
+        already_done=len(done),
+        from_cache=cached,
+        to_ask=to_ask,
+        existing_run=existing.id if existing is not None else None,
+        overlap=overlaps,
+        messages=first,
+        example_document=docs[0].key,
+        tokens_sampled=len(tokens),
+        tokens_in_per_item=tokens_mean,
+        tokens_in_mean=tokens_mean,
+        tokens_in_max=max(tokens),
+        tokens_in_max_document=docs[longest].key,
+        tokens_out_per_item=tokens_out,
+        tokens_out_assumed=not bounded,
+        max_tokens_set=bounded,
+        price_per_million=prices,
+        cost_usd=None if per_item is None else round(per_item * to_ask, 4),
+        cost_usd_max=None if per_item_max is None else round(per_item_max * to_ask, 4),
+        seconds_per_item=round(seconds_per_item, 3),
+        time_s=round(to_ask * seconds_per_item / concurrency, 1),
+        time_basis=basis,
+        time_note=time_note,
+        concurrency=concurrency,
+        context=context,
+    )

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from annotator.errors import AnnotatorError, TemplateError
 from annotator.llm.labeler import Engine, ProgressCallback, Stats
@@ -20,7 +20,10 @@ from annotator.llm.runstore import RunStore
 from annotator.llm.spec import ANSWER_TOKENS, ContextLimit, Item, ResolvedRun, RunError, RunRequest, resolve
 from annotator.project import Project
 from annotator.prompts import Message
-from annotator.store.models import Run
+from annotator.store.models import Run, RunStatus
+
+if TYPE_CHECKING:
+    from annotator.services.plan import Plan
 
 Notify = Callable[[str], None]
 
@@ -59,11 +62,11 @@ def resolve_request(project: Project, request: RunRequest) -> ResolvedRun:
         return resolve(project, session, request, local_sha)
 
 
-def plan(project: Project, request: RunRequest) -> dict[str, Any]:
+def plan(project: Project, request: RunRequest) -> Plan:
     """What a run would do, without calling any model: one rendered prompt, how many answers it would ask
     for (after what the run already has and what the cache holds), token, cost and time estimates from a
     seeded sample of the documents, the documents a local model cannot read, and the overlap with each human
-    and gold coder (see annotator.services.plan for the keys)."""
+    and gold coder (see annotator.services.plan.Plan for the fields)."""
     from annotator.services.plan import make_plan
 
     return make_plan(project, resolve_request(project, request))
@@ -227,7 +230,8 @@ def _label(
     items = [i for i in resolved.items() if done.get((i.document_id, i.repeat)) not in ("ok", "invalid")]
     stats = Stats(total=len(resolved.items()), before=len(resolved.items()) - len(items))
     start = time.perf_counter()
-    status, message = "done", None
+    status: RunStatus = "done"
+    message: str | None = None
     engine: Engine | None = None
     try:
         if items:

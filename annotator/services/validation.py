@@ -32,6 +32,7 @@ from sqlmodel import Session
 
 from annotator.errors import InputError
 from annotator.project import Project
+from annotator.services.results import stamped
 from annotator.stats.classification import INVALID, MIN_SUPPORT, confusion_stats, validation_figures
 from annotator.stats.intervals import CI, MIN_UNITS, estimate, json_number, wilson
 from annotator.store.models import (
@@ -314,7 +315,7 @@ def validate(
                 run_id=entry["run_id"],
                 split=split,
                 params=params,
-                result=common | {"run": entry},
+                result=stamped("validation", common | {"run": entry}),
             )
             session.add(row)
             session.flush()

@@ -8,14 +8,41 @@ schema works on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, LargeBinary, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import AutoString, Field, SQLModel
 
-CODER_KINDS = ("human", "llm", "baseline", "gold")
-RUN_STATUSES = ("running", "done", "interrupted", "failed")
-ANNOTATION_STATUSES = ("ok", "invalid", "error")
+# The closed vocabularies of the string columns: typed here, and held by CHECK constraints in the database
+# (migration 0005), so a misspelt value fails where it is written rather than in a later figure
+CoderKind = Literal["human", "llm", "baseline", "gold"]  # coders.kind, and runs.kind (the coder's kind)
+RunStatus = Literal["running", "done", "interrupted", "failed"]  # runs.status
+AnnotationStatus = Literal["ok", "invalid", "error"]  # annotations.status: a label, none that is valid, none
+DocumentSplit = Literal["dev", "test"]  # documents.split; NULL: not assigned yet
+SplitScope = Literal["all", "new"]  # splits.scope: every document was (re)assigned, or only unassigned ones
+
+CODER_KINDS: tuple[CoderKind, ...] = get_args(CoderKind)
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+ANNOTATION_STATUSES: tuple[AnnotationStatus, ...] = get_args(AnnotationStatus)
+DOCUMENT_SPLITS: tuple[DocumentSplit, ...] = get_args(DocumentSplit)
+SPLIT_SCOPES: tuple[SplitScope, ...] = get_args(SplitScope)
+
+
+def one_of(table: str, column: str, values: tuple[str, ...]) -> CheckConstraint:
+    """``column IN (values)``, named ``ck_<table>_<column>``. NULL passes (a CHECK refuses only false), so a
+    nullable column stays nullable."""
+    listed = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=f"ck_{table}_{column}")
 
 
 def utcnow() -> datetime:
@@ -38,13 +65,14 @@ def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
 
 class Document(SQLModel, table=True):
     __tablename__ = "documents"
+    __table_args__ = (one_of("documents", "split", DOCUMENT_SPLITS),)
 
     id: int | None = Field(default=None, primary_key=True)
     doc_key: str = Field(unique=True, index=True, description="the user's own id")
     text: str = Field(sa_type=Text)
     text_sha256: str = Field(index=True, max_length=64)
     meta: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    split: str | None = Field(default=None, index=True, max_length=8)
+    split: DocumentSplit | None = Field(default=None, index=True, sa_type=AutoString(length=8))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -82,10 +110,11 @@ class PromptVersion(SQLModel, table=True):
 
 class Coder(SQLModel, table=True):
     __tablename__ = "coders"
+    __table_args__ = (one_of("coders", "kind", CODER_KINDS),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True)
-    kind: str = Field(max_length=16)  # one of CODER_KINDS
+    kind: CoderKind = Field(sa_type=AutoString(length=16))
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -93,17 +122,21 @@ class Run(SQLModel, table=True):
     """One coding pass: a human import, an LLM run or a baseline, with everything needed to reproduce it."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index("ix_runs_spec_sha256", "spec_sha256", unique=True),)
+    __table_args__ = (
+        Index("ix_runs_spec_sha256", "spec_sha256", unique=True),
+        one_of("runs", "kind", CODER_KINDS),
+        one_of("runs", "status", RUN_STATUSES),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     coder_id: int = _fk("coders.id")
-    kind: str = Field(max_length=16)  # the coder's kind at the time of the run
+    kind: CoderKind = Field(sa_type=AutoString(length=16))  # the coder's kind at the time of the run
     codebook_id: int | None = _fk("codebooks.id", nullable=True)
     prompt_id: int | None = _fk("prompts.id", nullable=True)
     model: str | None = None
     params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     split: str | None = Field(default=None, max_length=8)
-    status: str = Field(default="running", max_length=16)  # one of RUN_STATUSES
+    status: RunStatus = Field(default="running", sa_type=AutoString(length=16))
     started_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     n_items: int = 0
@@ -131,7 +164,10 @@ class Run(SQLModel, table=True):
 
 class Annotation(SQLModel, table=True):
     __tablename__ = "annotations"
-    __table_args__ = (UniqueConstraint("run_id", "document_id", "repeat"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "document_id", "repeat"),
+        one_of("annotations", "status", ANNOTATION_STATUSES),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = _fk("runs.id", index=False)  # the unique constraint indexes it
@@ -140,7 +176,7 @@ class Annotation(SQLModel, table=True):
     label: str | None = None
     probability: float | None = None
     rationale: str | None = Field(default=None, sa_type=Text)
-    status: str = Field(default="ok", max_length=8)  # one of ANNOTATION_STATUSES
+    status: AnnotationStatus = Field(default="ok", sa_type=AutoString(length=8))
     raw: str | None = Field(default=None, sa_type=Text)
     error: str | None = Field(default=None, sa_type=Text)
     tokens_in: int | None = None
@@ -232,6 +268,7 @@ class SplitEvent(SQLModel, table=True):
     """Each time documents were assigned to dev/test: the parameters, so the split can be reproduced."""
 
     __tablename__ = "splits"
+    __table_args__ = (one_of("splits", "scope", SPLIT_SCOPES),)
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = Field(default_factory=utcnow)
@@ -239,6 +276,6 @@ class SplitEvent(SQLModel, table=True):
     seed: int
     stratify: str | None = None
     forced: bool = False
-    scope: str = Field(default="all", max_length=8)  # "all" documents, or only "new" (unassigned) ones
+    scope: SplitScope = Field(default="all", sa_type=AutoString(length=8))  # all documents, or new ones only
     n_dev: int = 0
     n_test: int = 0

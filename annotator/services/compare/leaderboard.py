@@ -61,6 +61,7 @@ from annotator.services.compare.ranking import (
     sort_key,
 )
 from annotator.services.compare.scoring import NO_HUMANS, Scorer, run_costs
+from annotator.services.results import stamped
 from annotator.services.validation import RunInfo, default_gold, load_gold_and_runs
 from annotator.stats.intervals import CI, MIN_UNITS
 from annotator.store.models import Metric
@@ -161,7 +162,8 @@ def compare(
     paired = result.get("comparisons") or any(g["comparisons"] for g in result.get("prompts", []))
     result["notes"] = notes + [n.format(min_units=min_units) for n in _NOTES[: None if paired else -1]]
     with project.transaction() as session:
-        row = Metric(kind=kind, run_id=None, split=split, params=params | {"prompts": prompts}, result=result)
+        stored = stamped(kind, result)
+        row = Metric(kind=kind, run_id=None, split=split, params=params | {"prompts": prompts}, result=stored)
         session.add(row)
         session.flush()
         result["metric_id"] = row.id
