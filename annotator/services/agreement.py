@@ -1,26 +1,16 @@
 """`annotator agreement`: inter-coder reliability of the stored codes, humans and LLM runs alike.
 
-Reads the codes of one codebook on one split into a coders x units matrix (`load_codes`) and reports, with
-seeded unit-bootstrap intervals (see `annotator.stats.reliability` for why units are resampled):
-
-- human-human: Krippendorff's alpha, percent agreement, Fleiss' kappa, Gwet's AC1 and the mean pairwise
-  Cohen's kappa among the human coders (plus any gold coder named with ``coders``: the reference group);
-- each LLM or baseline run, and each repeat of it, on the units the run coded (its asked set, where it gave
-  a valid answer; a unit outside its asked set counts neither for nor against it):
-  (a) alpha and kappa between the run and the human majority label (plurality; tied units are left out and
-  counted), (b) the mean of the run's pairwise alpha and kappa with each human, (c) the pooled alpha of the
-  humans with the run added, beside the humans-only alpha on the same units and their difference, and
-  (d) the yardstick: a paired test of the run against the humans on the same units.
-- within-run stability: alpha over the repeats of a run, when two or more are present;
-- a pairwise kappa matrix of all coders;
-- comparisons of runs (and repeats) with one another, on the units both coded: A's mean pairwise kappa with
-  each human minus B's, with a paired bootstrap interval, the share of replicates <= 0 and a verdict.
+Reads the codes of one codebook on one split into a coders x units matrix (`load_codes`), computes every
+figure on it (`annotator.stats.agreement`, whose docstring lists them: human-human reliability, each run
+against the humans on the units it coded, stability over repeats, pairwise kappas, run-vs-run comparisons)
+and stores the result.
 
 Why not the pooled alpha of the humans plus the run. It measures the humans as much as the run: beside 15
 agreeing crowd coders a run answering one label for every text, or a chance-level run, still gets alpha
 0.67-0.84, because nearly every pair in the coincidence matrix is a human-human pair. A run's agreement with
-the humans is therefore (a) and (b), which pair the run with the humans only; the pooled figure is shown
-only as "the reliability of the humans with the run added", next to the humans-only figure.
+the humans is therefore its agreement with the human majority and its mean pairwise agreement with each
+human, which pair the run with the humans only; the pooled figure is shown only as "the reliability of the
+humans with the run added", next to the humans-only figure.
 
 Every figure carries its n (units, and pairable values for alpha). Below ``min_units`` units (default 30)
 a figure is "too few units (n)" instead of a number; a mean over pairs leaves out pairs below it. Bootstrap
