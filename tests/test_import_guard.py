@@ -161,3 +161,10 @@ def test_codes_file_with_a_stray_quote_is_refused(project, tmp_path: Path, cli) 
     assert cli("import", "codes", carol, "--coder", "carol").code == 2
     result = cli("import", "codes", carol, "--coder", "carol", "--allow-multiline")
     assert result.code == 0, result
+
+
+def test_text_after_a_closing_quote_on_one_line_says_so(project, tmp_path: Path, cli) -> None:
+    path = write(tmp_path / "sp.csv", 'id,text\na1,"good film" \na2,"ok"\n')
+    result = cli("import", "docs", path)
+    assert result.code == 2 and "sp.csv:2: text after a closing quote on line 2" in result.err
+    assert "swallows" not in result.err and _count(project) == 0

@@ -507,3 +507,33 @@ def test_truncate_is_for_local_models(project, docs, server) -> None:
     with pytest.raises(RunError, match="--truncate applies to local models"):
         runner.label(project, _request(server, truncate=True))
     assert server.requests == []
+
+
+def test_a_batch_of_answers_waits_out_another_process_holding_the_database() -> None:
+    """A long import in another process holds SQLite's write lock past the busy timeout: the run's writer
+    tries again instead of losing answers already paid for; anything else (or past the budget) stands."""
+    from sqlalchemy.exc import OperationalError
+
+    from annotator.llm.runstore import _while_locked
+
+    def failing(times: int, message: str):
+        calls: list[int] = []
+
+        def write() -> None:
+            calls.append(1)
+            if len(calls) <= times:
+                raise OperationalError("INSERT", {}, sqlite3.OperationalError(message))
+
+        return write, calls
+
+    write, calls = failing(2, "database is locked")
+    _while_locked(write)
+    assert len(calls) == 3
+    write, calls = failing(1, "no such table: annotations")
+    with pytest.raises(OperationalError):
+        _while_locked(write)
+    assert len(calls) == 1
+    write, calls = failing(5, "database is locked")
+    with pytest.raises(OperationalError):
+        _while_locked(write, budget_s=0)
+    assert len(calls) == 1

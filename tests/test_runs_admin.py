@@ -86,6 +86,16 @@ def test_archive_hides_a_run_from_listings_comparisons_and_the_report(docs, cli,
         in text
     )
     assert f"| {hide} | llm |" not in text and f"| {keep} | llm |" in text
+    # the same settings again do not add answers to a hidden run: refused, with the two ways on
+    with ScriptedServer(label_for=lambda _t: "positive") as server:
+        args = ["run", "--prompt", "sentiment/zero-shot.v1", "--model", "openai-compatible/scripted"]
+        args += ["--base-url", server.base_url, "--sample", "3", "--json"]
+        made = json.loads(cli(*args).out)["id"]
+        assert cli("runs", "archive", str(made)).code == 0
+        asked = len(server.requests)
+        same = cli(*args)
+        assert same.code == 2 and f"archived run {made}" in same.err and f"runs restore {made}" in same.err
+        assert len(server.requests) == asked and "--tag" in same.err
     # archiving twice says so; restore brings it back
     again = cli("runs", "archive", str(hide))
     assert again.code == 2 and "already archived" in again.err and f"runs restore {hide}" in again.err
@@ -118,3 +128,13 @@ def test_delete_asks_first_refuses_what_a_result_cites_and_removes_the_rest(docs
     assert imported.code == 2 and "gold import" in imported.err and "archive" in imported.err
     missing = cli("runs", "delete", "999", "--yes")
     assert missing.code == 2 and "no run 999" in missing.err
+
+
+def test_an_archived_gold_import_is_not_gold(docs, cli) -> None:
+    _run(docs, {1}, "one")
+    assert cli("validate", "--split", "dev").code == 0
+    with docs.transaction() as s:
+        gold = s.exec(select(Run.id).where(col(Run.kind) == "gold")).one()
+    assert cli("runs", "archive", str(gold)).code == 0
+    refused = cli("validate", "--split", "dev")
+    assert refused.code == 2 and "has no codes" in refused.err, refused

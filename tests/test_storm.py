@@ -89,6 +89,15 @@ def test_max_wait_ends_a_permanent_rate_limit_with_a_message_and_resume_continue
     assert len(run_annotations(project, run.id)) == 10
 
 
+def test_a_retry_after_beyond_max_wait_ends_the_item_at_once(project, docs, server) -> None:
+    """Retry-After: 3600 with --max-wait 300: waiting could not help, so each item gives up on its first 429."""
+    server.rule = lambda text, attempt: Fail(429, retry_after=3600)
+    outcome = runner.label(project, scripted_request(server, concurrency=2, retries=0, max_wait=300))
+    stored = run_annotations(project, outcome.run_id)
+    assert len(stored) == 10 and all(a.status == "error" and a.attempts == 1 for a in stored.values())
+    assert all("--max-wait 300 s" in a.error for a in stored.values())
+
+
 def test_server_errors_still_count_against_retries(project, docs, server) -> None:
     server.script([Fail(500)] * 3, text_contains="alpha")
     # three 429s do not use up --retries 1; the two 500s after them do

@@ -87,6 +87,12 @@ class DelimitedReader:
                 raise self._unclosed(start, [], line - 1) from None
             if "expected after" in str(exc):
                 delimiter = "comma" if self.kind == "csv" else "tab"
+                if line == start:  # on one line: text (often a space) after a quoted field, not a stray quote
+                    raise InputError(
+                        f"{self.path}:{start}: text after a closing quote on line {start} (as in "
+                        f'`"a text" ,label`): a quoted field must end at a {delimiter} or the line\'s end; remove '
+                        'what follows the quote, or write a quote inside a quoted text twice: ""'
+                    ) from None
                 raise InputError(
                     f"{self.path}:{start}: a quoted text in the row that starts at line {start} closes at line "
                     f"{line} and more text follows the closing quote instead of a {delimiter}: a quote left "

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from annotator.data.corpus import get_or_create_coder
@@ -47,6 +49,7 @@ from annotator.store.registry import (
 from annotator.store.versions import software_versions as software_versions  # re-exported
 
 LEASE_S = 60
+LOCKED_WAIT_S = 600.0  # how long a batch of answers waits for a database another process holds
 # The packages that produce an LLM run's answers (recorded with the run): the engine's HTTP client, the
 # answer schema, the prompt templates, the database; a local model adds the llama.cpp server.
 PACKAGES = ("annotator", "aiohttp", "pydantic", "jinja2", "sqlalchemy")
@@ -60,6 +63,21 @@ def run_packages(model: ModelRef) -> tuple[str, ...]:
 
 class RunBusy(AnnotatorError):
     """Another live process is working on this run."""
+
+
+def _while_locked(write: Callable[[], None], budget_s: float = LOCKED_WAIT_S) -> None:
+    """Run ``write``, again while SQLite says another process holds the database (beyond its 30 s busy
+    timeout: a million-document import holds its one transaction for about 50 s). Answers already paid for
+    must not be lost to a neighbour's long write; after ``budget_s`` the error stands."""
+    deadline = time.monotonic() + budget_s
+    while True:
+        try:
+            write()
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 class RunStore:
@@ -120,6 +138,11 @@ class RunStore:
                 )
             return run
         run = session.exec(select(Run).where(col(Run.spec_sha256) == r.spec_sha256)).first()
+        if run is not None and run.archived_at is not None:  # its answers would go where nothing shows them
+            raise AnnotatorError(
+                f"these settings are archived run {run.id}: `annotator runs restore {run.id}` to continue it, or "
+                "add --tag NAME for a separate run of the same settings"
+            )
         if run is not None:
             return run
         coder = get_or_create_coder(session, str(r.model), "llm")
@@ -190,23 +213,31 @@ class RunStore:
                 raise RunBusy(f"run {run.id} was taken by another annotator process a moment ago")
 
     def write(self, annotations: list[dict[str, Any]], cache_rows: list[dict[str, Any]], cost: float) -> None:
-        """Store a batch of answers in one transaction."""
-        with self.project.transaction() as session:
-            upsert(session, Annotation, annotations, ["run_id", "document_id", "repeat"])
-            insert_ignore(session, LLMCache, cache_rows, ["key"])
-            if cost:
-                session.connection().execute(
-                    update(Run).where(col(Run.id) == self.run_id).values(cost_usd=Run.cost_usd + cost)
-                )
+        """Store a batch of answers in one transaction (waiting out another process's long write)."""
+
+        def once() -> None:
+            with self.project.transaction() as session:
+                upsert(session, Annotation, annotations, ["run_id", "document_id", "repeat"])
+                insert_ignore(session, LLMCache, cache_rows, ["key"])
+                if cost:
+                    session.connection().execute(
+                        update(Run).where(col(Run.id) == self.run_id).values(cost_usd=Run.cost_usd + cost)
+                    )
+
+        _while_locked(once)
 
     def renew(self) -> None:
         """Extend the lease (called on a timer while the engine runs, answers or not)."""
-        with self.project.transaction() as session:
-            session.connection().execute(
-                update(Run)
-                .where(col(Run.id) == self.run_id, col(Run.lease_owner) == self.owner)
-                .values(lease_until=utcnow() + timedelta(seconds=LEASE_S))
-            )
+
+        def once() -> None:
+            with self.project.transaction() as session:
+                session.connection().execute(
+                    update(Run)
+                    .where(col(Run.id) == self.run_id, col(Run.lease_owner) == self.owner)
+                    .values(lease_until=utcnow() + timedelta(seconds=LEASE_S))
+                )
+
+        _while_locked(once)
 
     def spent(self) -> float:
         """What the run has cost so far, over every session that worked on it."""

@@ -344,7 +344,7 @@ class ChatClient:
                     since = now if since is None else since
                     waited = waited_s + now - since
                     delay = backoff.delay(refusals, exc.retry_after, rate_limited=True)
-                    if waited + delay > backoff.max_wait_s:
+                    if waited + max(delay, exc.retry_after or 0.0) > backoff.max_wait_s:
                         raise RequestFailed(
                             f"waited {_seconds(waited)} through rate limits (HTTP 429, {attempts} attempts; "
                             f"the next try would come after --max-wait {backoff.max_wait_s:g} s); last answer: "

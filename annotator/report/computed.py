@@ -112,7 +112,7 @@ def comparisons(
 def fresh_compare(row: Metric, runs: dict[int, Run]) -> bool:
     """A stored leaderboard of this version's shape (rows stored before results carried a schema: computed
     under the coverage rule, every run with its alpha vs the human majority), after the last change to any of
-    its runs. Any other is computed again."""
+    its runs and after any LLM or baseline run was made. Any other is computed again."""
     entries = (row.result or {}).get("runs", [])
     if schema_of(row.result) == LEGACY:
         if not all("alpha_vs_majority" in e for e in entries):
@@ -120,11 +120,13 @@ def fresh_compare(row: Metric, runs: dict[int, Run]) -> bool:
     elif not readable("compare", row.result):
         return False
     created = utc(row.created_at)
+    # a run of its own that changed since, or any LLM or baseline run made since (the stored board lacks it)
     changed = [
-        i
-        for e in entries
-        if (i := e.get("run_id")) in runs
-        and (t := last_change(runs[i])) is not None
+        r.id
+        for r in runs.values()
+        if r.kind in ("llm", "baseline")
+        and r.archived_at is None
+        and (t := last_change(r)) is not None
         and created
         and t > created
     ]

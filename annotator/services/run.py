@@ -131,6 +131,8 @@ def check_renders(resolved: ResolvedRun) -> None:
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a `kill`, a scheduler ending the job): handled as Ctrl-C is, with every answer saved."""
 
+    exit_code = 143
+
 
 def _raise_terminated(_signum: int, _frame: Any) -> None:
     raise Terminated()
@@ -159,6 +161,8 @@ async def _drive(engine: Engine, items: list[Any]) -> bool:
 
     def on_sigterm() -> None:
         nonlocal terminated
+        if terminated:  # a second SIGTERM must not cancel the clean-up that saves the answers
+            return
         terminated = True
         if task is not None:
             task.cancel()
@@ -225,8 +229,9 @@ def _label(
     store = RunStore(project, resolved)
     try:
         _, done = store.open(resume_id)
-    except Terminated:
-        raise KeyboardInterrupt from None  # before the run existed: nothing was asked
+    except Terminated:  # nothing was asked: what this process created goes again
+        store.discard()
+        raise
     items = [i for i in resolved.items() if done.get((i.document_id, i.repeat)) not in ("ok", "invalid")]
     stats = Stats(total=len(resolved.items()), before=len(resolved.items()) - len(items))
     start = time.perf_counter()

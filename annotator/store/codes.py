@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from sqlalchemy import or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -235,6 +236,8 @@ def _code_rows(session: Session, codebook_name: str, split: str, archived: bool)
         query = query.where(col(Document.split) == split)
     if not archived:  # archived runs (`annotator runs archive`) only when named
         query = query.where(col(Run.archived_at).is_(None))
+    else:  # named coders: an archived LLM or baseline run may be named (run:N); an archived import never counts
+        query = query.where(or_(col(Run.archived_at).is_(None), col(Run.kind).in_(RUN_KINDS)))
     rows = list(session.execute(query).all())
     if not rows:
         n_split = len(session.exec(select(Document.id).where(col(Document.split) == split)).all())

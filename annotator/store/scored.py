@@ -166,6 +166,7 @@ def load_gold_and_runs(
         .where(
             col(Run.coder_id) == coder.id,
             col(Run.codebook_id).in_(version_ids),
+            col(Run.archived_at).is_(None),  # an archived import is not gold
             col(Annotation.status) == "ok",
             col(Annotation.label).is_not(None),
             col(Annotation.repeat) == 0,
