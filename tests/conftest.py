@@ -324,3 +324,40 @@ def skip_unless_index_reachable() -> None:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("network") is not None:
         skip_unless_index_reachable()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def is_annotator_module(dotted: str) -> bool:
+    """Whether ``dotted`` names a module or package of annotator (not a name inside one)."""
+    if not dotted.startswith("annotator."):
+        return False
+    base = ROOT.joinpath(*dotted.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+def module_imports(path: Path, package: str) -> list[tuple[str, int]]:
+    """Every module the file at ``path`` (in ``package``) imports, as an absolute name with its line: imports
+    inside functions and under TYPE_CHECKING included, relative ones resolved, and `from annotator import x`
+    counted as importing annotator.x when that is a module. The layer tests read the tree with it."""
+    import ast
+
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            found.append((target, node.lineno))
+            found += [
+                (f"{target}.{alias.name}", node.lineno)
+                for alias in node.names
+                if is_annotator_module(f"{target}.{alias.name}")
+            ]
+    return found

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import is_annotator_module, module_imports
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "annotator" / "cli"
 FORBIDDEN = ("annotator.store", "annotator.data")
@@ -22,32 +24,8 @@ MAX_LINES = 400
 ALLOWED: dict[tuple[str, str], str] = {}  # (module, import) -> why; empty: the CLI reaches no store module
 
 
-def _is_module(name: str) -> bool:
-    path = ROOT.joinpath(*name.split("."))
-    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
-
-
 def _imports(path: Path) -> list[tuple[str, int]]:
-    """Every module ``path`` imports, as an absolute name, with its line."""
-    package = "annotator.cli"
-    found: list[tuple[str, int]] = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
-        if isinstance(node, ast.Import):
-            found += [(alias.name, node.lineno) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                target = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                target = node.module or ""
-            found.append((target, node.lineno))
-            # `from annotator import store` imports the module annotator.store
-            found += [
-                (f"{target}.{alias.name}", node.lineno)
-                for alias in node.names
-                if _is_module(f"{target}.{alias.name}")
-            ]
-    return found
+    return module_imports(path, "annotator.cli")
 
 
 def _modules() -> list[Path]:
@@ -97,7 +75,7 @@ def test_no_cli_module_imports_the_cli_package(path: Path) -> None:
                 cycle += [
                     f"{path.name}:{node.lineno}: {alias.name}"
                     for alias in node.names
-                    if not _is_module(f"annotator.cli.{alias.name}")
+                    if not is_annotator_module(f"annotator.cli.{alias.name}")
                 ]
         elif isinstance(node, ast.Import):
             cycle += [f"{path.name}:{node.lineno}" for alias in node.names if alias.name == "annotator.cli"]

@@ -9,7 +9,6 @@ the layer that imports it. The CLI's own rule lives in tests/test_cli_layer.py.
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import re
 import sys
@@ -22,6 +21,7 @@ import pytest
 import typer
 
 from annotator.errors import DataError, ModelError
+from tests.conftest import module_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "annotator"
@@ -56,33 +56,9 @@ def _imports() -> dict[str, list[tuple[str, int]]]:
     for path in sorted(PACKAGE.rglob("*.py")):
         name, rel = _module_name(path), path.relative_to(ROOT).as_posix()
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        names: list[tuple[str, int]] = []
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=rel)):
-            if isinstance(node, ast.Import):
-                names += [(alias.name, node.lineno) for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")
-                    base = base[: len(base) - node.level + 1]
-                    target = ".".join([*base, *([node.module] if node.module else [])])
-                else:
-                    target = node.module or ""
-                names.append((target, node.lineno))
-                # `from annotator import x` imports the module annotator.x when there is one
-                names += [
-                    (f"{target}.{alias.name}", node.lineno)
-                    for alias in node.names
-                    if _is_module(f"{target}.{alias.name}")
-                ]
+        names = module_imports(path, package)
         found[rel] = names
     return found
-
-
-def _is_module(dotted: str) -> bool:
-    if not dotted.startswith("annotator."):
-        return False
-    base = ROOT.joinpath(*dotted.split("."))
-    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
 def _violations(layer: str, forbidden: tuple[str, ...], allowed_inside: str | None = None) -> list[str]:
