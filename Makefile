@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip
 # several GB. Elsewhere, install PyTorch's CPU build for your platform first (see README).
 TORCH  ?= torch==2.13.0
 
-.PHONY: install test test-fast lint format bench quickstart clean browser
+.PHONY: install test test-fast lint format bench quickstart clean browser screenshots postgres
 
 install: $(STAMP)
 
@@ -19,13 +19,26 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet -e ".[all,dev]"
 	touch $(STAMP)
 
-# the report test opens the HTML in headless Chromium (Debian's package `chromium`)
+# the report test opens the HTML in headless Chromium, the workbench test drives it with Selenium through
+# chromedriver (Debian's packages `chromium` and `chromium-driver`: no browser is downloaded at run time)
 browser:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	    else echo "chromium is missing: sudo apt-get install -y chromium (or set ANNOTATOR_SKIP_BROWSER=1)" >&2; fi; }
+	@{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } && \
+	  command -v chromedriver >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver; \
+	    else echo "chromium is missing: sudo apt-get install -y chromium chromium-driver (or set ANNOTATOR_SKIP_BROWSER=1)" >&2; fi; }
 
-test: $(STAMP) browser
+# the store, import, run, agreement and workbench tests also run against a real PostgreSQL server: a throw-away
+# cluster in a temp folder (tests/postgres_server.py) from Debian's package `postgresql`
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \
+	    else echo "PostgreSQL is missing: sudo apt-get install -y postgresql (or set ANNOTATOR_SKIP_POSTGRES=1)" >&2; fi; }
+
+# the README's pictures of the workbench, taken by its browser test
+screenshots: $(STAMP) browser
+	ANNOTATOR_SCREENSHOTS=docs $(BIN)/python -m pytest -q tests/test_workbench_browser.py
+
+test: $(STAMP) browser postgres
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)

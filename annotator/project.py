@@ -28,7 +28,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session
 
 from annotator.config import DEFAULT_MODEL, ProjectConfig, parse_config
-from annotator.errors import DatabaseError, ProjectError
+from annotator.errors import DatabaseError, ProjectError, arg
 from annotator.resources import example_codebooks_dir, example_prompts_dir
 from annotator.store import db
 
@@ -156,7 +156,7 @@ def find_project(explicit: Path | None = None, start: Path | None = None) -> Pro
             return load_project(folder)
     raise ProjectError(
         f"no annotator project in {here} or any folder above it; create one with `annotator init DIR` "
-        "and cd into it, or pass --project DIR"
+        f"and cd into it, or pass {arg('explicit', 'DIR')}"
     )
 
 

@@ -11,6 +11,7 @@ formatters of its own.)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 NA = "n/a"  # a missing figure in the reports
@@ -36,7 +37,7 @@ def number(x: Any, digits: int = 3, missing: str = NAN) -> str:
 
 
 def interval(
-    e: dict[str, Any] | None,
+    e: Mapping[str, Any] | None,
     digits: int = 3,
     missing: str = NAN,
     *,

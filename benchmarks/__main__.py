@@ -13,6 +13,7 @@ BENCHMARKS = [
     "benchmarks.bench_reliability",
     "benchmarks.bench_embeddings",
     "benchmarks.bench_finetune",
+    "benchmarks.bench_workbench",
 ]
 
 

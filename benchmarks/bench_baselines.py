@@ -75,9 +75,9 @@ def part1(root: Path) -> Path:
         names[outcome.run_id] = outcome.coder
         print(f"  ran {outcome.coder:32s} {seconds[outcome.run_id]:7.1f} s", flush=True)
     result = validate(project, "critics", split="test", n_boot=1000, seed=0)
-    print(f"\ntest split: {result['n_gold']} sentences; trained on the dev split's critics labels")
+    print(f"\ntest split: {result.n_gold} sentences; trained on the dev split's critics labels")
     print("| baseline | test accuracy [95% CI] | macro-F1 | seconds |\n|---|---|---|---:|")
-    for entry in sorted(result["runs"], key=lambda e: -e["accuracy"]["estimate"]):
+    for entry in sorted(result.runs, key=lambda e: -e["accuracy"]["estimate"]):
         rid = entry["run_id"]
         print(
             f"| {names[rid]} | {_ci(entry['accuracy'])} | {entry['macro_f1']['estimate']:.3f} | {seconds[rid]:.0f} |"

@@ -11,23 +11,21 @@ import urllib.request
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from annotator.cli import main
 from annotator.data.corpus import import_documents
+from annotator.llm.spec import RunRequest
 from annotator.project import DB_ENV, Project, init_project
+from annotator.services import run as runner
 from annotator.services.run import RunOutcome
-from annotator.store.models import Document
-from tests.scripted_server import Label, Rule
-
-if TYPE_CHECKING:
-    from annotator.llm.spec import RunRequest
-    from annotator.store.models import Annotation
-    from tests.scripted_server import ScriptedServer
+from annotator.services.workbench import accounts, coding
+from annotator.services.workbench.assign import assign
+from annotator.store.models import Annotation, CoderAccount, Document, Run
+from tests.scripted_server import Label, Rule, ScriptedServer
 
 
 @pytest.fixture(autouse=True)
@@ -361,3 +359,77 @@ def module_imports(path: Path, package: str) -> list[tuple[str, int]]:
                 if is_annotator_module(f"{target}.{alias.name}")
             ]
     return found
+
+
+# -- the workbench: coders, their codes, and an LLM run over what they coded (test_workbench, test_review) ----
+
+
+def signed_in_as(project: Project, name: str) -> accounts.SignedIn:
+    with project.transaction() as s:
+        acc = s.exec(select(CoderAccount)).all()
+    for a in acc:
+        found = accounts.signed_in(project, a.id)  # type: ignore[arg-type]
+        if found is not None and found.name == name:
+            return found
+    raise AssertionError(name)
+
+
+def coder_codes(project: Project, name: str) -> dict[str, str]:
+    from annotator.store.models import Coder, Document
+
+    with project.transaction() as s:
+        rows = s.exec(
+            select(Document.doc_key, Annotation.label)
+            .join(Annotation, col(Annotation.document_id) == col(Document.id))
+            .join(Run, col(Run.id) == col(Annotation.run_id))
+            .join(Coder, col(Coder.id) == col(Run.coder_id))
+            .where(col(Coder.name) == name)
+        ).all()
+    return {k: v for k, v in rows if v is not None}
+
+
+N = 40
+
+
+def _label(n: int) -> str:
+    return "negative" if n % 3 == 0 else "positive"
+
+
+@pytest.fixture
+def coded(project: Project, tmp_path: Path) -> dict[str, object]:
+    """alice and bob code 30 documents each, 20 of them in common; they disagree on every fifth shared one. An
+    LLM run then labels what the humans coded: it answers negative for "awful" texts (every third document),
+    which agrees with the humans' labels except where they flipped."""
+    texts = {
+        f"d{i:02d}": ("awful film" if i % 3 == 0 else "lovely film") + f" number {i}" for i in range(N * 2)
+    }
+    import_docs(project, tmp_path, texts)
+    lead = accounts.add_coder(project, "lena", "lead")
+    alice = accounts.add_coder(project, "alice")
+    bob = accounts.add_coder(project, "bob")
+    assign(project, "alice,bob", n=30, overlap=20, seed=5)
+    shared_disagreements = 0
+    for name in ("alice", "bob"):
+        who = signed_in_as(project, name)
+        while (item := coding.next_item(project, who)) is not None:
+            n = int(item.document[1:])
+            label = _label(n)
+            if name == "bob" and n % 5 == 0:
+                label = "positive" if label == "negative" else "negative"
+            coding.submit(project, who, item.document, label, seconds=3.0)
+    with ScriptedServer(label_for=label_by_word({"awful": "negative"})) as server:
+        outcome = runner.label(
+            project,
+            RunRequest(
+                prompt="sentiment/zero-shot.v1",
+                model="openai-compatible/scripted",
+                base_url=server.base_url,
+                coded_by=["alice", "bob"],
+                split="dev",
+                concurrency=4,
+                retries=1,
+            ),
+        )
+    assert outcome.status == "done"
+    del shared_disagreements
+    return {"run": outcome.run_id, "lead": lead, "alice": alice, "bob": bob}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, get_args
 
 import numpy as np
 import pytest
@@ -15,7 +18,19 @@ from annotator.data.example import import_example
 from annotator.errors import AnnotatorError
 from annotator.llm.spec import RunRequest
 from annotator.services import run as runner
-from annotator.services.agreement import agreement, load_codes
+from annotator.services.agreement import Agreement, agreement, load_codes
+from annotator.services.results import SCHEMAS
+from annotator.stats.agreement import (
+    VERDICTS,
+    CoderEntry,
+    Comparison,
+    Humans,
+    Pairwise,
+    RunEntry,
+    Stability,
+    Verdict,
+    Yardstick,
+)
 from annotator.stats.reliability import cohen_kappa, krippendorff_alpha
 from annotator.store.models import Document, Metric
 from tests.conftest import copy_run, import_docs, scripted_run, word_texts, write
@@ -30,7 +45,9 @@ BOB = [
 CAROL = [a if i % 5 else "neutral" for i, a in enumerate(ALICE)]
 
 
-def _import_coder(project, tmp_path: Path, name: str, labels: list[str | None], kind: str = "human") -> None:
+def _import_coder(
+    project, tmp_path: Path, name: str, labels: Sequence[str | None], kind: str = "human"
+) -> None:
     rows = "".join(f"{k},{lab}\n" for k, lab in zip(KEYS, labels, strict=True) if lab is not None)
     import_codes(project, write(tmp_path / f"{name}.csv", "id,label\n" + rows), coder=name, kind=kind)
 
@@ -52,32 +69,31 @@ def coded(project, docs, tmp_path: Path):
 def test_example_crowd_alpha_is_finite_and_sensible(project) -> None:
     import_example(project, n=120, raters=5)
     result = agreement(project, split="all", n_boot=200, seed=1)
-    h = result["humans"]
+    h = result.humans
     assert h["coders"] == [f"crowd-{k}" for k in range(1, 6)]  # gold coder 'critics' not unless named
     a = h["alpha"]
     assert a["estimate"] is not None and 0.2 < a["estimate"] < 0.95
     assert a["low"] <= a["estimate"] <= a["high"] and a["high"] - a["low"] < 0.4
-    assert h["n_units"] > 50 and 0 < h["percent_agreement"] < 1
+    assert h["n_units"] > 50 and 0 < (h["percent_agreement"] or 0) < 1
     assert h["fleiss_kappa"] is not None and h["gwet_ac1"] is not None
     # same seed, same interval; the neutral ratings are missing by default
     again = agreement(project, split="all", n_boot=200, seed=1)
-    assert again["humans"]["alpha"] == a
+    assert again.humans["alpha"] == a
     assert (
-        result["uncertain"] == "missing"
-        and "uncertain ('neutral') treated as missing" in result["uncertain_note"]
+        result.uncertain == "missing" and "uncertain ('neutral') treated as missing" in result.uncertain_note
     )
 
 
 def test_llm_run_against_humans_and_majority(coded) -> None:
     run_id = copy_run(coded, KEYS, ALICE)
     result = agreement(coded, n_boot=300, seed=0, min_units=5)
-    assert [r["coder"] for r in result["runs"]] == [f"run:{run_id}"]
-    run = result["runs"][0]
+    assert [r["coder"] for r in result.runs] == [f"run:{run_id}"]
+    run = result.runs[0]
     assert run["model"] == "openai-compatible/scripted" and run["n_codes"] == 20 and run["n_asked"] == 20
     # a run that copies alice exactly: kappa 1 with alice, below 1 with bob
     assert run["by_human"]["alice"]["kappa"] == pytest.approx(1.0)
     assert run["by_human"]["alice"]["alpha"] == pytest.approx(1.0)
-    assert run["by_human"]["bob"]["kappa"] < 0.9 and run["by_human"]["bob"]["n_units"] == 20
+    assert (run["by_human"]["bob"]["kappa"] or 1) < 0.9 and run["by_human"]["bob"]["n_units"] == 20
     # the human majority (alice, bob, carol) equals alice on every untied unit
     km = run["kappa_vs_majority"]
     assert km["estimate"] == pytest.approx(1.0) and km["n_units"] + km["n_ties_left_out"] == 20
@@ -94,12 +110,12 @@ def test_llm_run_against_humans_and_majority(coded) -> None:
     line = run["yardstick"]["line"]
     assert line.startswith(f"run:{run_id} vs humans on the 20 units it coded: ") and "vs human-human" in line
     assert run["yardstick"]["verdict"] == "at the human level"
-    assert result["yardstick_rule"].startswith("yardstick: ") and result["margin"] == 0.05
+    assert result.yardstick_rule.startswith("yardstick: ") and result.margin == 0.05
     # the point estimates agree with the tested reliability functions
     m = _matrix(coded)
     i, j = m.names.index("alice"), m.names.index("bob")
     assert run["by_human"]["bob"]["kappa"] == pytest.approx(cohen_kappa(m.codes[j], m.codes[-1]), abs=1e-6)
-    assert result["humans"]["alpha"]["estimate"] == pytest.approx(
+    assert result.humans["alpha"]["estimate"] == pytest.approx(
         krippendorff_alpha(m.codes[[i, j, m.names.index("carol")]]), abs=1e-6
     )
 
@@ -123,7 +139,7 @@ def test_batched_kappa_replicates_match_scikit_learn(coded) -> None:
 def test_a_far_worse_run_is_below_the_human_level(coded) -> None:
     flipped = ["negative" if (i % 2) else "positive" for i in range(20)]
     run_id = copy_run(coded, KEYS, flipped)
-    run = agreement(coded, n_boot=300, min_units=5)["runs"][0]
+    run = agreement(coded, n_boot=300, min_units=5).runs[0]
     assert run["coder"] == f"run:{run_id}" and run["yardstick"]["verdict"] == "below the human level"
     assert "below the human level" in run["yardstick"]["line"]
     assert run["yardstick"]["difference"]["high"] < -0.05
@@ -132,8 +148,8 @@ def test_a_far_worse_run_is_below_the_human_level(coded) -> None:
 def test_repeats_are_coders_and_stability_is_reported(coded) -> None:
     run_id = copy_run(coded, KEYS, ALICE, repeats=2)
     result = agreement(coded, n_boot=100, min_units=5)
-    assert [r["coder"] for r in result["runs"]] == [f"run:{run_id}", f"run:{run_id}#1"]
-    (st,) = result["stability"]
+    assert [r["coder"] for r in result.runs] == [f"run:{run_id}", f"run:{run_id}#1"]
+    (st,) = result.stability
     assert st["run_id"] == run_id and st["coders"] == [f"run:{run_id}", f"run:{run_id}#1"]
     assert st["alpha"]["estimate"] == pytest.approx(1.0)  # the scripted model answers the same each time
 
@@ -142,45 +158,40 @@ def test_uncertain_handling_changes_n(coded) -> None:
     missing = agreement(coded, coders=["alice", "carol"], n_boot=50, min_units=5)
     category = agreement(coded, coders=["alice", "carol"], n_boot=50, uncertain_as_category=True, min_units=5)
     # carol's 4 neutral codes: missing by default (16 pairable units), a category with the flag (20)
-    assert missing["humans"]["n_units"] == 16 and category["humans"]["n_units"] == 20
-    assert missing["humans"]["alpha"]["estimate"] == pytest.approx(1.0)
-    assert category["humans"]["alpha"]["estimate"] < 1.0
-    assert (
-        category["uncertain"] == "category"
-        and "('neutral') treated as category" in category["uncertain_note"]
-    )
-    assert "neutral" in category["categories"] and "neutral" not in missing["categories"]
+    assert missing.humans["n_units"] == 16 and category.humans["n_units"] == 20
+    assert missing.humans["alpha"]["estimate"] == pytest.approx(1.0)
+    assert category.humans["alpha"]["estimate"] < 1.0
+    assert category.uncertain == "category" and "('neutral') treated as category" in category.uncertain_note
+    assert "neutral" in category.categories and "neutral" not in missing.categories
 
 
 def test_edge_cases_report_reasons(project, docs, tmp_path: Path) -> None:
     # one coder
     _import_coder(project, tmp_path, "alice", ALICE)
     one = agreement(project, n_boot=20)
-    assert (
-        one["humans"]["alpha"]["estimate"] is None and "only one reference coder" in one["humans"]["reason"]
-    )
+    assert one.humans["alpha"]["estimate"] is None and "only one reference coder" in str(one.humans["reason"])
     # no unit coded by two coders
     half = [lab if i >= 10 else None for i, lab in enumerate(ALICE)]
     _import_coder(project, tmp_path, "erin", half)
     first = [lab if i < 10 else None for i, lab in enumerate(ALICE)]
     _import_coder(project, tmp_path, "frank", first)
     none_paired = agreement(project, coders=["erin", "frank"], n_boot=20)
-    assert none_paired["humans"]["alpha"]["estimate"] is None
-    assert "no unit was coded by two" in none_paired["humans"]["reason"]
-    assert none_paired["humans"]["mean_pairwise_kappa"]["estimate"] is None
+    assert none_paired.humans["alpha"]["estimate"] is None
+    assert "no unit was coded by two" in str(none_paired.humans["reason"])
+    assert none_paired.humans["mean_pairwise_kappa"]["estimate"] is None
     # every label identical
     _import_coder(project, tmp_path, "gus", ["positive"] * 20)
     _import_coder(project, tmp_path, "hal", ["positive"] * 20)
     same = agreement(project, coders=["gus", "hal"], n_boot=20, min_units=5)
-    assert same["humans"]["alpha"]["estimate"] is None and "no variation" in same["humans"]["reason"]
-    assert same["humans"]["percent_agreement"] == 1.0
+    assert same.humans["alpha"]["estimate"] is None and "no variation" in str(same.humans["reason"])
+    assert same.humans["percent_agreement"] == 1.0
 
 
 def test_no_human_coders_and_unknown_names(coded) -> None:
     run_id = copy_run(coded, KEYS, ALICE)
     only_run = agreement(coded, coders=[f"run:{run_id}"], n_boot=20)
-    assert "no human coders" in only_run["humans"]["reason"]
-    run = only_run["runs"][0]
+    assert "no human coders" in str(only_run.humans["reason"])
+    run = only_run.runs[0]
     assert (
         run["kappa_vs_majority"]["estimate"] is None
         and "no human coders" in run["kappa_vs_majority"]["reason"]
@@ -195,23 +206,126 @@ def test_no_human_coders_and_unknown_names(coded) -> None:
 def test_gold_only_when_named(project) -> None:
     import_example(project, n=60, raters=3)
     default = agreement(project, split="all", n_boot=20)
-    assert "critics" not in [c["name"] for c in default["coders"]]
+    assert "critics" not in [c["name"] for c in default.coders]
     named = agreement(project, split="all", coders=["critics", "crowd-1"], n_boot=20)
-    assert named["humans"]["coders"] == ["critics", "crowd-1"]
-    assert named["humans"]["alpha"]["estimate"] is not None
+    assert named.humans["coders"] == ["critics", "crowd-1"]
+    assert named.humans["alpha"]["estimate"] is not None
 
 
 def test_result_lands_in_metrics_table(coded) -> None:
     result = agreement(coded, n_boot=50, seed=7, min_units=10, margin=0.1)
     with coded.transaction() as s:
         rows = s.exec(select(Metric).where(col(Metric.kind) == "agreement")).all()
-    assert len(rows) == 1 and rows[0].id == result["metric_id"] and rows[0].split == "dev"
+    assert len(rows) == 1 and rows[0].id == result.metric_id and rows[0].split == "dev"
     assert rows[0].params["seed"] == 7 and rows[0].params["n_boot"] == 50
     assert rows[0].params["level"] == "nominal" and rows[0].params["uncertain"] == "missing"
     assert rows[0].params["min_units"] == 10 and rows[0].params["margin"] == 0.1
     stored = rows[0].result
-    assert stored["humans"]["alpha"] == result["humans"]["alpha"] and stored["kappa_weights"] is None
+    assert stored["humans"]["alpha"] == result.humans["alpha"] and stored["kappa_weights"] is None
     assert stored["min_units"] == 10 and stored["margin"] == 0.1 and "-0.1" in stored["yardstick_rule"]
+
+
+AGREEMENT_KEYS = [  # `agreement --json` before the result was typed: the same keys, in the same order
+    "codebook",
+    "codebook_versions",
+    "split",
+    "level",
+    "values",
+    "values_given",
+    "kappa_weights",
+    "categories",
+    "uncertain",
+    "invalid",
+    "uncertain_label",
+    "uncertain_note",
+    "n_boot",
+    "seed",
+    "ci",
+    "min_units",
+    "margin",
+    "n_units",
+    "coders",
+    "unused_gold",
+    "humans",
+    "runs",
+    "stability",
+    "comparisons",
+    "pairwise",
+    "yardstick_rule",
+    "notes",
+    "metric_id",
+]
+
+
+def test_agreement_is_typed_and_its_json_is_what_is_stored_and_printed(coded, cli) -> None:
+    good = copy_run(coded, KEYS, ALICE, repeats=2)
+    copy_run(coded, KEYS, RANDOM, tag="random")
+    result = agreement(coded, n_boot=50, min_units=5)
+    assert isinstance(result, Agreement) and dataclasses.is_dataclass(result)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.seed = 1  # type: ignore[misc]
+    data = result.to_json()
+    assert list(data) == AGREEMENT_KEYS
+    assert json.loads(json.dumps(data)) == data  # JSON-ready as it is: no tuples, NaN or numpy numbers
+    # each record has its TypedDict's keys, in their order
+    assert [list(c) for c in result.coders] == [list(CoderEntry.__annotations__)] * len(result.coders)
+    assert list(result.humans) == list(Humans.__annotations__)
+    assert {tuple(r) for r in result.runs} == {tuple(RunEntry.__annotations__)}
+    assert {tuple(r["yardstick"]) for r in result.runs} == {tuple(Yardstick.__annotations__)}
+    assert {r["yardstick"]["verdict"] for r in result.runs} <= set(VERDICTS) == set(get_args(Verdict))
+    assert [list(st) for st in result.stability] == [list(Stability.__annotations__)]
+    assert result.stability[0]["run_id"] == good
+    assert {tuple(c) for c in result.comparisons} == {tuple(Comparison.__annotations__)}
+    assert list(result.pairwise) == list(Pairwise.__annotations__)
+    # the stored row is the result less metric_id, with its schema
+    with coded.transaction() as s:
+        row = s.get(Metric, result.metric_id)
+        assert row is not None
+        stored = row.result
+    assert stored == {k: v for k, v in data.items() if k != "metric_id"} | {"schema": SCHEMAS["agreement"]}
+    assert list(stored) == [*AGREEMENT_KEYS[:-1], "schema"]
+    printed = json.loads(cli("agreement", "--json", "--bootstrap", "50", "--min-units", "5").out)
+    assert list(printed) == AGREEMENT_KEYS and printed["metric_id"] == result.metric_id + 1
+    assert printed | {"metric_id": result.metric_id} == data
+
+
+def test_errors_name_the_parameter_as_each_caller_spelled_it(coded, cli) -> None:
+    """The service names its own parameters (``level='fuzzy'``); the CLI prints the flag the user typed."""
+    good = copy_run(coded, KEYS, ALICE)
+    cases: list[tuple[dict[str, Any], str, list[str], str]] = [
+        ({"level": "fuzzy"}, "level='fuzzy': use one of", ["--level", "fuzzy"], "--level fuzzy: use one of"),
+        (
+            {"min_units": 0},
+            "min_units=0: use 1 or more",
+            ["--min-units", "0"],
+            "--min-units 0: use 1 or more",
+        ),
+        ({"margin": 1.5}, "margin=1.5: use a kappa", ["--margin", "1.5"], "--margin 1.5: use a kappa"),
+        (
+            {"level": "ordinal"},
+            "use level='nominal', or make the codebook kind: ordinal",
+            ["--level", "ordinal"],
+            "use --level nominal, or make the codebook kind: ordinal",
+        ),
+        (
+            {"compare": [f"run:{good}", "run:999"]},
+            f"compare=['run:{good}', 'run:999']: unknown coder run:999",
+            ["--compare", f"run:{good},run:999"],
+            f"--compare run:{good},run:999: unknown coder run:999",
+        ),
+        (
+            {"compare": [f"run:{good}"]},
+            f"compare=['run:{good}']: name two different coders",
+            ["--compare", f"run:{good}"],
+            f"--compare run:{good}: name two different coders",
+        ),
+    ]
+    for kwargs, python, argv, flag in cases:
+        with pytest.raises(AnnotatorError) as raised:
+            agreement(coded, n_boot=20, **kwargs)
+        assert python in str(raised.value) and "--" not in str(raised.value), kwargs
+        bad = cli("agreement", "--bootstrap", "20", *argv)
+        assert bad.code == 2 and flag in bad.err and python.split("=")[0] + "=" not in bad.err, bad
 
 
 def test_cli_json_and_tables(coded, cli) -> None:
@@ -246,9 +360,9 @@ def test_a_copy_of_a_human_agrees_more_than_a_random_run(coded) -> None:
     good = copy_run(coded, KEYS, ALICE)
     bad = copy_run(coded, KEYS, RANDOM, tag="random")
     result = agreement(coded, n_boot=500, seed=0, min_units=5)
-    (cmp,) = result["comparisons"]
+    (cmp,) = result.comparisons
     assert (cmp["a"], cmp["b"]) == (f"run:{good}", f"run:{bad}") and cmp["n_units"] == 20
-    by_run = {r["coder"]: r["mean_kappa_vs_humans"]["estimate"] for r in result["runs"]}
+    by_run = {r["coder"]: r["mean_kappa_vs_humans"]["estimate"] for r in result.runs}
     d = cmp["difference"]
     # every run coded every unit, so the difference is that of the runs' own mean kappas
     assert d["estimate"] == pytest.approx(by_run[f"run:{good}"] - by_run[f"run:{bad}"], abs=1e-5)
@@ -256,19 +370,17 @@ def test_a_copy_of_a_human_agrees_more_than_a_random_run(coded) -> None:
     assert cmp["share_le_zero"] is not None and cmp["share_le_zero"] < 0.025
     assert cmp["verdict"] == f"run:{good} agrees more with the humans than run:{bad}"
     # the other way round (--compare B,A): less
-    rev = agreement(coded, n_boot=500, seed=0, compare=[f"run:{bad}", f"run:{good}"], min_units=5)[
-        "comparisons"
-    ]
+    rev = agreement(coded, n_boot=500, seed=0, compare=[f"run:{bad}", f"run:{good}"], min_units=5).comparisons
     assert len(rev) == 1 and rev[0]["difference"]["estimate"] == pytest.approx(-d["estimate"])
     assert rev[0]["verdict"] == f"run:{bad} agrees less with the humans than run:{good}"
-    assert rev[0]["share_le_zero"] > 0.975
+    assert (rev[0]["share_le_zero"] or 0) > 0.975
 
 
 def test_a_run_compared_with_its_copy_shows_no_difference(coded) -> None:
     first = copy_run(coded, KEYS, ALICE)
     copy = copy_run(coded, KEYS, ALICE, tag="copy")
     assert copy != first
-    (cmp,) = agreement(coded, n_boot=200, min_units=5)["comparisons"]
+    (cmp,) = agreement(coded, n_boot=200, min_units=5).comparisons
     d = cmp["difference"]
     assert (d["estimate"], d["low"], d["high"], d["n_units"]) == (0.0, 0.0, 0.0, 20)
     assert cmp["share_le_zero"] == 1.0
@@ -276,9 +388,9 @@ def test_a_run_compared_with_its_copy_shows_no_difference(coded) -> None:
 
 
 def test_comparisons_need_two_runs_and_include_repeats(coded) -> None:
-    assert agreement(coded, n_boot=20)["comparisons"] == []
+    assert agreement(coded, n_boot=20).comparisons == []
     run_id = copy_run(coded, KEYS, ALICE, repeats=2)
-    (cmp,) = agreement(coded, n_boot=50, min_units=5)["comparisons"]
+    (cmp,) = agreement(coded, n_boot=50, min_units=5).comparisons
     assert (cmp["a"], cmp["b"]) == (f"run:{run_id}", f"run:{run_id}#1")
     assert cmp["verdict"].startswith("no clear difference")
 
@@ -348,15 +460,15 @@ def test_invalid_answers_are_missing_by_default_or_a_category_when_asked(project
     run = f"run:{out.run_id}"
     default = agreement(project, split="dev", n_boot=20, min_units=5)
     as_category = agreement(project, split="dev", n_boot=20, invalid_as_category=True, min_units=5)
-    assert default["invalid"] == "missing" and as_category["invalid"] == "category"
-    assert "invalid answers treated as missing" in default["uncertain_note"]
-    assert "(invalid)" in as_category["categories"] and "(invalid)" not in default["categories"]
-    first = next(r for r in default["runs"] if r["coder"] == run)
-    second = next(r for r in as_category["runs"] if r["coder"] == run)
+    assert default.invalid == "missing" and as_category.invalid == "category"
+    assert "invalid answers treated as missing" in default.uncertain_note
+    assert "(invalid)" in as_category.categories and "(invalid)" not in default.categories
+    first = next(r for r in default.runs if r["coder"] == run)
+    second = next(r for r in as_category.runs if r["coder"] == run)
     assert first["kappa_vs_majority"]["estimate"] == 1.0  # the invalid answer is left out
     assert second["kappa_vs_majority"]["estimate"] < 1.0  # now it disagrees with the humans
     assert first["n_invalid"] == 1 and first["n_asked"] == 12 and first["kappa_vs_majority"]["n_units"] == 11
-    assert any("invalid answers are left out" in n for n in default["notes"])
+    assert any("invalid answers are left out" in n for n in default.notes)
 
 
 # -- the coverage rule: a run is measured against the humans on the units it coded -----------------------------
@@ -421,9 +533,9 @@ def test_degenerate_runs_do_not_agree_beside_15_agreeing_humans(project) -> None
         tag="coin",
     ).run_id
     result = agreement(project, split="all", n_boot=200, seed=0)
-    assert result["humans"]["alpha"]["estimate"] > 0.7  # the crowd agrees with itself
+    assert result.humans["alpha"]["estimate"] > 0.7  # the crowd agrees with itself
     for run_id in (one, coin):
-        (run,) = [r for r in result["runs"] if r["run_id"] == run_id]
+        (run,) = [r for r in result.runs if r["run_id"] == run_id]
         assert run["n_asked"] == run["n_units"] == 120
         assert run["alpha_vs_majority"]["estimate"] <= 0.1
         assert run["kappa_vs_majority"]["estimate"] <= 0.1
@@ -450,10 +562,10 @@ def test_n_follows_the_asked_sets_and_small_overlaps_are_too_few(project, tmp_pa
     _humans(project, tmp_path, {"ann": ann, "ben": ben})
     run_id = scripted_run(project, _by_item(truth)).run_id
     result = agreement(project, split="all", n_boot=200)
-    h = result["humans"]
+    h = result.humans
     assert h["n_units"] == 40 and h["alpha"]["n_units"] == 40 and h["alpha"]["estimate"] is not None
     assert h["mean_pairwise_kappa"]["n_units"] == 40
-    (run,) = result["runs"]
+    (run,) = result.runs
     assert run["run_id"] == run_id and run["n_asked"] == 30 and run["n_units"] == 30 and run["n_codes"] == 30
     # ties: 5 of the run's 30 units have no majority, leaving 25 < 30
     km, am = run["kappa_vs_majority"], run["alpha_vs_majority"]
@@ -469,9 +581,9 @@ def test_n_follows_the_asked_sets_and_small_overlaps_are_too_few(project, tmp_pa
         and run["pooled_alpha"]["humans_only"]["n_units"] == 30
     )
     assert run["yardstick"]["n_units"] == 30 and run["yardstick"]["human_kappa"]["n_units"] == 30
-    assert result["pairwise"]["n_units"][0][1] == 40
+    assert result.pairwise["n_units"][0][1] == 40
     # with 31 the run's pairs are too few as well
-    strict = agreement(project, split="all", n_boot=50, min_units=31)["runs"][0]
+    strict = agreement(project, split="all", n_boot=50, min_units=31).runs[0]
     assert strict["mean_kappa_vs_humans"]["estimate"] is None
     assert strict["mean_kappa_vs_humans"]["reason"].startswith("too few units (30")
     assert (
@@ -494,7 +606,7 @@ def test_yardstick_is_inconclusive_on_15_units(project, tmp_path: Path) -> None:
     _corpus(project, tmp_path, 15)
     _humans(project, tmp_path, humans)
     scripted_run(project, _by_item([flip[t] if i % 5 in (0, 1) else t for i, t in enumerate(truth)]))
-    (run,) = agreement(project, n_boot=200)["runs"]
+    (run,) = agreement(project, n_boot=200).runs
     y = run["yardstick"]
     assert y["verdict"] == "inconclusive" and y["n_units"] == 15
     assert "inconclusive (15 units)" in y["line"] and "too few units" in y["line"]
@@ -507,7 +619,7 @@ def test_yardstick_below_for_a_clearly_worse_coder_at_200(project, tmp_path: Pat
     _humans(project, tmp_path, {f"h{k}": dict(enumerate(c)) for k, c in enumerate(humans)})
     scripted_run(project, _by_item(run))
     result = agreement(project, n_boot=500)
-    (entry,) = result["runs"]
+    (entry,) = result.runs
     y = entry["yardstick"]
     assert y["verdict"] == "below the human level" and y["n_units"] == 200
     assert y["difference"]["high"] < -0.05 and y["margin"] == 0.05
@@ -523,13 +635,13 @@ def test_yardstick_at_the_human_level_for_an_equally_good_coder(project, tmp_pat
     _corpus(project, tmp_path, 400)
     _humans(project, tmp_path, {f"h{k}": dict(enumerate(c)) for k, c in enumerate(humans)})
     scripted_run(project, _by_item(run))
-    (entry,) = agreement(project, n_boot=500)["runs"]
+    (entry,) = agreement(project, n_boot=500).runs
     y = entry["yardstick"]
     assert y["verdict"] == "at the human level"
     assert y["difference"]["estimate"] == pytest.approx(0.0, abs=1e-9) and y["difference"]["low"] > -0.05
     assert y["run_kappa"]["estimate"] == pytest.approx(y["human_kappa"]["estimate"])
     # a stricter margin makes the same data inconclusive, never 'below'
-    strict = agreement(project, n_boot=500, margin=0.01)["runs"][0]["yardstick"]
+    strict = agreement(project, n_boot=500, margin=0.01).runs[0]["yardstick"]
     assert strict["verdict"] == "inconclusive" and "inconclusive (400 units)" in strict["line"]
     res = cli("agreement", "--bootstrap", "200")
     assert res.code == 0, res
@@ -539,13 +651,13 @@ def test_yardstick_at_the_human_level_for_an_equally_good_coder(project, tmp_pat
 def test_two_units_of_perfect_agreement_flag_the_interval(project, tmp_path: Path, cli) -> None:
     _corpus(project, tmp_path, 2)
     _humans(project, tmp_path, {"ann": {0: "negative", 1: "positive"}, "ben": {0: "negative", 1: "positive"}})
-    alpha = agreement(project, n_boot=400, min_units=1)["humans"]["alpha"]
+    alpha = agreement(project, n_boot=400, min_units=1).humans["alpha"]
     assert alpha["estimate"] == 1.0 and alpha["n_units"] == 2
     assert alpha["unreliable"] is True and 0.3 < alpha["undefined_share"] < 0.7
     res = cli("agreement", "--min-units", "1", "--bootstrap", "400")
     assert res.code == 0, res
     assert "interval unreliable" in res.out
-    default = agreement(project, n_boot=50)["humans"]["alpha"]  # the default minimum: no number at all
+    default = agreement(project, n_boot=50).humans["alpha"]  # the default minimum: no number at all
     assert default["estimate"] is None and default["reason"].startswith("too few units (2")
 
 
@@ -555,15 +667,15 @@ def test_only_a_gold_coder_is_named_not_printed_as_nan(project, tmp_path: Path, 
     _humans(project, tmp_path, {"critics": dict(enumerate(truth))}, kind="gold")
     run_id = scripted_run(project, _by_item(truth)).run_id
     result = agreement(project, n_boot=50)
-    reason = result["humans"]["reason"]
+    reason = str(result.humans["reason"])
     assert "no human coder here besides the gold coder critics" in reason and "--coders critics" in reason
-    assert result["runs"][0]["yardstick"]["verdict"] == "undetermined"
+    assert result.runs[0]["yardstick"]["verdict"] == "undetermined"
     res = cli("agreement", "--bootstrap", "50")
     assert res.code == 0, res
     assert "gold coder critics" in res.out and "Krippendorff" not in res.out
     named = agreement(project, n_boot=50, coders=["critics", f"run:{run_id}"])
-    assert "only one reference coder (critics, gold)" in named["humans"]["reason"]
-    (run,) = named["runs"]
+    assert "only one reference coder (critics, gold)" in str(named.humans["reason"])
+    (run,) = named.runs
     assert run["kappa_vs_majority"]["estimate"] == 1.0 and run["kappa_vs_majority"]["n_units"] == 40
 
 
@@ -603,19 +715,28 @@ def test_ratio_alpha_uses_label_values_and_is_refused_without_them(project, tmp_
     expected = {"nominal": 0.743, "ordinal": 0.815, "interval": 0.849, "ratio": 0.797}
     for level, alpha in expected.items():
         result = agreement(project, codebook="scale", level=level, n_boot=20, min_units=1)
-        assert round(result["humans"]["alpha"]["estimate"], 3) == alpha, level
-    assert result["values"] == {str(v): float(v) for v in range(1, 6)} and result["values_given"] is True
+        assert round(result.humans["alpha"]["estimate"], 3) == alpha, level
+    assert result.values == {str(v): float(v) for v in range(1, 6)} and result.values_given is True
     # the same codes under a codebook without values: ratio is refused, in one line
     _scale_codebook(project, "positions", with_values=False)
     _k2011(project, tmp_path, "positions")
-    with pytest.raises(AnnotatorError, match="needs a numeric `value:` on every label"):
+    with pytest.raises(AnnotatorError, match="needs a numeric `value:` on every label") as refused:
         agreement(project, codebook="positions", level="ratio", n_boot=20, min_units=1)
+    assert str(refused.value).startswith("level='ratio' needs") and "or use level='ordinal'" in str(
+        refused.value
+    )
     bad = cli("agreement", "--codebook", "positions", "--level", "ratio")
     assert bad.code == 2 and bad.err.startswith("error: ") and len(bad.err.strip().splitlines()) == 1
     assert "value:" in bad.err and "positions" in bad.err
+    assert bad.err.startswith("error: --level ratio needs") and "or use --level ordinal" in bad.err
+    # an ordered level cannot count invalid answers as a category
+    with pytest.raises(AnnotatorError, match=r"invalid_as_category=True needs level='nominal'"):
+        agreement(project, codebook="scale", level="ordinal", invalid_as_category=True, n_boot=20)
+    bad = cli("agreement", "--codebook", "scale", "--level", "ordinal", "--invalid-as-category")
+    assert bad.code == 2 and "error: --invalid-as-category needs --level nominal: invalid answers" in bad.err
     ordinal = agreement(project, codebook="positions", level="ordinal", n_boot=20, min_units=1)
-    assert round(ordinal["humans"]["alpha"]["estimate"], 3) == 0.815  # order alone: positions suffice
-    assert ordinal["values"] == {str(v): float(v - 1) for v in range(1, 6)}
+    assert round(ordinal.humans["alpha"]["estimate"], 3) == 0.815  # order alone: positions suffice
+    assert ordinal.values == {str(v): float(v - 1) for v in range(1, 6)}
 
 
 def test_ordered_levels_are_refused_on_a_nominal_codebook(coded, cli) -> None:
@@ -648,5 +769,5 @@ def test_shipped_ordinal_example_documents_values(project, tmp_path: Path) -> No
         )
         import_codes(project, path, coder=f"o{c}", codebook="ordinal-example")
     result = agreement(project, codebook="ordinal-example", level="ratio", n_boot=50)
-    assert result["values"] == {"0": 0.0, "1": 1.0, "2": 2.0, "3": 3.0, "4+": 4.0}
-    assert result["humans"]["alpha"]["estimate"] > 0.5 and result["kappa_weights"] == "quadratic"
+    assert result.values == {"0": 0.0, "1": 1.0, "2": 2.0, "3": 3.0, "4+": 4.0}
+    assert result.humans["alpha"]["estimate"] > 0.5 and result.kappa_weights == "quadratic"

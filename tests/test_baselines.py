@@ -109,12 +109,36 @@ def test_classifier_label_mapping() -> None:
     }
     mapped = map_model_labels(["NEG", "NEU", "POS"], cb, {"NEG": "negative", "POS": "positive", "NEU": None})
     assert mapped == {"NEG": "negative", "NEU": None, "POS": "positive"}
-    with pytest.raises(ValueError, match="LABEL_0=LABEL,LABEL_1=LABEL"):
+    with pytest.raises(
+        ValueError, match=r"with label_map=\{'LABEL_0': 'LABEL', 'LABEL_1': 'LABEL'\} \(LABEL '-'"
+    ):
         map_model_labels(["LABEL_0", "LABEL_1"], cb, None)
     with pytest.raises(ValueError, match="not a codebook label"):
         map_model_labels(["NEG", "POS"], cb, {"NEG": "bad", "POS": "positive"})
     with pytest.raises(ValueError, match="does not have"):
         map_model_labels(["NEG", "POS"], cb, {"XYZ": "negative"})
+
+
+def test_label_map_errors_name_the_flag_on_the_command_line() -> None:
+    """map_model_labels names ``label_map`` as a Python caller passed it; the baseline run keeps the marker
+    through its one-line message, so the CLI prints its own flag and the comma list it takes."""
+    import typer
+
+    from annotator.baselines.classifier import LabelMapError
+    from annotator.cli import app
+    from annotator.cli.flags import namer
+    from annotator.errors import AnnotatorError
+    from annotator.services.baseline import _first_line
+
+    with pytest.raises(LabelMapError) as err:
+        map_model_labels(["NEG", "NEU"], ["negative"], {"NEG": "negative", "NEU": None, "XYZ": "negative"})
+    assert str(err.value).startswith(
+        "label_map={'NEG': 'negative', 'NEU': None, 'XYZ': 'negative'}: names xyz"
+    )
+    spell = namer(typer.main.get_command(app), ["baseline", "classifier", "--label-map", "NEG=negative"])
+    assert err.value.message(spell).startswith("--label-map NEG=negative,NEU=-,XYZ=negative: names xyz")
+    wrapped = AnnotatorError(f"classifier: {_first_line(err.value)}")  # as run_baseline re-raises it
+    assert wrapped.message(spell).startswith("classifier: --label-map NEG=negative,NEU=-,XYZ=negative: names")
 
 
 # ---- the embedding cache ----------------------------------------------------------------------------------
@@ -203,11 +227,11 @@ def test_each_cheap_baseline_is_a_run_read_by_validate_and_agreement(example, cl
     listed = cli("runs")
     assert all(f"{name}/" in listed.out for name in ("embed-logreg", "tfidf", "lexicon"))
     result = validate(example, "critics", split="test", n_boot=50)
-    scored = {r["run_id"]: r for r in result["runs"]}
+    scored = {r["run_id"]: r for r in result.runs}
     assert set(ids.values()) <= set(scored)
     assert scored[ids["embed-logreg"]]["accuracy"]["estimate"] > 0.6  # MiniLM + LR beats chance on 48 items
     rel = agreement(example, split="test", n_boot=50)
-    assert {f"run:{i}" for i in ids.values()} <= {r["coder"] for r in rel["runs"]}
+    assert {f"run:{i}" for i in ids.values()} <= {r["coder"] for r in rel.runs}
 
 
 def test_same_settings_reuse_the_run_and_force_gives_the_same_labels(example, cli) -> None:
@@ -235,12 +259,15 @@ def test_dev_split_prediction_is_flagged_in_sample(example, cli) -> None:
     [
         (["tfidf", "--train-split", "test"], "--train-split test: a baseline trains on the dev split only"),
         (["tfidf", "--train-split", "all"], "--train-split all"),
-        (["tfidf", "--split", "holdout"], "--split 'holdout': use dev, test or all"),
+        (["tfidf", "--split", "holdout"], "--split holdout: use dev, test or all"),
         (["tfidff"], "unknown baseline 'tfidff' (did you mean tfidf?)"),
         (["tfidf", "--gold", "crowd-1"], None),  # a human coder may be trained on: not an error
-        (["tfidf", "--gold", "nobody"], "--gold 'nobody': no coder"),
-        (["classifier"], "needs --model"),
-        (["text2text", "--model", "x/y", "--prompt", "no placeholder"], "--prompt must contain {text}"),
+        (["tfidf", "--gold", "nobody"], "--gold nobody: no coder"),
+        (["classifier"], "needs a model: a Hugging Face id or model folder, e.g. --model "),
+        (
+            ["text2text", "--model", "x/y", "--prompt", "no placeholder"],
+            "--prompt no placeholder: must contain {text}",
+        ),
         (
             ["classifier", "--model", "m", "--label-map", "NEG"],
             "--label-map: 'NEG' is not MODEL_LABEL=CODEBOOK_LABEL",

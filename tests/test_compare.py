@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -16,7 +18,16 @@ from sqlmodel import col, select
 from annotator.data.corpus import get_or_create_coder, import_codes
 from annotator.errors import AnnotatorError
 from annotator.prompts import load_prompt, prompt_diff
-from annotator.services.compare import compare, holm, mcnemar_exact
+from annotator.services.compare import (
+    Comparison,
+    PairTest,
+    PromptComparison,
+    RunEntry,
+    compare,
+    holm,
+    mcnemar_exact,
+)
+from annotator.services.results import SCHEMAS
 from annotator.services.validation import validate
 from annotator.stats.reliability import krippendorff_alpha, paired_bootstrap_difference, to_matrix
 from annotator.store.models import Annotation, CodebookVersion, Document, Metric, Run, RunDocument
@@ -94,33 +105,82 @@ def _drop_answers(project, run_id: int, keys: list[str], asked: bool = False) ->
                     s.delete(row)
 
 
+SETTING_KEYS = [
+    "gold",
+    "codebook",
+    "codebook_versions",
+    "split",
+    "n_gold",
+    "labels",
+    "uncertain_label",
+    "sort",
+    "n_boot",
+    "seed",
+    "ci",
+    "min_units",
+]
+# `compare --json` before the result was typed: the same keys, in the same order
+COMPARE_KEYS = [
+    *SETTING_KEYS,
+    "mode",
+    "humans",
+    "runs",
+    "best_run",
+    "pairs",
+    "comparisons",
+    "warnings",
+    "notes",
+    "metric_id",
+]
+PROMPT_COMPARE_KEYS = [*SETTING_KEYS, "mode", "prompts", "warnings", "notes", "metric_id"]
+
+
+def _difference(
+    c: PairTest, key: Literal["accuracy_difference", "macro_f1_difference"] = "accuracy_difference"
+) -> dict[str, Any]:
+    """A tested pair's difference (A minus B) with its interval."""
+    d = c[key]
+    assert d is not None
+    return d
+
+
+def _ps(comparisons: list[PairTest], key: Literal["mcnemar_p", "p_holm"]) -> list[float]:
+    """The tested pairs' p values."""
+    return [p for c in comparisons if (p := c[key]) is not None]
+
+
+def _stored(project, metric_id: int | None) -> Metric:
+    with project.transaction() as s:
+        row = s.get(Metric, metric_id)
+        assert row is not None
+        return row
+
+
 # -- leaderboard ----------------------------------------------------------------------------------------------
 
 
 def test_leaderboard_ranks_and_equals_validate(three) -> None:
     project, ids = three
     result = compare(project, split="dev", n_boot=300, seed=2)
-    assert result["mode"] == "leaderboard" and result["gold"] == "critics" and result["n_gold"] == N
-    assert all(r["n_items"] == N and r["n_missing"] == 0 and r["too_few"] is None for r in result["runs"])
-    ranked = [r["run_id"] for r in result["runs"]]
-    assert ranked == [ids["perfect"], ids["worse"], ids["close"]] and result["best_run"] == ids["perfect"]
-    assert [r["rank"] for r in result["runs"]] == [1, 2, 3]
-    by_id = {r["run_id"]: r for r in result["runs"]}
+    assert result.mode == "leaderboard" and result.gold == "critics" and result.n_gold == N
+    assert all(r["n_items"] == N and r["n_missing"] == 0 and r["too_few"] is None for r in result.runs)
+    ranked = [r["run_id"] for r in result.runs]
+    assert ranked == [ids["perfect"], ids["worse"], ids["close"]] and result.best_run == ids["perfect"]
+    assert [r["rank"] for r in result.runs] == [1, 2, 3]
+    by_id = {r["run_id"]: r for r in result.runs}
     assert by_id[ids["perfect"]]["accuracy"]["estimate"] == 1.0
     assert by_id[ids["worse"]]["accuracy"]["estimate"] == pytest.approx(33 / N)
     assert by_id[ids["close"]]["accuracy"]["estimate"] == pytest.approx(32 / N)
     assert by_id[ids["worse"]]["n_uncertain"] == 1 and by_id[ids["worse"]]["coverage"] == 1.0
     # the figures are validate's, interval for interval, on the same items with the same seed
-    reference = {
-        r["run_id"]: r for r in validate(project, "critics", split="dev", n_boot=300, seed=2)["runs"]
-    }
+    reference = {r["run_id"]: r for r in validate(project, "critics", split="dev", n_boot=300, seed=2).runs}
     for run_id, entry in by_id.items():
         for key in ("accuracy", "macro_f1", "kappa", "weighted_f1", "per_class", "confusion"):
             assert entry[key] == reference[run_id][key], key
     # sorted by accuracy instead: the same order here, and the sort is recorded
-    assert compare(project, split="dev", n_boot=50, sort="accuracy")["sort"] == "accuracy"
+    assert compare(project, split="dev", n_boot=50, sort="accuracy").sort == "accuracy"
     with project.transaction() as s:
-        row = s.get(Metric, result["metric_id"])
+        row = s.get(Metric, result.metric_id)
         assert row is not None and row.kind == "compare" and row.params["seed"] == 2
         assert row.result["best_run"] == ids["perfect"]
 
@@ -128,8 +188,8 @@ def test_leaderboard_ranks_and_equals_validate(three) -> None:
 def test_mcnemar_exact_and_holm_by_hand(three) -> None:
     project, ids = three
     result = compare(project, split="dev", n_boot=500, seed=0)
-    assert result["pairs"] == "all"  # three runs: every pair
-    pairs = {(c["a"], c["b"]): c for c in result["comparisons"]}
+    assert result.pairs == "all"  # three runs: every pair
+    pairs = {(c["a"], c["b"]): c for c in result.comparisons}
     p, w, c = ids["perfect"], ids["worse"], ids["close"]
     assert set(pairs) == {(p, w), (p, c), (w, c)}  # A is always the higher-ranked run
     pw, pc, wc = pairs[(p, w)], pairs[(p, c)], pairs[(w, c)]
@@ -148,25 +208,25 @@ def test_mcnemar_exact_and_holm_by_hand(three) -> None:
     assert wc["p_holm"] == 1.0
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     # the perfect run beats the worse one: the accuracy difference's interval excludes zero
-    assert pw["accuracy_difference"]["estimate"] == pytest.approx(7 / N)
-    assert pw["accuracy_difference"]["low"] > 0 and pw["significant"] is True
+    assert _difference(pw)["estimate"] == pytest.approx(7 / N)
+    assert _difference(pw)["low"] > 0 and pw["significant"] is True
     assert f"run:{p} is more accurate than run:{w}" in pw["line"]
     # one item apart: no clear difference
-    assert wc["significant"] is False and wc["accuracy_difference"]["low"] <= 0
+    assert wc["significant"] is False and _difference(wc)["low"] <= 0
     assert "no clear difference" in wc["line"]
 
 
 def test_paired_bootstrap_equals_the_reliability_module(three) -> None:
     project, ids = three
     result = compare(project, split="dev", n_boot=400, seed=7)
-    cmp = next(c for c in result["comparisons"] if (c["a"], c["b"]) == (ids["perfect"], ids["close"]))
+    cmp = next(c for c in result.comparisons if (c["a"], c["b"]) == (ids["perfect"], ids["close"]))
     gold = np.array(GOLD)
     correct = np.vstack([gold == np.array(GOLD), gold == np.array(CLOSE)]).astype(float)  # docs in id order
     ref = paired_bootstrap_difference(correct, lambda m: m[0].mean(), lambda m: m[1].mean(), n=400, seed=7)
-    d = cmp["accuracy_difference"]
+    d = _difference(cmp)
     assert d["estimate"] == pytest.approx(ref.difference, abs=1e-6)
     assert d["low"] == pytest.approx(ref.low, abs=1e-6) and d["high"] == pytest.approx(ref.high, abs=1e-6)
-    assert cmp["macro_f1_difference"]["estimate"] > 0
+    assert _difference(cmp, "macro_f1_difference")["estimate"] > 0
 
 
 def test_alpha_vs_majority_by_hand(three) -> None:
@@ -174,13 +234,13 @@ def test_alpha_vs_majority_by_hand(three) -> None:
     as `annotator agreement` does."""
     project, ids = three
     result = compare(project, split="dev", n_boot=200, seed=1)
-    assert result["humans"]["coders"] == ["alice", "bob"]
+    assert result.humans["coders"] == ["alice", "bob"]
     agreed = [i for i in range(N) if ALICE[i] == BOB[i]]  # two coders: a disagreement is a tie
     assert len(agreed) == 37 and 2 in agreed
     labelled = [i for i in agreed if WORSE[i] != "neutral"]
     records = [("majority", i, ALICE[i]) for i in labelled] + [("run", i, WORSE[i]) for i in labelled]
     matrix, *_ = to_matrix(records, categories=["negative", "positive"])
-    worse = next(r for r in result["runs"] if r["run_id"] == ids["worse"])
+    worse = next(r for r in result.runs if r["run_id"] == ids["worse"])
     a = worse["alpha_vs_majority"]
     assert "alpha_with_humans" not in worse
     assert a["estimate"] == pytest.approx(krippendorff_alpha(matrix), abs=1e-6)
@@ -191,11 +251,11 @@ def test_alpha_vs_majority_by_hand(three) -> None:
         [(c, i, lab) for c, labels in (("alice", ALICE), ("bob", BOB)) for i, lab in enumerate(labels)],
         categories=["negative", "positive"],
     )[0]
-    assert result["humans"]["alpha"]["estimate"] == pytest.approx(krippendorff_alpha(humans), abs=1e-6)
-    assert not any("alpha vs the human majority is undefined" in n for n in result["notes"])
+    assert result.humans["alpha"]["estimate"] == pytest.approx(krippendorff_alpha(humans), abs=1e-6)
+    assert not any("alpha vs the human majority is undefined" in n for n in result.notes)
     # below the minimum: no number, the reason says how many units
     few = compare(project, split="dev", n_boot=20, min_units=38)
-    a = next(r for r in few["runs"] if r["run_id"] == ids["worse"])["alpha_vs_majority"]
+    a = next(r for r in few.runs if r["run_id"] == ids["worse"])["alpha_vs_majority"]
     assert a["estimate"] is None and a["n_units"] == 36 and a["reason"].startswith("too few units (36")
 
 
@@ -205,10 +265,10 @@ def test_alpha_vs_majority_of_a_constant_run_is_near_zero(humans) -> None:
     constant = copy_run(humans, KEYS, ["positive"] * N, tag="constant")
     copy_run(humans, KEYS, GOLD, tag="perfect")
     result = compare(humans, split="dev", n_boot=100)
-    entry = next(r for r in result["runs"] if r["run_id"] == constant)
+    entry = next(r for r in result.runs if r["run_id"] == constant)
     a = entry["alpha_vs_majority"]
     assert a["estimate"] is not None and a["estimate"] <= 0.1 and a["n_units"] == 37
-    perfect = next(r for r in result["runs"] if r["run_id"] != constant)["alpha_vs_majority"]
+    perfect = next(r for r in result.runs if r["run_id"] != constant)["alpha_vs_majority"]
     assert perfect["estimate"] > 0.8
 
 
@@ -216,9 +276,9 @@ def test_without_humans_alpha_is_none_with_a_note(docs) -> None:
     copy_run(docs, KEYS, GOLD, tag="a")
     copy_run(docs, KEYS, WORSE, tag="b")
     result = compare(docs, split="dev", n_boot=50)
-    assert all(r["alpha_vs_majority"]["estimate"] is None for r in result["runs"])
-    assert "no human coders" in result["runs"][0]["alpha_vs_majority"]["reason"]
-    assert any("alpha vs the human majority is undefined" in n for n in result["notes"])
+    assert all(r["alpha_vs_majority"]["estimate"] is None for r in result.runs)
+    assert "no human coders" in result.runs[0]["alpha_vs_majority"]["reason"]
+    assert any("alpha vs the human majority is undefined" in n for n in result.notes)
 
 
 def test_cost_time_and_tokens_per_valid_label(three) -> None:
@@ -230,7 +290,7 @@ def test_cost_time_and_tokens_per_valid_label(three) -> None:
         run.finished_at = run.started_at + timedelta(seconds=20)
         tokens = run.tokens_in + run.tokens_out
         s.add(run)
-    entry = next(r for r in compare(project, split="dev", n_boot=20)["runs"] if r["run_id"] == ids["worse"])
+    entry = next(r for r in compare(project, split="dev", n_boot=20).runs if r["run_id"] == ids["worse"])
     assert entry["n_valid_total"] == N and entry["cost_usd"] == pytest.approx(0.4)
     assert entry["cost_per_valid"] == pytest.approx(0.01)
     assert entry["seconds"] == pytest.approx(20) and entry["seconds_per_valid"] == pytest.approx(0.5)
@@ -241,18 +301,18 @@ def test_each_run_is_scored_on_the_gold_items_it_was_asked(three) -> None:
     project, ids = three
     _drop_answers(project, ids["worse"], KEYS[30:], asked=True)  # worse was asked d00..d29 only
     result = compare(project, split="dev", n_boot=50)
-    assert result["n_gold"] == N
-    by_id = {r["run_id"]: r for r in result["runs"]}
+    assert result.n_gold == N
+    by_id = {r["run_id"]: r for r in result.runs}
     assert by_id[ids["worse"]]["n_items"] == 30 and by_id[ids["worse"]]["n_missing"] == 0
     assert by_id[ids["worse"]]["accuracy"]["estimate"] == pytest.approx(26 / 30)  # errors 2, 5, 10, 20
     assert by_id[ids["perfect"]]["n_items"] == N and by_id[ids["close"]]["n_items"] == N  # not cut to 30
     assert by_id[ids["close"]]["accuracy"]["estimate"] == pytest.approx(32 / N)
-    pairs = {(c["a"], c["b"]): c for c in result["comparisons"]}
+    pairs = {(c["a"], c["b"]): c for c in result.comparisons}
     assert pairs[(ids["perfect"], ids["close"])]["n_items"] == N
     pw = pairs[(ids["perfect"], ids["worse"])]
     assert pw["n_items"] == 30 and pw["tested"] and (pw["a_only_correct"], pw["b_only_correct"]) == (4, 0)
     assert "on the 30 gold items both were asked" in pw["line"]
-    note = next(n for n in result["notes"] if "runs asked fewer than the 40 gold items" in n)
+    note = next(n for n in result.notes if "runs asked fewer than the 40 gold items" in n)
     assert f"run:{ids['worse']} on 30" in note and f"run:{ids['perfect']}" not in note
 
 
@@ -260,15 +320,16 @@ def test_asked_but_unanswered_counts_as_wrong(three) -> None:
     """An item the run was asked and never answered (an interrupted run) is an error, as in validate."""
     project, ids = three
     _drop_answers(project, ids["worse"], KEYS[30:])  # still asked d30..d39
-    entry = next(r for r in compare(project, split="dev", n_boot=20)["runs"] if r["run_id"] == ids["worse"])
+    entry = next(r for r in compare(project, split="dev", n_boot=20).runs if r["run_id"] == ids["worse"])
     assert entry["n_items"] == N and entry["n_missing"] == 10 and entry["n_invalid"] == 0
     assert entry["accuracy"]["estimate"] == pytest.approx(26 / N)  # 7 of d30..d39 were right, now wrong
     assert entry["coverage"] == pytest.approx(30 / N)
 
 
-def _figures(entry: dict) -> dict:
+def _figures(entry: RunEntry) -> dict:
     keys = ("n_items", "accuracy", "macro_f1", "weighted_f1", "kappa", "per_class", "confusion", "coverage")
-    return {k: entry[k] for k in (*keys, "alpha_vs_majority")}
+    row: dict[str, Any] = dict(entry)
+    return {k: row[k] for k in (*keys, "alpha_vs_majority")}
 
 
 def test_a_sampled_run_changes_nothing_of_the_full_runs(three) -> None:
@@ -278,10 +339,10 @@ def test_a_sampled_run_changes_nothing_of_the_full_runs(three) -> None:
     small, small_docs = _sampled_run(project, GOLD, "small", sample=20, seed=3)
     after = compare(project, split="dev", n_boot=200, seed=4, pairs="all")
     full = [ids["perfect"], ids["worse"], ids["close"]]
-    assert [r["run_id"] for r in before["runs"]] == full
-    assert [r["run_id"] for r in after["runs"]] == [*full, small]  # too few items: ranked after the others
-    old = {r["run_id"]: r for r in before["runs"]}
-    new = {r["run_id"]: r for r in after["runs"]}
+    assert [r["run_id"] for r in before.runs] == full
+    assert [r["run_id"] for r in after.runs] == [*full, small]  # too few items: ranked after the others
+    old = {r["run_id"]: r for r in before.runs}
+    new = {r["run_id"]: r for r in after.runs}
     for run_id in full:
         assert _figures(new[run_id]) == _figures(old[run_id]) and new[run_id]["rank"] == old[run_id]["rank"]
     row = new[small]
@@ -289,46 +350,46 @@ def test_a_sampled_run_changes_nothing_of_the_full_runs(three) -> None:
     assert row["too_few"] == "too few units (20; at least 30 needed)"
     assert row["alpha_vs_majority"]["estimate"] is None and row["alpha_vs_majority"]["n_units"] <= 20
     # pairs with the sampled run share 20 items: a note, no test, out of Holm's family
-    untested = [c for c in after["comparisons"] if small in (c["a"], c["b"])]
+    untested = [c for c in after.comparisons if small in (c["a"], c["b"])]
     assert len(untested) == 3
     for c in untested:
         assert not c["tested"] and c["n_items"] == 20 and c["mcnemar_p"] is None and c["p_holm"] is None
         assert c["line"] == f"run:{c['a']} and run:{c['b']} share 20 gold items (fewer than 30): not tested"
-    tested = {(c["a"], c["b"]): c for c in after["comparisons"] if c["tested"]}
-    assert tested == {(c["a"], c["b"]): c for c in before["comparisons"]}  # Holm p values included
+    tested = {(c["a"], c["b"]): c for c in after.comparisons if c["tested"]}
+    assert tested == {(c["a"], c["b"]): c for c in before.comparisons}  # Holm p values included
     # a larger sample: ranked by its own figures, tested against the others on the items both were asked
     big, big_docs = _sampled_run(project, flip(GOLD, {0, 1, 2, 3, 5}), "big", sample=35, seed=5)
     wrong = len({0, 1, 2, 3, 5} & {i for i, d in enumerate(_doc_ids(project, KEYS)) if d in big_docs})
     third = compare(project, split="dev", n_boot=200, seed=4, pairs="all")
-    rows = {r["run_id"]: r for r in third["runs"]}
+    rows = {r["run_id"]: r for r in third.runs}
     for run_id in full:
         assert _figures(rows[run_id]) == _figures(old[run_id])
     assert rows[big]["n_items"] == 35 and rows[big]["too_few"] is None
     assert rows[big]["accuracy"]["estimate"] == pytest.approx((35 - wrong) / 35)
-    pair = next(c for c in third["comparisons"] if {c["a"], c["b"]} == {big, ids["perfect"]})
+    pair = next(c for c in third.comparisons if {c["a"], c["b"]} == {big, ids["perfect"]})
     assert pair["tested"] and pair["n_items"] == 35 and pair["mcnemar_p"] is not None
     assert pair["a"] == ids["perfect"] and (pair["a_only_correct"], pair["b_only_correct"]) == (wrong, 0)
     # the pair of the two samples shares fewer than 30 items (at most 20)
     shared = len(set(small_docs) & set(big_docs))
-    pair = next(c for c in third["comparisons"] if {c["a"], c["b"]} == {big, small})
+    pair = next(c for c in third.comparisons if {c["a"], c["b"]} == {big, small})
     assert not pair["tested"] and pair["n_items"] == shared
     # Holm's family is the tested pairs: the full runs' three and the big run's three
-    family = [c for c in third["comparisons"] if c["tested"]]
+    family = [c for c in third.comparisons if c["tested"]]
     assert len(family) == 6
-    assert [c["p_holm"] for c in family] == pytest.approx(holm([c["mcnemar_p"] for c in family]), abs=1e-6)
+    assert _ps(family, "p_holm") == pytest.approx(holm(_ps(family, "mcnemar_p")), abs=1e-6)
     # --min-units lowers the bar: the small run is tested against the full runs
     low = compare(project, split="dev", n_boot=50, pairs="all", min_units=10)
     assert all(
-        c["tested"] for c in low["comparisons"] if small in (c["a"], c["b"]) and big not in (c["a"], c["b"])
+        c["tested"] for c in low.comparisons if small in (c["a"], c["b"]) and big not in (c["a"], c["b"])
     )
 
 
 def test_a_single_run_is_allowed(three, cli) -> None:
     project, ids = three
     result = compare(project, split="dev", runs=[ids["worse"]], n_boot=50)
-    assert [r["run_id"] for r in result["runs"]] == [ids["worse"]] and result["comparisons"] == []
-    assert result["runs"][0]["rank"] == 1 and result["best_run"] == ids["worse"]
-    assert f"one run (run:{ids['worse']}): nothing to pair" in result["notes"]
+    assert [r["run_id"] for r in result.runs] == [ids["worse"]] and result.comparisons == []
+    assert result.runs[0]["rank"] == 1 and result.best_run == ids["worse"]
+    assert f"one run (run:{ids['worse']}): nothing to pair" in result.notes
     res = cli("compare", "--split", "dev", "--bootstrap", "20", "--runs", str(ids["worse"]))
     assert res.code == 0, res
     assert f"run:{ids['worse']}" in res.out and "nothing to pair" in res.out and "McNemar" not in res.out
@@ -345,7 +406,7 @@ def test_invalid_answers_count_as_errors_and_lower_coverage(three) -> None:
         ).one()
         a.status, a.label = "invalid", None
         s.add(a)
-    entry = next(r for r in compare(project, split="dev", n_boot=20)["runs"] if r["run_id"] == ids["perfect"])
+    entry = next(r for r in compare(project, split="dev", n_boot=20).runs if r["run_id"] == ids["perfect"])
     assert entry["n_items"] == N and entry["n_invalid"] == 1
     assert entry["accuracy"]["estimate"] == pytest.approx(39 / N) and entry["coverage"] == pytest.approx(
         39 / N
@@ -367,8 +428,8 @@ def test_baseline_runs_take_part(three) -> None:
             s.add(Annotation(run_id=run.id, document_id=doc_ids[key], label=flip(GOLD, {0, 1, 2})[i]))
         base_id = run.id
     result = compare(project, split="dev", n_boot=50)
-    assert result["pairs"] == "all" and len(result["comparisons"]) == 6  # four runs: every pair
-    entry = next(r for r in result["runs"] if r["run_id"] == base_id)
+    assert result.pairs == "all" and len(result.comparisons) == 6  # four runs: every pair
+    entry = next(r for r in result.runs if r["run_id"] == base_id)
     assert entry["kind"] == "baseline" and entry["prompt"] is None and entry["coder"] == "tfidf-lr"
     assert entry["accuracy"]["estimate"] == pytest.approx(37 / N) and entry["rank"] == 2
     assert entry["cost_per_valid"] == 0 and entry["seconds_per_valid"] == pytest.approx(0.1)
@@ -379,13 +440,13 @@ def test_pairs_default_to_each_against_the_best_with_many_runs(three) -> None:
     copy_run(project, KEYS, flip(GOLD, {0}), tag="one-off")
     copy_run(project, KEYS, flip(GOLD, {0, 1, 2, 3}), tag="four-off")
     result = compare(project, split="dev", n_boot=50)
-    assert result["pairs"] == "best" and len(result["comparisons"]) == 4
-    assert all(c["a"] == ids["perfect"] for c in result["comparisons"])
+    assert result.pairs == "best" and len(result.comparisons) == 4
+    assert all(c["a"] == ids["perfect"] for c in result.comparisons)
     every = compare(project, split="dev", n_boot=50, pairs="all")
-    assert len(every["comparisons"]) == 10
-    ps = [c["mcnemar_p"] for c in every["comparisons"]]
-    assert [c["p_holm"] for c in every["comparisons"]] == pytest.approx(holm(ps), abs=1e-6)
-    assert all(h >= p for h, p in zip([c["p_holm"] for c in every["comparisons"]], ps, strict=True))
+    assert len(every.comparisons) == 10
+    ps = _ps(every.comparisons, "mcnemar_p")
+    assert _ps(every.comparisons, "p_holm") == pytest.approx(holm(ps), abs=1e-6)
+    assert all(h >= p for h, p in zip(_ps(every.comparisons, "p_holm"), ps, strict=True))
 
 
 # -- prompt versions ----------------------------------------------------------------------------------------
@@ -399,9 +460,9 @@ def test_prompt_versions_side_by_side_with_their_diff(humans) -> None:
         humans, KEYS, GOLD, tag="few", prompt="sentiment/few-shot.v1"
     )  # one version only: not shown
     result = compare(humans, prompts=True, n_boot=50)
-    assert result["mode"] == "prompts" and result["split"] == "dev"
-    (group,) = result["prompts"]
-    assert group["prompt"] == "sentiment/zero-shot" and result["n_gold"] == N
+    assert result.mode == "prompts" and result.split == "dev"
+    (group,) = result.prompts
+    assert group["prompt"] == "sentiment/zero-shot" and result.n_gold == N
     assert all(r["n_items"] == N for v in group["versions"] for r in v["runs"])
     assert group["pairs"] == "all" and len(group["comparisons"]) == 3  # the prompt's three runs
     assert [v["version"] for v in group["versions"]] == [1, 2]
@@ -418,8 +479,7 @@ def test_prompt_versions_side_by_side_with_their_diff(humans) -> None:
     assert diff["from"] == "sentiment/zero-shot.v1" and diff["to"] == "sentiment/zero-shot.v2"
     assert diff["diff"] == expected and diff["diff"].startswith("--- sentiment/zero-shot.v1")
     assert group["versions"][0]["sha256"] != group["versions"][1]["sha256"]
-    with humans.transaction() as s:
-        assert s.get(Metric, result["metric_id"]).kind == "compare_prompts"  # type: ignore[union-attr]
+    assert _stored(humans, result.metric_id).kind == "compare_prompts"
 
 
 def test_prompts_needs_two_versions_with_runs(humans) -> None:
@@ -435,7 +495,7 @@ def test_prompts_needs_two_versions_with_runs(humans) -> None:
 def test_refusals_name_the_value_and_what_to_do(three, tmp_path: Path) -> None:
     project, ids = three
     p, w = ids["perfect"], ids["worse"]
-    with pytest.raises(AnnotatorError, match=r"--runs: 999 \(no such run\)"):
+    with pytest.raises(AnnotatorError, match=rf"runs=\[{p}, 999\]: 999 \(no such run\)"):
         compare(project, split="dev", runs=[p, 999])
     with project.transaction() as s:  # an LLM run of another codebook
         other = CodebookVersion(name="stance", version=1, sha256="0" * 64, body="")
@@ -456,35 +516,35 @@ def test_refusals_name_the_value_and_what_to_do(three, tmp_path: Path) -> None:
     _drop_answers(project, p, KEYS[20:], asked=True)
     _drop_answers(project, w, KEYS[:20], asked=True)
     apart = compare(project, split="dev", runs=[p, w], n_boot=20)
-    assert [r["n_items"] for r in apart["runs"]] == [20, 20]
-    (c,) = apart["comparisons"]
+    assert [r["n_items"] for r in apart.runs] == [20, 20]
+    (c,) = apart.comparisons
     assert (
         not c["tested"]
         and c["n_items"] == 0
         and "share 0 gold items (fewer than 30): not tested" in c["line"]
     )
     for kwargs, message in (
-        ({"sort": "kappa"}, "--sort 'kappa'"),
-        ({"pairs": "some"}, "--pairs 'some'"),
-        ({"split": "train"}, "--split 'train'"),
-        ({"n_boot": 0}, "--bootstrap 0"),
-        ({"min_units": 0}, "--min-units 0"),
+        ({"sort": "kappa"}, "sort='kappa': use macro-f1 or accuracy"),
+        ({"pairs": "some"}, "pairs='some': use auto, best or all"),
+        ({"split": "train"}, "split='train': use dev, test or all"),
+        ({"n_boot": 0}, "n_boot=0: use at least 1 replicate"),
+        ({"min_units": 0}, "min_units=0: use 1 or more"),
     ):
-        with pytest.raises(AnnotatorError, match=message):
-            compare(project, **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(AnnotatorError, match=re.escape(message)):
+            compare(project, **kwargs)
 
 
 def test_gold_coder_defaults_and_refusals(docs, tmp_path: Path) -> None:
     only = copy_run(docs, KEYS, GOLD, tag="a")
-    assert [r["run_id"] for r in compare(docs, split="dev", n_boot=20)["runs"]] == [only]  # one run is fine
+    assert [r["run_id"] for r in compare(docs, split="dev", n_boot=20).runs] == [only]  # one run is fine
     copy_run(docs, KEYS, WORSE, tag="b")
-    assert compare(docs, split="dev", n_boot=20)["gold"] == "critics"  # the only gold coder
+    assert compare(docs, split="dev", n_boot=20).gold == "critics"  # the only gold coder
     _import(docs, tmp_path, "majority", GOLD, kind="gold")
     with pytest.raises(
-        AnnotatorError, match=r"2 gold coders \(critics, majority\): say which with --gold NAME"
+        AnnotatorError, match=r"2 gold coders \(critics, majority\): say which with gold='NAME'"
     ):
         compare(docs, split="dev")
-    assert compare(docs, gold="majority", split="dev", n_boot=20)["gold"] == "majority"
+    assert compare(docs, gold="majority", split="dev", n_boot=20).gold == "majority"
 
 
 def test_no_gold_coder(project, tmp_path: Path) -> None:
@@ -496,19 +556,90 @@ def test_runs_without_answers_on_the_split(three) -> None:
     project, ids = three
     _drop_answers(project, ids["close"], KEYS, asked=True)  # close was never asked these documents
     result = compare(project, split="dev", n_boot=20)
-    assert [r["run_id"] for r in result["runs"]] == [ids["perfect"], ids["worse"]]
+    assert [r["run_id"] for r in result.runs] == [ids["perfect"], ids["worse"]]
     assert any(
         f"left out, asked none of the dev split's 40 gold items: run:{ids['close']}" in n
-        for n in result["notes"]
+        for n in result.notes
     )
     with pytest.raises(
-        AnnotatorError, match=rf"--runs: run:{ids['close']} was asked none of the 40 gold items"
+        AnnotatorError,
+        match=rf"runs=\[{ids['perfect']}, {ids['close']}\]: run:{ids['close']} was asked none of the 40 gold items",
     ):
         compare(project, split="dev", runs=[ids["perfect"], ids["close"]])
     # asked but no answer at all (e.g. every request failed): scored, every item wrong
     _drop_answers(project, ids["worse"], KEYS)
-    entry = next(r for r in compare(project, split="dev", n_boot=20)["runs"] if r["run_id"] == ids["worse"])
+    entry = next(r for r in compare(project, split="dev", n_boot=20).runs if r["run_id"] == ids["worse"])
     assert entry["n_items"] == N and entry["n_missing"] == N and entry["accuracy"]["estimate"] == 0.0
+
+
+# -- the typed result ---------------------------------------------------------------------------------------
+
+
+def test_the_result_is_typed_and_its_json_is_printed_and_stored(three, cli) -> None:
+    project, _ = three
+    result = compare(project, split="dev", n_boot=50, seed=3)
+    assert isinstance(result, Comparison) and result.paired
+    data = result.to_json()
+    assert list(data) == COMPARE_KEYS
+    assert json.loads(json.dumps(data)) == data  # JSON-ready as it is
+    row = _stored(project, result.metric_id)
+    assert row.kind == "compare"  # stored: the same keys in the same order, the schema instead of the id
+    assert list(row.result) == [*COMPARE_KEYS[:-1], "schema"] and row.result["schema"] == SCHEMAS["compare"]
+    assert {k: v for k, v in row.result.items() if k != "schema"} == {
+        k: v for k, v in data.items() if k != "metric_id"
+    }
+    res = cli("compare", "--split", "dev", "--bootstrap", "50", "--seed", "3", "--json")
+    assert res.code == 0, res
+    printed = json.loads(res.out)
+    assert list(printed) == COMPARE_KEYS and printed["metric_id"] == (result.metric_id or 0) + 1
+    assert {k: v for k, v in printed.items() if k != "metric_id"} == {
+        k: v for k, v in data.items() if k != "metric_id"
+    }
+
+
+def test_the_prompts_result_is_typed(humans) -> None:
+    copy_run(humans, KEYS, WORSE, tag="v1", prompt="sentiment/zero-shot.v1")
+    copy_run(humans, KEYS, GOLD, tag="v2", prompt="sentiment/zero-shot.v2")
+    result = compare(humans, prompts=True, n_boot=20)
+    assert isinstance(result, PromptComparison) and result.paired
+    data = result.to_json()
+    assert list(data) == PROMPT_COMPARE_KEYS and json.loads(json.dumps(data)) == data
+    assert list(data["prompts"][0]["diffs"][0]) == ["from", "to", "diff"]
+    row = _stored(humans, result.metric_id)
+    assert row.kind == "compare_prompts" and list(row.result) == [*PROMPT_COMPARE_KEYS[:-1], "schema"]
+
+
+def test_refusals_name_python_arguments_and_cli_flags(three, cli, tmp_path: Path) -> None:
+    """The service names its own parameters (``n_boot=0``); the CLI the flags the user typed."""
+    project, ids = three
+    with pytest.raises(AnnotatorError) as caught:
+        compare(project, split="dev", n_boot=0)
+    assert str(caught.value).startswith("n_boot=0: use at least 1 replicate") and "--" not in str(
+        caught.value
+    )
+    res = cli("compare", "--split", "dev", "--bootstrap", "0")
+    assert res.code == 2 and res.err.startswith("error: --bootstrap 0: use at least 1 replicate"), res
+    for flags, python, printed in (
+        (("--sort", "kappa"), "sort='kappa'", "--sort kappa: use macro-f1 or accuracy"),
+        (("--pairs", "some"), "pairs='some'", "--pairs some: use auto, best or all"),
+        (("--min-units", "0"), "min_units=0", "--min-units 0: use 1 or more"),
+    ):
+        res = cli("compare", "--split", "dev", *flags)
+        assert res.code == 2 and f"error: {printed}" in res.err and python not in res.err, res
+    res = cli("compare", "--split", "train")
+    assert res.code == 2 and "error: --split train: use dev, test or all" in res.err, res
+    _drop_answers(project, ids["close"], KEYS, asked=True)
+    named = f"{ids['perfect']},{ids['close']}"
+    with pytest.raises(AnnotatorError) as caught:
+        compare(project, split="dev", runs=[ids["perfect"], ids["close"]])
+    assert f"runs=[{ids['perfect']}, {ids['close']}]: run:{ids['close']} was asked none" in str(caught.value)
+    assert "split='test' or split='all'" in str(caught.value)
+    res = cli("compare", "--split", "dev", "--runs", named)
+    assert res.code == 2 and f"error: --runs {named}: run:{ids['close']} was asked none" in res.err, res
+    assert "choose the split they labeled: --split test or --split all" in res.err
+    target = tmp_path / "missing" / "x.csv"
+    res = cli("compare", "--split", "dev", "--bootstrap", "20", "--csv", str(target))
+    assert res.code == 2 and f"error: --csv {target}: cannot write" in res.err and "or --csv - for" in res.err
 
 
 # -- the command line ---------------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def test_conflicting_recode_and_unknown_documents_are_refused(project, tmp_path:
         import_codes(project, write(tmp_path / "b.csv", "id,label\nd1,negative\n"), coder="alice")
     with pytest.raises(InputError, match=r"not imported: 'zz' \(c.csv:2\)"):
         import_codes(project, write(tmp_path / "c.csv", "id,label\nzz,negative\n"), coder="alice")
-    with pytest.raises(InputError, match="--coder NAME"):
+    with pytest.raises(InputError, match="coder='NAME'"):
         import_codes(project, tmp_path / "a.csv")
 
 

@@ -14,11 +14,11 @@ from sqlmodel import col, select
 
 from annotator.codebook import to_yaml
 from annotator.data.corpus import import_codes, import_documents
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, InputError
 from annotator.llm.spec import RunRequest
 from annotator.services import run as runner
 from annotator.services.agreement import agreement
-from annotator.services.export import COLUMNS, check_validation, export_frame, export_run
+from annotator.services.export import COLUMNS, ExportResult, check_validation, export_frame, export_run
 from annotator.services.validation import validate
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Metric, PromptVersion, Run
 from annotator.store.registry import freeze_prompt, stored_codebook
@@ -37,6 +37,23 @@ SPLIT = ["dev" if i % 4 == 0 else "test" for i in range(N)]
 MODEL = model_answers(GOLD, wrong=WRONG, uncertain=NEUTRAL, invalid=BOGUS)
 # what an export must say: the model's label, or nothing for an invalid answer
 EXPECTED = {k: (None if i in BOGUS else MODEL[i]) for i, k in enumerate(KEYS)}
+EXPORT_KEYS = [  # `annotator export --json` before the result was typed: the same keys, in the same order
+    "path",
+    "format",
+    "run_id",
+    "split",
+    "repeat",
+    "n_rows",
+    "n_ok",
+    "n_invalid",
+    "n_error",
+    "columns",
+    "codebook_path",
+    "provenance_path",
+    "label_codes",
+    "validation",
+    "warnings",
+]
 
 
 def _import(project, tmp_path: Path, name: str, labels: list[str], kind: str = "human") -> None:
@@ -204,9 +221,9 @@ def test_split_and_repeat(setup, tmp_path: Path) -> None:
     assert list(dev["id"]) == [k for k, s in zip(KEYS, SPLIT, strict=True) if s == "dev"]
     test = export_frame(project, run_id, split="test")
     assert len(test) == N - len(dev) and set(test["split"]) == {"test"}
-    with pytest.raises(AnnotatorError, match=r"--repeat 1: run \d+ has repeats 0"):
+    with pytest.raises(AnnotatorError, match=r"^repeat=1: run \d+ has repeats 0"):
         export_frame(project, run_id, repeat=1)
-    with pytest.raises(AnnotatorError, match="--split 'everything'"):
+    with pytest.raises(AnnotatorError, match=r"^split='everything': use dev, test or all$"):
         export_frame(project, run_id, split="everything")
     # a gold import run: no answers on a split it has no codes on
     with project.transaction() as s:
@@ -327,12 +344,12 @@ def test_bad_inputs_one_line_exit_2(setup, cli, tmp_path: Path) -> None:
         (["999", "--out", "x.csv"], "no run 999"),
         (["seven", "--out", "x.csv"], "'seven' is not a run id"),
         ([str(run_id), "--out", "x.txt"], "cannot tell the format from '.txt'"),
-        ([str(run_id), "--out", "x.csv", "--format", "sav"], "--format 'sav': use csv"),
-        ([str(run_id), "--out", "x.csv", "--format", "dta"], "the suffix says csv but --format says dta"),
+        ([str(run_id), "--out", "x.csv", "--format", "sav"], "--format sav: use csv"),
+        ([str(run_id), "--out", "x.csv", "--format", "dta"], "--format dta: the suffix of x.csv says csv"),
         ([str(run_id), "--out", str(tmp_path / "nope" / "x.csv")], "does not exist; create it first"),
         ([str(run_id), "--out", str(tmp_path / "afile" / "x.csv")], "is not a folder"),
         ([str(run_id), "--out", str(tmp_path)], "is a folder; give a file name"),
-        ([str(run_id), "--out", "x.csv", "--split", "train"], "--split 'train': use dev, test or all"),
+        ([str(run_id), "--out", "x.csv", "--split", "train"], "--split train: use dev, test or all"),
         ([str(run_id), "--out", "x.csv", "--repeat", "first"], "--repeat 'first'"),
         ([str(run_id), "--out", "x.csv", "--validated-only"], "needs a threshold"),
         ([str(run_id), "--out", "x.csv", "--min-f1", "80"], "--min-f1 80.0: give a number between 0 and 1"),
@@ -352,7 +369,7 @@ def test_min_f1_gate(setup, cli, tmp_path: Path) -> None:
     res = cli("export", str(run_id), "--out", "v.csv", "--validated-only", "--min-f1", "0.5")
     assert res.code == 2 and "no validation on the test split" in res.err
     assert f"annotator validate --gold critics --split test --runs {run_id}" in res.err
-    figures = validate(project, "critics", split="test", n_boot=100, seed=1)["runs"][0]
+    figures = validate(project, "critics", split="test", n_boot=100, seed=1).runs[0]
     f1 = figures["macro_f1"]
     assert f1["low"] < f1["estimate"] < 0.95
     # below the threshold: refused, with the figures, and nothing written
@@ -458,7 +475,7 @@ def test_min_alpha_gate_after_a_real_agreement(setup, cli, tmp_path: Path) -> No
     _import(project, tmp_path, "alice", alice)
     _import(project, tmp_path, "bob", GOLD)
     result = agreement(project, split="test", n_boot=50)
-    (entry,) = [r for r in result["runs"] if r["run_id"] == run_id]
+    (entry,) = [r for r in result.runs if r["run_id"] == run_id]
     if "alpha_vs_majority" not in entry:  # agreement not yet storing the run-vs-majority alpha
         res = cli("export", str(run_id), "--out", "a.dta", "--min-alpha", "0.5")
         assert res.code == 2 and "run `annotator agreement --split test` again" in res.err
@@ -517,7 +534,7 @@ def test_min_f1_gate_uses_the_asked_figure(project, cli, tmp_path: Path) -> None
         average="macro",
     )
     assert old < 0.2 < 0.6 <= real
-    r = validate(project, "critics", split="test", n_boot=100, seed=1)["runs"][0]
+    r = validate(project, "critics", split="test", n_boot=100, seed=1).runs[0]
     assert r["n_gold"] == 30 and r["macro_f1"]["estimate"] == pytest.approx(real, abs=1e-6)
     res = cli("export", str(run_id), "--out", "v.csv", "--min-f1", "0.6", "--json")
     assert res.code == 0, res
@@ -546,7 +563,7 @@ def test_min_f1_gate_on_fewer_than_30_items_says_so(project, cli, tmp_path: Path
         a = s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).first()
         a.label = "negative" if a.label == "positive" else "positive"
         s.add(a)
-    r = validate(project, split="test", n_boot=100, seed=1)["runs"][0]
+    r = validate(project, split="test", n_boot=100, seed=1).runs[0]
     assert r["n_gold"] == 12
     f1 = r["macro_f1"]["estimate"]
     assert 0.05 < f1 < 0.99
@@ -570,3 +587,53 @@ def test_cli_summary(setup, cli) -> None:
     assert res.code == 0, res
     assert f"{N} rows of run {run_id}" in res.out and f"{len(BOGUS)} invalid" in res.out
     assert "provenance: labels.csv.provenance.json" in res.out
+
+
+def test_the_result_is_typed_and_its_json_is_what_the_cli_prints(setup, cli, tmp_path: Path) -> None:
+    project, run_id = setup
+    result = export_run(project, run_id, tmp_path / "typed.dta", split="test")
+    assert isinstance(result, ExportResult)
+    data = result.to_json()
+    assert list(data) == EXPORT_KEYS and data["columns"] == result.columns == list(COLUMNS)
+    assert json.loads(json.dumps(data))["label_codes"] == {"1": "negative", "2": "positive", "3": "neutral"}
+    res = cli("export", str(run_id), "--out", str(tmp_path / "cli.dta"), "--split", "test", "--json")
+    assert res.code == 0, res
+    printed = json.loads(res.out)
+    assert list(printed) == EXPORT_KEYS
+    paths = ("path", "codebook_path", "provenance_path")
+    expected = json.loads(json.dumps(data, default=str))
+    assert {k: v for k, v in printed.items() if k not in paths} == {
+        k: v for k, v in expected.items() if k not in paths
+    }
+    provenance = json.loads(Path(result.provenance_path).read_text(encoding="utf-8"))
+    assert list(provenance["columns"]) == result.columns  # the provenance names the columns as written
+
+
+def test_a_refusal_names_the_parameter_as_its_caller_spelled_it(setup, cli, tmp_path: Path) -> None:
+    """The service names its own parameters (split='train', overwrite=True); the CLI prints its flags."""
+    project, run_id = setup
+    with pytest.raises(InputError) as caught:
+        export_run(project, run_id, tmp_path / "x.csv", split="train")
+    assert str(caught.value) == "split='train': use dev, test or all" and "--" not in str(caught.value)
+    res = cli("export", str(run_id), "--out", str(tmp_path / "x.csv"), "--split", "train")
+    assert res.code == 2 and "--split train: use dev, test or all" in res.err
+    out = tmp_path / "y.csv"
+    out.write_text("mine\n")
+    with pytest.raises(InputError, match="already exists; pass overwrite=True to replace it"):
+        export_run(project, run_id, out)
+    res = cli("export", str(run_id), "--out", str(out))
+    assert (
+        res.code == 2
+        and f"{out} already exists; pass --force to replace it, or choose another --out" in res.err
+    )
+    with pytest.raises(
+        InputError, match=r"^validated_only=True needs a threshold: add min_f1=0\.8 or min_alpha=0\.7$"
+    ):
+        export_run(project, run_id, tmp_path / "z.csv", validated_only=True)
+    res = cli("export", str(run_id), "--out", str(tmp_path / "z.csv"), "--validated-only")
+    assert "--validated-only needs a threshold: add --min-f1 0.8 or --min-alpha 0.7" in res.err
+    with pytest.raises(
+        InputError, match=r"^min_alpha=1\.5: give a number between 0 and 1, e\.g\. min_alpha=0\.8$"
+    ):
+        check_validation(project, run_id, min_alpha=1.5)
+    assert out.read_text() == "mine\n" and not (tmp_path / "x.csv").exists()

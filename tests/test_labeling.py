@@ -383,7 +383,7 @@ def test_max_cost_needs_max_tokens_and_counts_what_the_run_spent_before(project,
     write(
         priced.prompts_dir / "sentiment/nomax.v1.jinja", "[system]\nLabel it.\n[user]\n{{ document.text }}\n"
     )
-    with pytest.raises(RunError, match="--max-cost needs a bound on each answer"):
+    with pytest.raises(RunError, match=r"max_cost=1\.0 needs a bound on each answer"):
         runner.label(priced, _request(server, prompt="sentiment/nomax.v1", max_cost=1.0))
     with priced.transaction() as s:
         assert s.exec(select(Run)).all() == []  # a refused request leaves no run behind
@@ -504,7 +504,7 @@ def test_a_bug_while_preparing_prompts_fails_the_run_instead_of_hanging(
 
 
 def test_truncate_is_for_local_models(project, docs, server) -> None:
-    with pytest.raises(RunError, match="--truncate applies to local models"):
+    with pytest.raises(RunError, match="truncate=True applies to local models"):
         runner.label(project, _request(server, truncate=True))
     assert server.requests == []
 
@@ -537,3 +537,52 @@ def test_a_batch_of_answers_waits_out_another_process_holding_the_database() -> 
     with pytest.raises(OperationalError):
         _while_locked(write, budget_s=0)
     assert len(calls) == 1
+
+
+def test_discard_checks_for_answers_and_deletes_in_one_write_transaction(project, docs, server) -> None:
+    """A run that failed before its first answer is removed, but only under the write lock: an answer another
+    process stores between the check and the delete would otherwise be deleted with the run."""
+    from sqlalchemy import event
+
+    from annotator.llm.runstore import RunStore
+    from annotator.store import db
+
+    path = db.sqlite_path(project.database_url)
+    store = RunStore(project, runner.resolve_request(project, _request(server)))
+    run, _ = store.open()
+    tried: list[str] = []
+
+    def write_meanwhile(_conn, _cursor, statement: str, *_args) -> None:
+        """When discard checks for answers: try to write from another connection (a neighbour process)."""
+        if "FROM annotations" in statement and not tried:
+            other = sqlite3.connect(path, timeout=0)
+            try:
+                other.execute("UPDATE runs SET error = 'neighbour' WHERE id = ?", (run.id,))
+                other.commit()
+                tried.append("written")
+            except sqlite3.OperationalError as exc:
+                tried.append(str(exc))
+            finally:
+                other.close()
+
+    event.listen(project.engine, "before_cursor_execute", write_meanwhile)
+    try:
+        assert store.discard() is True
+    finally:
+        event.remove(project.engine, "before_cursor_execute", write_meanwhile)
+    assert tried == ["database is locked"]  # the check ran under the write lock
+    with project.transaction() as s:
+        assert s.get(Run, run.id) is None
+
+    kept = RunStore(project, runner.resolve_request(project, _request(server)))
+    run, _ = kept.open()
+    with sqlite3.connect(path) as conn:
+        doc_id = conn.execute("SELECT id FROM documents ORDER BY id LIMIT 1").fetchone()[0]
+        conn.execute(
+            "INSERT INTO annotations (run_id, document_id, repeat, status, attempts, cached, created_at) "
+            "VALUES (?, ?, 0, 'ok', 1, 0, '2024-01-01 00:00:00')",
+            (run.id, doc_id),
+        )
+    assert kept.discard() is False  # a run with an answer is kept
+    with project.transaction() as s:
+        assert s.get(Run, run.id) is not None

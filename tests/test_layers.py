@@ -34,6 +34,8 @@ LOADED_BY_OTHERS = {
     "pyarrow": "pandas reads and writes Parquet with it",
     "openpyxl": 'pandas reads XLSX with it (engine="openpyxl")',
     "psycopg": "SQLAlchemy's driver for postgresql+psycopg:// URLs",
+    "python-multipart": "Starlette parses the workbench's forms with it",
+    "itsdangerous": "Starlette's SessionMiddleware signs the session cookie with it",
 }
 # An extra's packages may be imported only by the modules of its layer.
 EXTRA_LAYER = {"local": ("annotator/llm/local.py",), "baselines": ("annotator/baselines/",), "postgres": ()}

@@ -236,7 +236,8 @@ def test_html_documents_the_whole_pipeline(full: dict[str, Any]) -> None:
         "10. Comparison of runs",
         "11. Prompt freezing and the test split",
         "12. Cost and time",
-        "13. Software versions",
+        "13. Human coding: workbench, review and adjudication",
+        "14. Software versions",
     ):
         assert title in text
     # data and splits: documents per split and both split events, the second one forced
@@ -459,7 +460,7 @@ def test_cli_writes_the_named_file_and_prints_its_path(project: Project, cli, tm
         (["--out", "report.pdf"], "does not say the format"),
         (["--out", "report"], "does not say the format"),
         (["--out", "report.html", "--format", "md"], "--format md but report.html ends in .html"),
-        (["--format", "docx"], "--format 'docx': use html or md"),
+        (["--format", "docx"], "--format docx: use html or md"),
         (["--out", "missing-folder/report.html"], "does not exist"),
         (["--out", "."], "is a folder"),
     ],

@@ -154,9 +154,9 @@ def _analysed(project: Project) -> dict[str, int]:
     freeze_prompt(project, "sentiment/zero-shot.v1")
     scripted_run(project, label_by_word({}, "positive"), split="test")
     ids = {
-        "agreement": agreement(project, split="test", n_boot=50)["metric_id"],
-        "validation": validate(project, split="test", n_boot=50)["runs"][0]["metric_id"],
-        "compare": compare(project, split="test", n_boot=50)["metric_id"],
+        "agreement": agreement(project, split="test", n_boot=50).metric_id,
+        "validation": validate(project, split="test", n_boot=50).runs[0]["metric_id"],
+        "compare": compare(project, split="test", n_boot=50).metric_id,
     }
     return ids
 

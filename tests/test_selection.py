@@ -112,7 +112,7 @@ def test_sample_draws_within_the_coded_documents_and_is_seeded(coded, server) ->
     assert again.run_id == first.run_id and again.stats.done == 0
     with coded.transaction() as s:
         too_many = _request(server, coded_by="alice", sample=11)
-        with pytest.raises(Exception, match=r"--sample 11: the dev split coded by alice has 10 documents"):
+        with pytest.raises(Exception, match=r"sample=11: the dev split coded by alice has 10 documents"):
             resolve(coded, s, too_many)
 
 

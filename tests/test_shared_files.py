@@ -82,7 +82,7 @@ def test_refusals_name_the_file(tmp_path: Path) -> None:
     side.write_text("{}")
     with pytest.raises(
         InputError,
-        match=f"^{re.escape(str(side))} already exists; pass --force to replace it, or choose another --out$",
+        match=f"^{re.escape(str(side))} already exists; pass overwrite=True to replace it, or choose another out$",
     ):
         check_targets([out, side], False)
     check_targets([out, side], True)
@@ -95,7 +95,7 @@ def test_refusals_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "x.csv.codebook.yaml").mkdir()
     with pytest.raises(AnnotatorError, match=r"x\.csv\.codebook\.yaml is a folder"):
         check_targets([tmp_path / "x.csv", tmp_path / "x.csv.codebook.yaml"], True)
-    with pytest.raises(AnnotatorError, match=r"is a folder; give a file name, e.g. --out .*/report\.html"):
+    with pytest.raises(AnnotatorError, match=r"is a folder; give a file name, e.g. out='.*/report\.html'"):
         check_targets([tmp_path], False, ReportError, example="report.html")
     with pytest.raises(AnnotatorError, match="does not exist; create it first"):
         check_targets([tmp_path / "missing" / "a.csv"], False)

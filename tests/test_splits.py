@@ -89,6 +89,38 @@ def test_bad_split_requests(project, tmp_path: Path, kwargs, message) -> None:
         make_split(project, **kwargs)
 
 
+def test_split_errors_name_the_parameter_as_each_caller_spells_it(project, tmp_path: Path, cli) -> None:
+    """A Python caller reads its keyword arguments, the CLI user the flags (annotator.errors.arg)."""
+    _docs(project, tmp_path, n=10)
+    with pytest.raises(SplitError) as python:
+        make_split(project, 1.5, 1)
+    assert str(python.value).startswith("test=1.5: the test share must be between 0 and 1")
+    with pytest.raises(SplitError) as both:
+        make_split(project, 0.3, 1, stratify_by="group", stratify_by_coder="ghost")
+    assert str(both.value) == "use stratify_by='group' or stratify_by_coder='ghost', not both"
+    make_split(project, 0.3, 1)
+    with pytest.raises(SplitError) as again:
+        make_split(project, 0.3, 1)
+    assert "Use new_only=True to assign documents imported since, or force=True to redo it all" in str(
+        again.value
+    )
+    for message in (str(python.value), str(both.value), str(again.value)):
+        assert "--" not in message and "\x1f" not in message
+
+    bad = cli("split", "--test", "1.5", "--seed", "1")
+    assert bad.code == 2 and "error: --test 1.5: the test share must be between 0 and 1" in bad.err
+    bad = cli(
+        "split", "--test", "0.3", "--seed", "1", "--stratify-by", "group", "--stratify-by-coder", "ghost"
+    )
+    assert bad.code == 2 and "use --stratify-by group or --stratify-by-coder ghost, not both" in bad.err
+    bad = cli("split", "--test", "0.3", "--seed", "1")
+    assert (
+        bad.code == 2
+        and "Use --new-only to assign documents imported since, or --force to redo it all" in bad.err
+    )
+    assert "=" not in bad.err.split("already exists")[1] and "\x1f" not in bad.err
+
+
 def test_split_without_documents(project) -> None:
     with pytest.raises(SplitError, match="no documents to split"):
         make_split(project, 0.3, 1)

@@ -359,8 +359,8 @@ def test_upgrade_to_0005_keeps_every_row_of_every_table(at_0004) -> None:
     before, indexes = _dump(at_0004), _indexes(at_0004)
     assert len(before["run_documents"]) == 80 and len(before["annotations"]) == 80
     assert len(before["runs"]) == 16 and len(before["metrics"]) == 17
-    db.upgrade(at_0004)
-    assert db.current_revision(at_0004) == db.head_revision()
+    db.upgrade(at_0004, "0005")
+    assert db.current_revision(at_0004) == "0005"
     assert _dump(at_0004) == before
     assert _indexes(at_0004) == indexes  # the rebuilt tables got their indexes back
     with at_0004.connect() as conn:
@@ -406,7 +406,7 @@ def test_each_constraint_holds_after_the_upgrade(at_0004, table: str, column: st
 
 def test_downgrade_to_0004_and_upgrade_again_keep_every_row(at_0004) -> None:
     before, indexes = _dump(at_0004), _indexes(at_0004)
-    db.upgrade(at_0004)
+    db.upgrade(at_0004)  # to the head, and back down through every later revision
     assert all(_checks(at_0004).values())
     db.downgrade(at_0004, "0004")
     assert db.current_revision(at_0004) == "0004"
@@ -415,7 +415,7 @@ def test_downgrade_to_0004_and_upgrade_again_keep_every_row(at_0004) -> None:
     with at_0004.begin() as conn:  # the constraints are gone with 0005
         conn.exec_driver_sql("UPDATE splits SET scope = 'some' WHERE id = 1")
         conn.exec_driver_sql("UPDATE splits SET scope = 'all' WHERE id = 1")
-    db.upgrade(at_0004)
+    db.upgrade(at_0004, "0005")
     assert _dump(at_0004) == before and _indexes(at_0004) == indexes
     assert all(_checks(at_0004).values())
 

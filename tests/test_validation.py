@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ from annotator.data.gold import build_gold
 from annotator.errors import AnnotatorError
 from annotator.llm.spec import RunRequest
 from annotator.services import run as runner
-from annotator.services.validation import INVALID, validate
+from annotator.services.validation import INVALID, Validation, validate
 from annotator.store.models import Annotation, Coder, Document, Metric, PromptVersion, Run
 from annotator.store.registry import freeze_prompt
 from tests.conftest import copy_run, import_docs, model_answers, stays_invalid, word_texts, write
@@ -31,6 +32,51 @@ NEUTRAL = {2}
 
 
 MODEL = model_answers(GOLD, wrong=WRONG, uncertain=NEUTRAL, invalid=BOGUS)
+VALIDATION_KEYS = [  # `annotator validate --json` before the result was typed: the same keys, in the same order
+    "gold",
+    "gold_kind",
+    "codebook",
+    "codebook_versions",
+    "split",
+    "by",
+    "labels",
+    "uncertain_label",
+    "uncertain_note",
+    "n_gold",
+    "n_gold_split",
+    "scope",
+    "min_units",
+    "n_boot",
+    "seed",
+    "ci",
+    "notes",
+    "runs",
+]
+RUN_KEYS = [  # a scored run's entry, on the test split with a by column
+    "run_id",
+    "kind",
+    "model",
+    "prompt",
+    "n_asked",
+    "n_gold",
+    "n_correct",
+    "n_valid",
+    "n_invalid",
+    "n_missing",
+    "n_uncertain",
+    "coverage",
+    "coverage_interval",
+    "warnings",
+    "per_class",
+    "confusion",
+    "accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "kappa",
+    "frozen",
+    "by",
+    "metric_id",
+]
 SOURCE = ["press" if i % 2 else "blog" for i in range(N)]
 SOURCE[3] = ""  # no metadata value: the (missing) group
 
@@ -69,7 +115,7 @@ def setup(docs, tmp_path: Path):
 def test_figures_equal_scikit_learn(setup) -> None:
     project, run_id = setup
     result = validate(project, "critics", split="dev", n_boot=200, seed=1)
-    (r,) = result["runs"]
+    (r,) = result.runs
     assert r["run_id"] == run_id and r["n_gold"] == N
     y_true = GOLD
     y_pred = [INVALID if i in BOGUS else MODEL[i] for i in range(N)]
@@ -98,15 +144,15 @@ def test_figures_equal_scikit_learn(setup) -> None:
     assert cm["columns"] == ["negative", "positive", "neutral", INVALID] and cm["rows"] == labels
     expected_cm = confusion_matrix(y_true, y_pred, labels=cm["columns"])[:2].tolist()
     assert cm["matrix"] == expected_cm and cm["matrix"][0][2] + cm["matrix"][1][2] == 1
-    assert "never uses the uncertain label 'neutral'" in result["uncertain_note"]
+    assert "never uses the uncertain label 'neutral'" in result.uncertain_note
     # same seed, same interval
-    again = validate(project, "critics", split="dev", n_boot=200, seed=1)["runs"][0]
+    again = validate(project, "critics", split="dev", n_boot=200, seed=1).runs[0]
     assert again["kappa"] == r["kappa"]
 
 
 def test_invalid_and_missing_answers_and_coverage(setup) -> None:
     project, run_id = setup
-    r = validate(project, "critics", split="dev", n_boot=50)["runs"][0]
+    r = validate(project, "critics", split="dev", n_boot=50).runs[0]
     assert r["n_invalid"] == len(BOGUS) and r["n_missing"] == 0 and r["n_uncertain"] == 1
     assert r["coverage"] == pytest.approx((N - 3) / N)
     # drop two answers: they are missing, and still errors
@@ -115,7 +161,7 @@ def test_invalid_and_missing_answers_and_coverage(setup) -> None:
         for a in s.exec(select(Annotation).where(col(Annotation.run_id) == run_id)).all():
             if a.document_id in doc_ids:
                 s.delete(a)
-    r2 = validate(project, "critics", split="dev", n_boot=50)["runs"][0]
+    r2 = validate(project, "critics", split="dev", n_boot=50).runs[0]
     assert r2["n_missing"] == 2 and r2["n_invalid"] == 3 and r2["n_gold"] == N
     assert r2["coverage"] == pytest.approx((N - 5) / N)
     assert r2["accuracy"]["estimate"] == pytest.approx((N - 10) / N)
@@ -123,7 +169,7 @@ def test_invalid_and_missing_answers_and_coverage(setup) -> None:
 
 def test_small_class_warning(setup) -> None:
     project, _ = setup
-    r = validate(project, "critics", split="dev", n_boot=20)["runs"][0]
+    r = validate(project, "critics", split="dev", n_boot=20).runs[0]
     # 14 negative and 26 positive gold items: both under 30
     assert len(r["warnings"]) == 2 and "'negative' has 14 gold items" in r["warnings"][0]
     assert "'positive' has 26 gold items" in r["warnings"][1]
@@ -131,7 +177,7 @@ def test_small_class_warning(setup) -> None:
 
 def test_by_metadata_column(setup) -> None:
     project, _ = setup
-    r = validate(project, "critics", split="dev", by="source", n_boot=20)["runs"][0]
+    r = validate(project, "critics", split="dev", by="source", n_boot=20).runs[0]
     groups = r["by"]["groups"]
     assert list(groups) == ["blog", "press", "(missing)"]
     assert groups["(missing)"]["n_gold"] == 1
@@ -148,7 +194,7 @@ def test_frozen_statement_on_test(docs, tmp_path: Path) -> None:
     _import(docs, tmp_path, "critics", GOLD, kind="gold")
     freeze_prompt(docs, "sentiment/zero-shot.v1")
     run_id = _llm_run(docs, split="test")
-    r = validate(docs, "critics", n_boot=20)["runs"][0]
+    r = validate(docs, "critics", n_boot=20).runs[0]
     assert r["frozen"]["frozen_before_run"] is True
     assert "was frozen at" in r["frozen"]["line"] and "before the run started" in r["frozen"]["line"]
     assert r["frozen"]["frozen_at"] is not None and r["frozen"]["started_at"] is not None
@@ -158,13 +204,13 @@ def test_frozen_statement_on_test(docs, tmp_path: Path) -> None:
         prompt = s.get(PromptVersion, run.prompt_id)
         prompt.frozen_at = run.started_at + timedelta(hours=1)
         s.add(prompt)
-    r = validate(docs, "critics", n_boot=20)["runs"][0]
+    r = validate(docs, "critics", n_boot=20).runs[0]
     assert (
         r["frozen"]["frozen_before_run"] is False
         and "NOT frozen before the run started" in r["frozen"]["line"]
     )
     # not on dev
-    assert "frozen" not in validate(docs, "critics", split="all", n_boot=20)["runs"][0]
+    assert "frozen" not in validate(docs, "critics", split="all", n_boot=20).runs[0]
 
 
 def test_metrics_row_per_run(setup) -> None:
@@ -172,7 +218,7 @@ def test_metrics_row_per_run(setup) -> None:
     result = validate(project, "critics", split="dev", by="source", n_boot=30, seed=4)
     with project.transaction() as s:
         rows = s.exec(select(Metric).where(col(Metric.kind) == "validation")).all()
-    assert len(rows) == 1 and rows[0].run_id == run_id and rows[0].id == result["runs"][0]["metric_id"]
+    assert len(rows) == 1 and rows[0].run_id == run_id and rows[0].id == result.runs[0]["metric_id"]
     assert rows[0].params == {
         "gold": "critics",
         "split": "dev",
@@ -182,7 +228,7 @@ def test_metrics_row_per_run(setup) -> None:
         "codebook": "sentiment",
         "ci": 0.95,
     }
-    assert rows[0].result["run"]["kappa"] == result["runs"][0]["kappa"]
+    assert rows[0].result["run"]["kappa"] == result.runs[0]["kappa"]
 
 
 def test_refusals(setup) -> None:
@@ -193,7 +239,7 @@ def test_refusals(setup) -> None:
         validate(project, "critics")
     with pytest.raises(AnnotatorError, match="999 \\(no such run\\)"):
         validate(project, "critics", split="dev", runs=[999])
-    assert validate(project, "critics", split="dev", runs=[run_id], n_boot=5)["runs"][0]["run_id"] == run_id
+    assert validate(project, "critics", split="dev", runs=[run_id], n_boot=5).runs[0]["run_id"] == run_id
 
 
 def test_gold_build_majority(docs, tmp_path: Path) -> None:
@@ -292,8 +338,8 @@ def test_runs_without_answers_on_the_split_are_left_out_with_a_note(project, tmp
             ),
         )
     result = validate(project, gold="critics", split="test", n_boot=50)
-    assert [r["run_id"] for r in result["runs"]] == [test.run_id]
-    assert any(f"run:{dev.run_id}" in note for note in result["notes"])
+    assert [r["run_id"] for r in result.runs] == [test.run_id]
+    assert any(f"run:{dev.run_id}" in note for note in result.notes)
 
 
 # -- the coverage rule: each run on the gold items it was asked (issue 10) ----------------------------------
@@ -337,8 +383,8 @@ def test_sampled_run_is_scored_on_the_30_it_was_asked(big) -> None:
     asked = _asked_indices(big, run_id)
     assert len(asked) == 30
     result = validate(big, "critics", split="test", n_boot=100, seed=1)
-    (r,) = result["runs"]
-    assert result["n_gold_split"] == BIG and result["scope"] == "asked"
+    (r,) = result.runs
+    assert result.n_gold_split == BIG and result.scope == "asked"
     assert r["n_gold"] == 30 and r["n_missing"] == 0 and r["n_invalid"] == 0 and r["coverage"] == 1.0
     y_true = [BIG_GOLD[i] for i in asked]
     y_pred = [BIG_MODEL[i] for i in asked]
@@ -375,7 +421,7 @@ def test_interrupted_run_unanswered_asked_items_are_missing(big) -> None:
                 a.status, a.label = "invalid", None
                 s.add(a)
         store_asked(s, run_id, [by_index[i] for i in asked])  # unchanged: the selection is kept
-    r = validate(big, "critics", split="test", n_boot=50)["runs"][0]
+    r = validate(big, "critics", split="test", n_boot=50).runs[0]
     assert r["n_gold"] == 40 and r["n_missing"] == 5 and r["n_invalid"] == 3 and r["n_valid"] == 32
     assert r["coverage"] == pytest.approx(32 / 40)
     assert r["coverage_interval"]["estimate"] == pytest.approx(32 / 40)
@@ -390,13 +436,13 @@ def test_interrupted_run_unanswered_asked_items_are_missing(big) -> None:
 def test_wilson_interval_for_20_of_20_and_small_n_warning(big, cli) -> None:
     run_id = _sampled_run(big, 20, labels=BIG_GOLD)  # a perfect run on 20 documents
     result = validate(big, "critics", split="test", n_boot=200, seed=2)
-    r = result["runs"][0]
+    r = result.runs[0]
     acc = r["accuracy"]
     assert acc["estimate"] == 1.0 and acc["high"] == 1.0 and acc["method"] == "wilson"
     assert 0.8 < acc["low"] < 0.85  # Wilson 95%: 0.839; the percentile bootstrap said [1, 1]
     assert r["coverage"] == 1.0 and r["coverage_interval"]["low"] == acc["low"]
     small = f"only 20 gold items were asked of run:{run_id} (fewer than 30): its figures are unstable"
-    assert r["warnings"][0] == small and small in result["notes"]
+    assert r["warnings"][0] == small and small in result.notes
     res = cli("validate", "--split", "test", "--bootstrap", "50")  # --gold defaults to the only gold coder
     assert res.code == 0, res
     out = " ".join(res.out.split())
@@ -416,11 +462,11 @@ def test_run_asked_none_of_the_gold_items(big, cli) -> None:
                 s.add(d)
     test_run = _sampled_run(big, 30, seed=9)
     result = validate(big, split="test", n_boot=20)
-    assert [r["run_id"] for r in result["runs"]] == [test_run]
-    assert any(f"run:{dev_run}" in n and "asked none" in n for n in result["notes"])
+    assert [r["run_id"] for r in result.runs] == [test_run]
+    assert any(f"run:{dev_run}" in n and "asked none" in n for n in result.notes)
     # named: a clear line, not an all-wrong figure, and nothing stored for it
     named = validate(big, split="test", runs=[dev_run], n_boot=20)
-    (entry,) = named["runs"]
+    (entry,) = named.runs
     assert entry["asked_none"] is True and entry["n_gold"] == 0 and entry["metric_id"] is None
     assert (
         "accuracy" not in entry and "was asked none of the 570 gold items of the test split" in entry["line"]
@@ -435,7 +481,7 @@ def test_run_asked_none_of_the_gold_items(big, cli) -> None:
 def test_by_groups_follow_the_asked_set(big) -> None:
     run_id = _sampled_run(big, 30)
     asked = _asked_indices(big, run_id)
-    r = validate(big, "critics", split="test", by="source", n_boot=20)["runs"][0]
+    r = validate(big, "critics", split="test", by="source", n_boot=20).runs[0]
     groups = r["by"]["groups"]
     press = [i for i in asked if i % 2]
     assert groups["press"]["n_gold"] == len(press) and groups["blog"]["n_gold"] == 30 - len(press)
@@ -452,7 +498,7 @@ def test_gold_defaults_to_the_only_gold_coder(setup, cli, tmp_path: Path) -> Non
     from tests.conftest import db_snapshot
 
     project, run_id = setup
-    assert validate(project, split="dev", n_boot=5)["gold"] == "critics"
+    assert validate(project, split="dev", n_boot=5).gold == "critics"
     res = cli("validate", "--split", "dev", "--runs", str(run_id), "--bootstrap", "5", "--json")
     assert res.code == 0, res
     assert json.loads(res.out)["gold"] == "critics"
@@ -482,3 +528,64 @@ def test_gold_default_without_any_gold_coder(docs, cli, tmp_path: Path) -> None:
     assert db_snapshot(docs) == before
     # a human coder named with --gold still works
     assert cli("validate", "--gold", "alice", "--split", "dev", "--bootstrap", "5").code == 0
+
+
+# -- the typed result and the errors' two spellings -------------------------------------------------------
+
+
+def test_validation_is_typed_its_json_is_what_the_cli_prints_and_rows_keep_their_shape(
+    docs, tmp_path: Path, cli
+) -> None:
+    _set_split(docs, "test")
+    _import(docs, tmp_path, "critics", GOLD, kind="gold")
+    freeze_prompt(docs, "sentiment/zero-shot.v1")
+    run_id = _llm_run(docs, split="test")
+    result = validate(docs, "critics", by="source", n_boot=20, seed=2)
+    assert isinstance(result, Validation)
+    assert result.gold == "critics" and result.split == "test" and result.scope == "asked"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.seed = 1  # type: ignore[misc]
+    data = result.to_json()
+    assert list(data) == VALIDATION_KEYS and list(data["runs"][0]) == RUN_KEYS
+    assert json.loads(json.dumps(data)) == data  # JSON-ready as it is (no NaN, no datetimes)
+    assert list(data["runs"][0]["frozen"]) == [
+        "frozen_before_run",
+        "prompt",
+        "frozen_at",
+        "started_at",
+        "line",
+    ]
+    assert list(data["runs"][0]["by"]) == ["column", "groups", "not_asked"]
+    res = cli("validate", "--gold", "critics", "--by", "source", "--bootstrap", "20", "--seed", "2", "--json")
+    assert res.code == 0, res
+    printed = json.loads(res.out)
+    assert list(printed) == VALIDATION_KEYS
+    metric_ids = [result.runs[0]["metric_id"], printed["runs"][0]["metric_id"]]
+    for entry in (data["runs"][0], printed["runs"][0]):
+        del entry["metric_id"]
+    assert printed == data  # the same figures (same seed), one more metrics row
+    # the stored row: the header, the run's entry without its metric id, the schema
+    with docs.transaction() as s:
+        rows = s.exec(select(Metric).where(col(Metric.kind) == "validation").order_by(col(Metric.id))).all()
+    assert [r.id for r in rows] == metric_ids and all(r.run_id == run_id for r in rows)
+    stored = rows[0].result
+    assert list(stored) == [*VALIDATION_KEYS[:-1], "run", "schema"] and stored["schema"] == 1
+    assert stored["run"] == data["runs"][0] and list(stored["run"]) == RUN_KEYS[:-1]
+    assert {k: v for k, v in stored.items() if k not in ("run", "schema")} == {
+        k: v for k, v in data.items() if k != "runs"
+    }
+
+
+def test_errors_name_the_parameter_a_caller_passed(setup, cli) -> None:
+    project, _ = setup
+    with pytest.raises(AnnotatorError) as raised:
+        validate(project, "critics", split="dev", by="genre")
+    assert str(raised.value).startswith("by='genre': no such metadata column") and "--" not in str(
+        raised.value
+    )
+    with pytest.raises(AnnotatorError, match=r"^n_boot=0: use at least 1 replicate"):
+        validate(project, "critics", split="dev", n_boot=0)
+    bad = cli("validate", "--gold", "critics", "--split", "dev", "--by", "genre")
+    assert bad.code == 2 and bad.err.startswith("error: --by genre: no such metadata column")
+    bad = cli("validate", "--gold", "critics", "--split", "dev", "--bootstrap", "0")
+    assert bad.code == 2 and bad.err.startswith("error: --bootstrap 0: use at least 1 replicate")

@@ -15,20 +15,35 @@ from typing import Any
 import numpy as np
 
 from annotator.baselines.base import Baseline, check_texts, softmax
+from annotator.errors import InputError, arg
 
 BatchProgress = Callable[[int, int], None]
+
+
+class LabelMapError(InputError, ValueError):
+    """A ``label_map`` that does not fit the model's or the codebook's labels (a ValueError, as an estimator
+    raises; an InputError, whose message names the parameter as the caller spells it)."""
+
+
+class LabelMap(dict[str, str | None]):
+    """A label map named in an error: a Python caller reads the dict, the CLI its ``NEG=negative,NEU=-``."""
+
+    def __str__(self) -> str:
+        return ",".join(f"{k}={'-' if v is None else v}" for k, v in self.items())
 
 
 def map_model_labels(
     model_labels: Sequence[str], codebook_labels: Sequence[str], label_map: dict[str, str | None] | None
 ) -> dict[str, str | None]:
-    """Each model label's codebook label (None: ignored). Raises ValueError naming what is unmapped."""
+    """Each model label's codebook label (None: ignored). Raises LabelMapError (a ValueError) naming what is
+    unmapped."""
     lookup = {c.lower(): c for c in codebook_labels}
     given = {k.lower(): v for k, v in (label_map or {}).items()}
     unknown_keys = sorted(set(given) - {m.lower() for m in model_labels})
     if unknown_keys:
-        raise ValueError(
-            f"--label-map names {', '.join(unknown_keys)}, which the model does not have "
+        raise LabelMapError(
+            f"{arg('label_map', LabelMap(label_map or {}))}: names {', '.join(unknown_keys)}, which the model "
+            "does not have "
             f"(its labels: {', '.join(model_labels)})"
         )
     mapping: dict[str, str | None] = {}
@@ -36,21 +51,24 @@ def map_model_labels(
         if name.lower() in given:
             target = given[name.lower()]
             if target is not None and target.lower() not in lookup:
-                raise ValueError(
-                    f"--label-map maps {name} to {target!r}, which is not a codebook label "
+                raise LabelMapError(
+                    f"{arg('label_map', LabelMap(label_map or {}))}: maps {name} to {target!r}, which is not a "
+                    "codebook label "
                     f"({', '.join(codebook_labels)})"
                 )
             mapping[name] = lookup[target.lower()] if target is not None else None
         elif name.lower() in lookup:
             mapping[name] = lookup[name.lower()]
         else:
-            raise ValueError(
+            example = LabelMap(dict.fromkeys(model_labels, "LABEL"))
+            raise LabelMapError(
                 f"the model's label {name!r} is not a codebook label ({', '.join(codebook_labels)}); map every "
-                f"model label with --label-map, e.g. {','.join(f'{m}=LABEL' for m in model_labels)} "
-                "(LABEL '-' leaves a model label out)"
+                f"model label with {arg('label_map', example)} (LABEL '-' leaves a model label out)"
             )
     if not any(mapping.values()):
-        raise ValueError("--label-map leaves no model label mapped to a codebook label")
+        raise LabelMapError(
+            f"{arg('label_map', LabelMap(label_map or {}))}: leaves no model label mapped to a codebook label"
+        )
     return mapping
 
 

@@ -27,6 +27,7 @@ from annotator.cli import (
     run_cmds,
     runs_cmds,
     validate_cmds,
+    workbench_cmds,
 )
 from annotator.cli.common import err_console, state
 from annotator.errors import AnnotatorError, DataError
@@ -83,6 +84,7 @@ baseline_cmds.register(app)
 compare_cmds.register(app)
 export_cmds.register(app)
 report_cmds.register(app)
+workbench_cmds.register(app)
 quickstart_cmds.register(app, run_cli=lambda argv: main(argv))  # handed in: no import cycle
 
 
@@ -109,7 +111,10 @@ def _dispatch(argv: list[str] | None) -> int:
         result = app(args=argv, prog_name="annotator", standalone_mode=False)
         _read_only_note()
     except AnnotatorError as exc:
-        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        from annotator.cli.flags import namer
+
+        spell = namer(typer.main.get_command(app), sys.argv[1:] if argv is None else argv)
+        err_console.print(f"error: {exc.message(spell)}", markup=False, highlight=False, soft_wrap=True)
         problems = getattr(exc, "problems", None)
         if problems and state.show_problems:
             for problem in problems:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from annotator.cli.common import console, get_project, print_json, run_ids, table
 from annotator.errors import InputError
 from annotator.textfmt import interval, number
+
+if TYPE_CHECKING:
+    from annotator.services.compare import Comparison, Humans, PairTest, PromptComparison, RunEntry
 
 
 def register(app: typer.Typer) -> None:
@@ -51,15 +54,15 @@ def _alpha_cell(a: dict[str, Any]) -> str:
     return "too few" if reason.startswith("too few") else "n/a"
 
 
-def _row(r: dict[str, Any]) -> list[Any]:
-    prompt = r["prompt"].split("/", 1)[-1] if r.get("prompt") else ""
+def _row(r: RunEntry) -> list[Any]:
+    prompt = r["prompt"].split("/", 1)[-1] if r["prompt"] else ""
     alpha = r["alpha_vs_majority"]
     return [
-        r.get("rank"),
+        r["rank"],
         f"run:{r['run_id']}",
         r["model"] or r["kind"],
         prompt,
-        f"{r['n_items']} (too few)" if r.get("too_few") else r["n_items"],
+        f"{r['n_items']} (too few)" if r["too_few"] else r["n_items"],
         interval(r["accuracy"]),
         interval(r["macro_f1"]),
         _alpha_cell(alpha),
@@ -68,7 +71,7 @@ def _row(r: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _cost_row(r: dict[str, Any]) -> list[Any]:
+def _cost_row(r: RunEntry) -> list[Any]:
     return [
         f"run:{r['run_id']}",
         r["n_valid_total"],
@@ -82,7 +85,7 @@ def _cost_row(r: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _humans_line(h: dict[str, Any]) -> str | None:
+def _humans_line(h: Humans) -> str | None:
     if not h["coders"]:
         return None  # said once, in the notes
     a = h["alpha"]
@@ -91,7 +94,7 @@ def _humans_line(h: dict[str, Any]) -> str | None:
     return f"humans ({', '.join(h['coders'])}) among themselves on the gold items: alpha {interval(a)}"
 
 
-def _print_humans(h: dict[str, Any]) -> None:
+def _print_humans(h: Humans) -> None:
     line = _humans_line(h)
     if line is not None:
         console.print(line, markup=False)
@@ -144,8 +147,8 @@ def compare(
     asked: McNemar's exact test and a paired bootstrap of the accuracy difference; * marks a difference whose
     interval excludes zero. One run is allowed: its row, and nothing to pair.
     """
+    from annotator.services.compare import PromptComparison, write_csv
     from annotator.services.compare import compare as compute
-    from annotator.services.compare import write_csv
 
     if as_json and csv_path == "-":
         raise InputError("--json and --csv - both print to the screen: give --csv a file name, or drop one")
@@ -167,29 +170,28 @@ def compare(
         if csv_path == "-":
             return
     if as_json:
-        print_json(result)
+        print_json(result.to_json())
         return
-    pct = f"{result['ci']:.0%}"
     console.print(
-        f"compared against {result['gold']} on {result['codebook']} ({result['split']} split, "
-        f"{result['n_gold']} gold items; {result['n_boot']} bootstrap replicates, seed {result['seed']}, "
-        f"{pct} intervals; ranked by {result['sort'].replace('_', '-')})"
+        f"compared against {result.gold} on {result.codebook} ({result.split} split, "
+        f"{result.n_gold} gold items; {result.n_boot} bootstrap replicates, seed {result.seed}, "
+        f"{result.ci:.0%} intervals; ranked by {result.sort.replace('_', '-')})"
     )
-    if result["mode"] == "prompts":
+    if isinstance(result, PromptComparison):
         _render_prompts(result)
     else:
         _render_leaderboard(result)
-    for w in result.get("warnings", []):
+    for w in result.warnings:
         console.print(f"warning: {w}")
-    for note in result["notes"]:
+    for note in result.notes:
         console.print(f"note: {note}", markup=False)
     if csv_path is not None:
         console.print(f"wrote {csv_path}", markup=False)
-    if result["metric_id"] is not None:
-        console.print(f"stored as metric {result['metric_id']}")
+    if result.metric_id is not None:
+        console.print(f"stored as metric {result.metric_id}")
 
 
-def _render_pairs(comparisons: list[dict[str, Any]], mode: str) -> None:
+def _render_pairs(comparisons: list[PairTest], mode: str) -> None:
     from annotator.services.compare import fmt_p
 
     if not comparisons:
@@ -235,20 +237,18 @@ def _render_pairs(comparisons: list[dict[str, Any]], mode: str) -> None:
         console.print(c["line"], markup=False)
 
 
-def _render_leaderboard(result: dict[str, Any]) -> None:
-    title = f"leaderboard ({result['n_gold']} gold items; n: those each run was asked)"
-    console.print(table(title, HEAD, [_row(r) for r in result["runs"]]))
-    _print_humans(result["humans"])
-    console.print(
-        table("cost, time and tokens (whole run)", COST_HEAD, [_cost_row(r) for r in result["runs"]])
-    )
-    _render_pairs(result["comparisons"], result["pairs"])
+def _render_leaderboard(result: Comparison) -> None:
+    title = f"leaderboard ({result.n_gold} gold items; n: those each run was asked)"
+    console.print(table(title, HEAD, [_row(r) for r in result.runs]))
+    _print_humans(result.humans)
+    console.print(table("cost, time and tokens (whole run)", COST_HEAD, [_cost_row(r) for r in result.runs]))
+    _render_pairs(result.comparisons, result.pairs)
 
 
-def _render_prompts(result: dict[str, Any]) -> None:
-    for p in result["prompts"]:
+def _render_prompts(result: PromptComparison) -> None:
+    for p in result.prompts:
         rows = [_row(r) for v in p["versions"] for r in v["runs"]]
-        title = f"{p['prompt']}: versions ({result['n_gold']} gold items; n: those each run was asked)"
+        title = f"{p['prompt']}: versions ({result.n_gold} gold items; n: those each run was asked)"
         console.print(table(title, HEAD, rows))
         _print_humans(p["humans"])
         for v in p["versions"]:

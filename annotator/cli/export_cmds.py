@@ -95,7 +95,7 @@ def export(
         validated_only=validated_only,
     )
     if as_json:
-        print_json(result.to_dict())
+        print_json(result.to_json())
         return
     which = "every repeat" if result.repeat is None else f"repeat {result.repeat}"
     console.print(
@@ -109,7 +109,7 @@ def export(
     if result.label_codes:
         codes = ", ".join(f"{i} = {name}" for i, name in result.label_codes.items())
         console.print(f"label codes (Stata value labels): {codes}", markup=False)
-    for check in (result.validation or {}).get("checks", []):
+    for check in result.validation["checks"] if result.validation else []:
         console.print(check["line"], markup=False)
     for warning in result.warnings:
         console.print(f"warning: {warning}", markup=False)

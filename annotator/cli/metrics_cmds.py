@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from annotator.cli.common import console, get_project, print_json, table
 from annotator.stats.intervals import MIN_UNITS
 from annotator.textfmt import interval, number
+
+if TYPE_CHECKING:
+    from annotator.services.agreement import Agreement
+    from annotator.stats.agreement import Comparison, Humans, Pairwise, RunEntry, Stability
 
 
 def figure(e: dict[str, Any] | None) -> str:
@@ -85,41 +89,39 @@ def agreement(
         margin=margin,
     )
     if as_json:
-        print_json(result)
+        print_json(result.to_json())
         return
     _print_agreement(result)
 
 
-def _print_agreement(result: dict[str, Any]) -> None:
+def _print_agreement(result: Agreement) -> None:
     """The agreement result as tables and lines, in the order a reader needs them."""
-    pct = f"{result['ci']:.0%}"
+    pct = f"{result.ci:.0%}"
     console.print(
-        f"agreement on {result['codebook']} ({result['split']} split, {result['n_units']} units, "
-        f"{result['level']}; {result['uncertain_note']}; {result['n_boot']} bootstrap replicates, "
-        f"seed {result['seed']}, {pct} intervals)"
+        f"agreement on {result.codebook} ({result.split} split, {result.n_units} units, "
+        f"{result.level}; {result.uncertain_note}; {result.n_boot} bootstrap replicates, "
+        f"seed {result.seed}, {pct} intervals)"
     )
-    _print_humans(result["humans"], result["min_units"])
-    if result["runs"]:
-        _print_runs(result["runs"])
-    _print_stability(result["stability"])
-    _print_pairwise(result["pairwise"])
-    if result["runs"]:
-        console.print(result["yardstick_rule"])
-    for r in result["runs"]:
+    _print_humans(result.humans, result.min_units)
+    if result.runs:
+        _print_runs(result.runs)
+    _print_stability(result.stability)
+    _print_pairwise(result.pairwise)
+    if result.runs:
+        console.print(result.yardstick_rule)
+    for r in result.runs:
         console.print(r["yardstick"]["line"])
-    _print_comparisons(result.get("comparisons", []))
-    if result.get("values"):
-        shown = ", ".join(
-            f"{k} = {number(v, 6).rstrip('0').rstrip('.')}" for k, v in result["values"].items()
-        )
-        console.print(f"label values used ({result['level']}): {shown}")
-    for note in result["notes"][1:]:
+    _print_comparisons(result.comparisons)
+    if result.values:
+        shown = ", ".join(f"{k} = {number(v, 6).rstrip('0').rstrip('.')}" for k, v in result.values.items())
+        console.print(f"label values used ({result.level}): {shown}")
+    for note in result.notes[1:]:
         console.print(f"note: {note}")
-    if result["metric_id"] is not None:
-        console.print(f"stored as metric {result['metric_id']}")
+    if result.metric_id is not None:  # None on a read-only database (the note after the command says so)
+        console.print(f"stored as metric {result.metric_id}")
 
 
-def _print_humans(h: dict[str, Any], min_units: int) -> None:
+def _print_humans(h: Humans, min_units: int) -> None:
     """Human-human reliability: a table of statistics, or why there is none."""
     if h["n_coders"] < 2:
         console.print(f"human-human: {h['reason']}")
@@ -145,7 +147,7 @@ def _print_humans(h: dict[str, Any], min_units: int) -> None:
         console.print(f"human-human alpha: {h['reason']}")
 
 
-def _print_runs(runs: list[dict[str, Any]]) -> None:
+def _print_runs(runs: list[RunEntry]) -> None:
     """Each run against the humans: a table, the tied units left out, and each run's pooled alpha."""
     run_rows = [
         [
@@ -189,7 +191,7 @@ def _print_runs(runs: list[dict[str, Any]]) -> None:
         )
 
 
-def _print_stability(stability: list[dict[str, Any]]) -> None:
+def _print_stability(stability: list[Stability]) -> None:
     """Each repeated run's alpha across its repeats."""
     for st in stability:
         console.print(
@@ -198,7 +200,7 @@ def _print_stability(stability: list[dict[str, Any]]) -> None:
         )
 
 
-def _print_pairwise(pw: dict[str, Any]) -> None:
+def _print_pairwise(pw: Pairwise) -> None:
     """The pairwise kappa table, when it has 2 to 8 coders."""
     if not 2 <= len(pw["coders"]) <= 8:
         return
@@ -220,7 +222,7 @@ def _print_pairwise(pw: dict[str, Any]) -> None:
     )
 
 
-def _print_comparisons(comparisons: list[dict[str, Any]]) -> None:
+def _print_comparisons(comparisons: list[Comparison]) -> None:
     """The --compare pairs of runs: a table, then each pair's verdict."""
     if not comparisons:
         return

@@ -112,7 +112,7 @@ def _show_outcome(outcome: Any, as_json: bool) -> None:
 
     stats = outcome.stats
     if as_json:
-        print_json(show_run(get_project(), outcome.run_id))
+        print_json(show_run(get_project(), outcome.run_id).to_json())
         return
     run = outcome.run
     new = stats.done

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from annotator.cli.common import console, get_project, print_json, table
@@ -31,7 +29,7 @@ def runs(
 
     rows = list_runs(get_project(write=False), kind, archived=show_all, imports=False)
     if as_json:
-        print_json(rows)
+        print_json([r.to_json() for r in rows])
         return
     if not rows:
         console.print(
@@ -56,17 +54,17 @@ def runs(
             ],
             [
                 [
-                    r["id"],
-                    r["model"] or r["coder"],
-                    r["prompt"],
-                    r["split"],
-                    _status_cell(r),
-                    r["items"],
-                    r["ok"],
-                    r["invalid"],
-                    r["error"],
-                    f"${r['cost_usd']:.4f}",
-                    r["started"],
+                    r.id,
+                    r.model or r.coder,
+                    r.prompt,
+                    r.split,
+                    _status_cell(r.status, r.archived),
+                    r.items,
+                    r.ok,
+                    r.invalid,
+                    r.error,
+                    f"${r.cost_usd:.4f}",
+                    r.started,
                 ]
                 for r in rows
             ],
@@ -74,9 +72,9 @@ def runs(
     )
 
 
-def _status_cell(row: dict[str, Any]) -> str:
-    status = "stale (process gone)" if row["status"] == "stale" else row["status"]
-    return f"{status}, archived" if row.get("archived") else status
+def _status_cell(status: str, archived: str | None = None) -> str:
+    shown = "stale (process gone)" if status == "stale" else status
+    return f"{shown}, archived" if archived else shown
 
 
 @runs_app.command("archive")
@@ -138,30 +136,26 @@ def runs_show(
 
     info = show_run(get_project(write=False), run_id)
     if as_json:
-        print_json(info)
+        print_json(info.to_json())
         return
-    frozen = f", frozen {info['prompt_frozen_at']}" if info["prompt_frozen_at"] else ", not frozen"
-    archived = f"  (archived {info['archived']})" if info["archived"] else ""
+    frozen = f", frozen {info.prompt_frozen_at}" if info.prompt_frozen_at else ", not frozen"
+    archived = f"  (archived {info.archived})" if info.archived else ""
+    console.print(f"[bold]run {info.id}[/bold]  {info.kind}  {_status_cell(info.status)}{archived}")
     console.print(
-        f"[bold]run {info['id']}[/bold]  {info['kind']}  {_status_cell(info | {'archived': None})}{archived}"
-    )
-    console.print(
-        f"model {info['model'] or info['coder']}; prompt {info['prompt']}{frozen if info['prompt'] else ''}; "
-        f"codebook {info['codebook']}; split {info['split']}",
+        f"model {info.model or info.coder}; prompt {info.prompt}{frozen if info.prompt else ''}; "
+        f"codebook {info.codebook}; split {info.split}",
         markup=False,
     )
-    console.print(f"parameters {info['params']}; sample {info['sample']}", markup=False)
+    console.print(f"parameters {info.params}; sample {info.sample}", markup=False)
     console.print(
-        f"items {info['items']}: ok {info['ok']}, invalid {info['invalid']}, error {info['error']}, "
-        f"cached {info['cached']}; tokens {info['tokens_in']} in / {info['tokens_out']} out; "
-        f"cost ${info['cost_usd']:.4f}; mean latency {info['mean_latency_ms']} ms",
+        f"items {info.items}: ok {info.ok}, invalid {info.invalid}, error {info.error}, "
+        f"cached {info.cached}; tokens {info.tokens_in} in / {info.tokens_out} out; "
+        f"cost ${info.cost_usd:.4f}; mean latency {info.mean_latency_ms} ms",
         markup=False,
     )
-    console.print(f"labels {info['labels']}", markup=False)
-    console.print(
-        f"started {info['started']}, finished {info['finished']}; versions {info['versions']}", markup=False
-    )
-    for problem in info["problems"]:
+    console.print(f"labels {info.labels}", markup=False)
+    console.print(f"started {info.started}, finished {info.finished}; versions {info.versions}", markup=False)
+    for problem in info.problems:
         console.print(f"  {problem['count']} x {problem['error']}", markup=False)
-    if info["message"]:
-        console.print(f"note: {info['message']}", markup=False)
+    if info.message:
+        console.print(f"note: {info.message}", markup=False)

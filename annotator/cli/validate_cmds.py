@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from annotator.cli.common import console, get_project, print_json, run_ids, table
 from annotator.textfmt import interval, number
+
+if TYPE_CHECKING:
+    from annotator.services.validation_result import Figures, Interval, RunEntry, Validation
 
 gold_app = typer.Typer(help="Gold coders built from human coders.", no_args_is_help=True)
 
@@ -17,21 +20,25 @@ def register(app: typer.Typer) -> None:
     app.add_typer(gold_app, name="gold")
 
 
-def _coverage(fig: dict[str, Any]) -> str:
+def _coverage(fig: Figures | RunEntry) -> str:
     """Coverage with its counts: "0.967 (29/30)"."""
     if fig.get("coverage") is None:
         return "NaN"
     return f"{number(fig['coverage'])} ({fig['n_valid']}/{fig['n_gold']})"
 
 
-def _headline_rows(label: str, fig: dict[str, Any]) -> list[Any]:
+def _interval(e: Interval | None) -> str:
+    return interval(e)
+
+
+def _headline_rows(label: str, fig: Figures | RunEntry) -> list[Any]:
     return [
         label,
         fig["n_gold"],
-        interval(fig.get("accuracy")),
-        interval(fig.get("macro_f1")),
+        _interval(fig.get("accuracy")),
+        _interval(fig.get("macro_f1")),
         number(fig.get("weighted_f1")),
-        interval(fig.get("kappa")),
+        _interval(fig.get("kappa")),
         _coverage(fig),
         fig["n_invalid"],
         fig["n_missing"],
@@ -57,7 +64,7 @@ def validate(
     gold: str | None = typer.Option(
         None,
         "--gold",
-        help="The gold coder (imported with --kind gold or built; default: the project's only gold coder).",
+        help="The gold coder (imported with `import codes --gold` or built; default: the project's only gold coder).",
     ),
     split: str = typer.Option("test", "--split", help="dev, test or all."),
     runs: str | None = typer.Option(None, "--runs", help="Comma-separated run ids (default: every run)."),
@@ -85,16 +92,19 @@ def validate(
         codebook=codebook,
     )
     if as_json:
-        print_json(result)
+        print_json(result.to_json())
         return
-    pct = f"{result['ci']:.0%}"
-    n_split = result.get("n_gold_split", result["n_gold"])
+    _render(result)
+
+
+def _render(result: Validation) -> None:
+    """The result as tables: the runs' headline figures, then each run's; warnings, notes, metric ids."""
     console.print(
-        f"validation against {result['gold']} on {result['codebook']} ({result['split']} split, "
-        f"{n_split} gold items, each run scored on those it was asked; {result['n_boot']} bootstrap "
-        f"replicates, seed {result['seed']}, {pct} intervals)"
+        f"validation against {result.gold} on {result.codebook} ({result.split} split, "
+        f"{result.n_gold_split} gold items, each run scored on those it was asked; {result.n_boot} bootstrap "
+        f"replicates, seed {result.seed}, {result.ci:.0%} intervals)"
     )
-    scored = [r for r in result["runs"] if not r.get("asked_none")]
+    scored = [r for r in result.runs if not r.get("asked_none")]
     if scored:
         console.print(
             table(
@@ -103,49 +113,14 @@ def validate(
                 [_headline_rows(f"run:{r['run_id']} {r['model'] or r['kind']}", r) for r in scored],
             )
         )
-    for r in result["runs"]:
+    for r in result.runs:
         if r.get("asked_none"):
             console.print(r["line"], markup=False)
     for r in scored:
-        n = r["n_gold"]
-        console.print(
-            table(
-                f"run:{r['run_id']} per class (n = {n})",
-                ["label", "precision", "recall", "F1", "support"],
-                [
-                    [c["label"], number(c["precision"]), number(c["recall"]), number(c["f1"]), c["support"]]
-                    for c in r.get("per_class", [])
-                ],
-            )
-        )
-        cm = r.get("confusion")
-        if cm:
-            console.print(
-                table(
-                    f"run:{r['run_id']} confusion (n = {n}; rows: gold, columns: run)",
-                    ["gold \\ run", *cm["columns"]],
-                    [[lab, *row] for lab, row in zip(cm["rows"], cm["matrix"], strict=True)],
-                )
-            )
-        if "by" in r:
-            console.print(
-                table(
-                    f"run:{r['run_id']} by {r['by']['column']}",
-                    [r["by"]["column"], *HEAD[1:]],
-                    [_headline_rows(g, fig) for g, fig in r["by"]["groups"].items()],
-                )
-            )
-            if r["by"].get("not_asked"):
-                console.print(
-                    f"run:{r['run_id']} was asked no gold item of {r['by']['column']} = "
-                    + ", ".join(r["by"]["not_asked"]),
-                    markup=False,
-                )
-        if "frozen" in r:
-            console.print(r["frozen"]["line"], markup=False)
+        _run_tables(r)
     for w in _warnings(scored):
         console.print(f"warning: {w}", markup=False)
-    for note in result["notes"]:
+    for note in result.notes:
         if not any(note in r.get("warnings", []) for r in scored):  # already printed as a warning
             console.print(f"note: {note}", markup=False)
     ids = ", ".join(str(r["metric_id"]) for r in scored if r.get("metric_id") is not None)
@@ -155,7 +130,47 @@ def validate(
         console.print("nothing stored: no run was asked any of these gold items")
 
 
-def _warnings(runs: list[dict[str, Any]]) -> list[str]:
+def _run_tables(r: RunEntry) -> None:
+    """A scored run's per-class table, confusion matrix, groups and freeze statement."""
+    n = r["n_gold"]
+    console.print(
+        table(
+            f"run:{r['run_id']} per class (n = {n})",
+            ["label", "precision", "recall", "F1", "support"],
+            [
+                [c["label"], number(c["precision"]), number(c["recall"]), number(c["f1"]), c["support"]]
+                for c in r.get("per_class", [])
+            ],
+        )
+    )
+    cm = r.get("confusion")
+    if cm:
+        console.print(
+            table(
+                f"run:{r['run_id']} confusion (n = {n}; rows: gold, columns: run)",
+                ["gold \\ run", *cm["columns"]],
+                [[lab, *row] for lab, row in zip(cm["rows"], cm["matrix"], strict=True)],
+            )
+        )
+    if "by" in r:
+        console.print(
+            table(
+                f"run:{r['run_id']} by {r['by']['column']}",
+                [r["by"]["column"], *HEAD[1:]],
+                [_headline_rows(g, fig) for g, fig in r["by"]["groups"].items()],
+            )
+        )
+        if r["by"].get("not_asked"):
+            console.print(
+                f"run:{r['run_id']} was asked no gold item of {r['by']['column']} = "
+                + ", ".join(r["by"]["not_asked"]),
+                markup=False,
+            )
+    if "frozen" in r:
+        console.print(r["frozen"]["line"], markup=False)
+
+
+def _warnings(runs: list[RunEntry]) -> list[str]:
     """Each distinct warning once; one that holds for some runs only names them."""
     seen: dict[str, list[int]] = {}
     for r in runs:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from annotator.codebook import Codebook
 from annotator.data.tables import cell, list_problems, read_table
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.project import Project
 from annotator.store.db import bulk_insert
 from annotator.store.models import CODER_KINDS, Annotation, CodebookVersion, Coder, Document, Run, utcnow
@@ -198,15 +198,17 @@ def import_codes(
 ) -> CodesImported:
     """Import human (or gold) codes: one coder (``coder``) or long format with a coder column."""
     if coder is not None and not coder.strip():
-        raise InputError("--coder: give the coder a name, e.g. --coder alice")
+        raise InputError(f"{arg('coder', coder)}: give the coder a name, e.g. {arg('coder', 'alice')}")
     if (coder is None) == (coder_column is None):
-        raise InputError("name the coder with --coder NAME, or give a coder column with --coder-column COL")
+        raise InputError(
+            f"name the coder with {arg('coder', 'NAME')}, or give a coder column with {arg('coder_column', 'COL')}"
+        )
     cb = project_codebook(project, codebook)
     table = read_table(path, encoding=encoding, fmt=fmt, allow_multiline=allow_multiline)
-    table.require(id, "--id")
-    table.require(label, "--label")
+    table.require(id, "id")
+    table.require(label, "label")
     if coder_column:
-        table.require(coder_column, "--coder-column")
+        table.require(coder_column, "coder_column")
     by_coder: dict[str, list[NewCode]] = {}
     blank = 0
     for i, row in enumerate(table.rows):

@@ -262,8 +262,8 @@ def import_documents(
     The file is streamed in chunks into one transaction: memory stays flat however long the file, and any
     problem (or a killed process) leaves the database as it was."""
     with open_table(path, encoding=encoding, fmt=fmt, allow_multiline=allow_multiline) as source:
-        source.require(id, "--id")
-        source.require(text, "--text")
+        source.require(id, "id")
+        source.require(text, "text")
         with project.transaction() as session:
             writer = DocumentWriter(
                 session, lambda keys: _first_places(path, id, encoding, fmt, allow_multiline, keys)

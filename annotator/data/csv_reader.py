@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 
 MAX_LINE_BREAKS = 20
 LONG_ROW_CHARS = 10_000
 LONG_ROW_FACTOR = 50
-ALLOW_MULTILINE_HINT = "or pass --allow-multiline if texts with that many lines are intended"
+ALLOW_MULTILINE_HINT = f"or pass {arg('allow_multiline')} if texts with that many lines are intended"
 # fed to the CSV reader after the file's last line: it comes back inside a field only when a quoted field is
 # still open at the end of the file (a noncharacter, so no real file holds it)
 _END = "\ufdd0annotator: end of file\ufdd0"

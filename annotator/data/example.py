@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from annotator.codebook import Codebook, load_codebook
 from annotator.data.corpus import NewCode, NewDocument, add_codes, add_documents, document_ids
 from annotator.data.datasets import load_example
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.project import Project, copy_example
 from annotator.resources import example_codebooks_dir
 from annotator.store.models import utcnow
@@ -49,7 +49,7 @@ def import_example(
     project: Project, name: str = "rotten-tomatoes", n: int | None = None, seed: int = 0, raters: int = 15
 ) -> ExampleImported:
     if not 1 <= raters <= MAX_RATERS:
-        raise InputError(f"--raters {raters}: choose 1 to {MAX_RATERS} crowd pseudo-coders")
+        raise InputError(f"{arg('raters', raters)}: choose 1 to {MAX_RATERS} crowd pseudo-coders")
     data = load_example(name, n=n, seed=seed)
     project_file = project.codebook_path(CODEBOOK)
     copy_needed = not project_file.exists()

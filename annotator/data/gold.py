@@ -15,9 +15,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from annotator.data.corpus import NewCode, add_codes
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.project import Project
-from annotator.store.codes import SPLITS, codes_query
+from annotator.store.codes import SPLITS, Listed, codes_query
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run, utcnow
 from annotator.store.registry import stored_codebook
 
@@ -85,12 +85,15 @@ def _check_request(name: str, from_coders: list[str], rule: str, split: str | No
     if not name:
         raise InputError("give the gold coder a name, e.g. `annotator gold build majority --from a,b,c`")
     if rule not in RULES:
-        raise InputError(f"--rule {rule!r}: use {', '.join(RULES)}")
+        raise InputError(f"{arg('rule', rule)}: use {', '.join(RULES)}")
     coders = list(dict.fromkeys(c.strip() for c in from_coders if c.strip()))
     if len(coders) < 2:
-        raise InputError("--from: name at least two human coders, e.g. --from alice,bob,carol")
+        raise InputError(
+            f"{arg('from_coders', Listed(from_coders))}: name at least two human coders, e.g. "
+            f"{arg('from_coders', Listed(['alice', 'bob', 'carol']))}"
+        )
     if split is not None and split not in SPLITS:
-        raise InputError(f"--split {split!r}: use dev, test or all")
+        raise InputError(f"{arg('split', split)}: use dev, test or all")
     return name, coders
 
 
@@ -103,7 +106,8 @@ def _check_coders(session: Session, name: str, coders: list[str]) -> None:
     bad = [c for c in coders if c not in rows or rows[c].kind != "human"]
     if bad:
         raise InputError(
-            f"--from: not human coders: {', '.join(bad)} (human coders: {', '.join(humans) or 'none'})"
+            f"{arg('from_coders', Listed(coders))}: not human coders: {', '.join(bad)} "
+            f"(human coders: {', '.join(humans) or 'none'})"
         )
 
 
@@ -136,7 +140,7 @@ def _human_codes(session: Session, coders: list[str], split: str | None, codeboo
     books = sorted({r[4] for r in found})
     if len(books) > 1:
         raise InputError(
-            f"the coders coded several codebooks ({', '.join(books)}): say which with --codebook"
+            f"the coders coded several codebooks ({', '.join(books)}): say which, e.g. {arg('codebook', books[0])}"
         )
     if not found:
         raise InputError(f"no codes from {', '.join(coders)}" + (f" on split {split!r}" if split else ""))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
+from annotator.store.codes import Listed
 from annotator.store.models import Annotation, CodebookVersion, Coder, Run
 
 GROUPS = {"humans": "human", "gold": "gold"}  # --coded-by names that stand for every coder of a kind
@@ -69,16 +70,21 @@ def _known(session: Session) -> str:
     return f"human and gold coders: {shown}; `humans` names every human coder, `gold` every gold coder"
 
 
+def _named(value: str | Sequence[str]) -> str:
+    """``coded_by`` as the caller gave it, for a message (`annotator.errors.arg`)."""
+    return arg("coded_by", value if isinstance(value, str) else Listed(value))
+
+
 def resolve(
     session: Session, value: str | Sequence[str], mode: str = "any"
 ) -> tuple[CodedBy, dict[str, int]]:
     """Check the names and expand ``humans``/``gold``; returns the selection and coder name -> id."""
     if mode not in MODES:
-        raise InputError(f"--coded-by mode {mode!r}: use any (the union) or all (the intersection)")
+        raise InputError(f"{arg('mode', mode)}: use any (the union) or all (the intersection)")
     names = parse_names(value)
-    shown = value if isinstance(value, str) else ",".join(value)
+    shown = _named(value)
     if not names:
-        raise InputError(f"--coded-by {shown!r}: name one or more coders; {_known(session)}")
+        raise InputError(f"{shown}: name one or more coders; {_known(session)}")
     coders: dict[str, int] = {}
     for name in names:
         if name in GROUPS:
@@ -86,12 +92,12 @@ def resolve(
                 select(col(Coder.name), col(Coder.id)).where(col(Coder.kind) == GROUPS[name])
             ).all()
             if not rows:
-                raise InputError(f"--coded-by {shown}: there is no {GROUPS[name]} coder; {_known(session)}")
+                raise InputError(f"{shown}: there is no {GROUPS[name]} coder; {_known(session)}")
             coders.update({n: int(i) for n, i in rows})
             continue
         row = session.execute(select(col(Coder.id)).where(col(Coder.name) == name)).first()
         if row is None:
-            raise InputError(f"--coded-by {shown}: no coder named {name!r}; {_known(session)}")
+            raise InputError(f"{shown}: no coder named {name!r}; {_known(session)}")
         coders[name] = int(row[0])
     return CodedBy(tuple(names), tuple(sorted(coders)), mode), coders
 
@@ -142,8 +148,8 @@ def select_coded(
         counts = ", ".join(f"{n} {len(per_coder[i] & pool)}" for n, i in sorted(coders.items()))
         on = f" on codebook {codebook}" if codebook else ""
         raise InputError(
-            f"--coded-by {','.join(coded_by.names)}: no document of {where} was {coded_by.describe()}{on}"
-            f" (valid codes on {where}: {counts}); pick another --split or other coders"
+            f"{_named(value)}: no document of {where} was {coded_by.describe()}{on}"
+            f" (valid codes on {where}: {counts}); pick another split or other coders"
         )
     return coded_by, chosen
 

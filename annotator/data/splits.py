@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
-from annotator.errors import SplitError
+from annotator.errors import SplitError, arg
 from annotator.project import Project
 from annotator.store.models import Annotation, Coder, Document, Run, SplitEvent
 
@@ -23,7 +23,7 @@ def _strata_from_meta(session: Session, column: str) -> dict[int, str]:
         keys = sorted({k for _, meta in docs for k in (meta or {})})
         raise SplitError(
             f"no document has a metadata column {column!r} (they have: {', '.join(keys) or 'none'}); "
-            "name one of those with --stratify-by"
+            f"name one of those with {arg('stratify_by', 'COLUMN')}"
         )
     return {doc_id: str((meta or {}).get(column, MISSING)) for doc_id, meta in docs}
 
@@ -81,13 +81,17 @@ def make_split(
     """Assign documents to dev and test: all of them, or (``new_only``) those not assigned yet, leaving the
     existing split as it is. Every call is recorded in the splits table."""
     if not 0 < test < 1:
-        raise SplitError(f"--test {test}: the test share must be between 0 and 1, e.g. 0.3")
+        raise SplitError(f"{arg('test', test)}: the test share must be between 0 and 1, e.g. 0.3")
     if seed < 0:
-        raise SplitError(f"--seed {seed}: use a whole number of 0 or more")
+        raise SplitError(f"{arg('seed', seed)}: use a whole number of 0 or more")
     if stratify_by and stratify_by_coder:
-        raise SplitError("use --stratify-by or --stratify-by-coder, not both")
+        raise SplitError(
+            f"use {arg('stratify_by', stratify_by)} or {arg('stratify_by_coder', stratify_by_coder)}, not both"
+        )
     if force and new_only:
-        raise SplitError("use --force (reassign everything) or --new-only (assign new documents), not both")
+        raise SplitError(
+            f"use {arg('force')} (reassign everything) or {arg('new_only')} (assign new documents), not both"
+        )
     with project.transaction() as session:
         n_docs = session.execute(select(func.count(col(Document.id)))).scalar_one()
         if n_docs == 0:
@@ -100,7 +104,8 @@ def make_split(
             made = f" on {last.created_at:%Y-%m-%d} with seed {last.seed}" if last else ""
             raise SplitError(
                 f"a test split already exists ({n_test} documents{made}); it is held out and is not reassigned. "
-                "Use --new-only to assign documents imported since, or --force to redo it all (recorded, and "
+                f"Use {arg('new_only')} to assign documents imported since, or {arg('force')} to redo it all "
+                "(recorded, and "
                 "shown in the report)"
             )
         if stratify_by:

@@ -26,7 +26,7 @@ from annotator.data.csv_reader import (
     MAX_LINE_BREAKS,
     DelimitedReader,
 )
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.textfiles import find_decode_failure
 
 __all__ = [
@@ -74,12 +74,14 @@ class Table:
             else (f"{self.path.name} row {self.lines[i]}")
         )
 
-    def require(self, column: str, option: str) -> None:
-        """Refuse a missing column, listing the columns the file has."""
+    def require(self, column: str, param: str) -> None:
+        """Refuse a missing column, listing the columns the file has; ``param`` names the parameter that gave
+        ``column`` (`annotator.errors.arg`)."""
         if column not in self.columns:
             shown = ", ".join(repr(c) for c in self.columns[:20])
             raise InputError(
-                f"{self.path}: no column {column!r} (it has {shown}); name the right one with {option}"
+                f"{self.path}: no column {column!r} (it has {shown}); name the right one with "
+                f"{arg(param, 'COLUMN')}"
             )
 
 
@@ -137,11 +139,13 @@ def _decode_error(path: Path, encoding: str | None) -> InputError:
     decodes block by block and cannot tell the line itself."""
     failure = find_decode_failure(path, _text_encoding(encoding))
     if failure is None:
-        return InputError(f"{path}: not valid {encoding or 'utf-8'}; pass --encoding with its real encoding")
+        return InputError(
+            f"{path}: not valid {encoding or 'utf-8'}; pass its real encoding, e.g. {arg('encoding', 'latin-1')}"
+        )
     return InputError(
         f"{path}:{failure.line}: not valid {failure.encoding} (byte 0x{failure.byte:02x} at offset "
-        f"{failure.offset}); save the file as UTF-8 (Excel: 'CSV UTF-8'), or pass --encoding with its real "
-        "encoding, e.g. --encoding latin-1"
+        f"{failure.offset}); save the file as UTF-8 (Excel: 'CSV UTF-8'), or pass its real encoding, e.g. "
+        f"{arg('encoding', 'latin-1')}"
     )
 
 
@@ -205,12 +209,14 @@ class TableSource:
     def where(self, line: int) -> str:
         return f"{self.path.name}:{line}" if self.line_word == "line" else f"{self.path.name} row {line}"
 
-    def require(self, column: str, option: str) -> None:
-        """Refuse a missing column, listing the columns the file has."""
+    def require(self, column: str, param: str) -> None:
+        """Refuse a missing column, listing the columns the file has; ``param`` names the parameter that gave
+        ``column`` (`annotator.errors.arg`)."""
         if column not in self._columns:
             shown = ", ".join(repr(c) for c in self.columns[:20])
             raise InputError(
-                f"{self.path}: no column {column!r} (it has {shown}); name the right one with {option}"
+                f"{self.path}: no column {column!r} (it has {shown}); name the right one with "
+                f"{arg(param, 'COLUMN')}"
             )
 
     def __enter__(self) -> TableSource:
@@ -315,12 +321,12 @@ def open_table(
         hint = "" if path.parent.is_dir() else f" (folder {path.parent} does not exist either)"
         raise InputError(f"file not found: {path}{hint}; check the path")
     if fmt is not None and fmt.lower() not in set(FORMATS.values()):
-        raise InputError(f"--format {fmt!r}: use csv, tsv, jsonl, parquet or xlsx")
+        raise InputError(f"{arg('fmt', fmt)}: use csv, tsv, jsonl, parquet or xlsx")
     kind = fmt.lower() if fmt else FORMATS.get(path.suffix.lower())
     if kind is None:
         raise InputError(
             f"{path}: cannot tell the format from {path.suffix!r}; use .csv, .tsv, .jsonl, .parquet or .xlsx, "
-            "or pass --format"
+            f"or name the format, e.g. {arg('fmt', 'csv')}"
         )
     return TableSource(path, kind, encoding=encoding, allow_multiline=allow_multiline)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, arg
 from annotator.redaction import redact_text
 
 
@@ -120,7 +120,7 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
     if info is None:
         raise ProviderError(
             f"unknown provider {provider!r} in {spec!r}; use one of {', '.join(PROVIDERS)} "
-            "(openai-compatible/MODEL --base-url URL reaches any OpenAI-compatible server)"
+            f"(openai-compatible/MODEL with {arg('base_url', 'URL')} reaches any OpenAI-compatible server)"
         )
     if base_url is not None:
         _check_url(base_url)
@@ -131,18 +131,24 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
             _check_url(url, "OPENAI_BASE_URL")
         if not url:
             raise ProviderError(
-                f"{spec}: give the server's address with --base-url, e.g. http://localhost:8000/v1"
+                f"{spec}: give the server's address, e.g. {arg('base_url', 'http://localhost:8000/v1')}"
             )
     elif base_url and provider == "local":
-        raise ProviderError("local models run on a server annotator starts itself; --base-url does not apply")
+        raise ProviderError(  # base_url passed _check_url: no credentials, nothing to hide
+            f"local models run on a server annotator starts itself; {arg('base_url', base_url)} does not apply"
+        )
     return ModelRef(provider=provider, model=model, base_url=url.rstrip("/") if url else None, info=info)
 
 
-def _check_url(url: str, source: str = "--base-url") -> None:
+def _check_url(url: str, source: str | None = None) -> None:
     """Refuse base URLs that cannot work, or that would put a secret where it gets stored, wherever they come
-    from (``source``: the flag or the environment variable); a refused URL is never echoed (it may hold a
-    password)."""
+    from (``source``: the environment variable; None: the ``base_url`` parameter); a refused URL is never
+    echoed (it may hold a password)."""
     from urllib.parse import urlsplit
+
+    shown = redact_text(url)
+    named = arg("base_url", shown) if source is None else f"{source} {shown!r}"  # the URL, redacted
+    source = arg("base_url", "URL") if source is None else source  # where it came from, not the URL
 
     try:
         parts = urlsplit(url)
@@ -150,9 +156,7 @@ def _check_url(url: str, source: str = "--base-url") -> None:
     except ValueError:
         raise ProviderError(f"{source}: not a valid address; write e.g. http://localhost:8000/v1") from None
     if parts.scheme not in ("http", "https") or not host:
-        raise ProviderError(
-            f"{source} {redact_text(url)!r}: write a full address, e.g. http://localhost:8000/v1"
-        )
+        raise ProviderError(f"{named}: write a full address, e.g. http://localhost:8000/v1")
     if parts.username or parts.password:
         raise ProviderError(
             f"{source} must not hold a user name or password (it is stored with the run); put the key in "

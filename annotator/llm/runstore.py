@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from annotator.data.corpus import get_or_create_coder
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, arg
 from annotator.llm.providers import ModelRef
 from annotator.llm.spec import ResolvedRun
 from annotator.project import Project
@@ -141,7 +141,7 @@ class RunStore:
         if run is not None and run.archived_at is not None:  # its answers would go where nothing shows them
             raise AnnotatorError(
                 f"these settings are archived run {run.id}: `annotator runs restore {run.id}` to continue it, or "
-                "add --tag NAME for a separate run of the same settings"
+                f"add {arg('tag', 'NAME')} for a separate run of the same settings"
             )
         if run is not None:
             return run
@@ -252,25 +252,41 @@ class RunStore:
         run_id = self.created.get("run")
         if run_id is None:
             return False
-        with self.project.transaction() as session:
-            if session.exec(select(Annotation.id).where(col(Annotation.run_id) == run_id).limit(1)).first():
-                return False
-            connection = session.connection()
-            connection.execute(delete(RunDocument).where(col(RunDocument.run_id) == run_id))
-            connection.execute(delete(Run).where(col(Run.id) == run_id))
-            for model, column, key in (
-                (PromptVersion, Run.prompt_id, "prompt"),
-                (CodebookVersion, Run.codebook_id, "codebook"),
-                (Coder, Run.coder_id, "coder"),
+        removed = False
+
+        def once() -> None:
+            nonlocal removed
+            with self.project.transaction() as session:
+                connection = session.connection()
+                # a write first, so the check below and the delete are one write transaction: SQLite takes its
+                # write lock here (PostgreSQL locks the run's row), and no answer can be stored in between
+                connection.execute(update(Run).where(col(Run.id) == run_id).values(status=Run.status))
+                answered = select(Annotation.id).where(col(Annotation.run_id) == run_id).limit(1)
+                removed = session.exec(answered).first() is None
+                if removed:
+                    self._delete_created(session, run_id)
+
+        _while_locked(once)
+        if removed:
+            self.created = {}
+        return removed
+
+    def _delete_created(self, session: Session, run_id: int) -> None:
+        """Delete the run and the rows it registered that no other run uses (inside discard's transaction)."""
+        connection = session.connection()
+        connection.execute(delete(RunDocument).where(col(RunDocument.run_id) == run_id))
+        connection.execute(delete(Run).where(col(Run.id) == run_id))
+        for model, column, key in (
+            (PromptVersion, Run.prompt_id, "prompt"),
+            (CodebookVersion, Run.codebook_id, "codebook"),
+            (Coder, Run.coder_id, "coder"),
+        ):
+            row_id = self.created.get(key)
+            if (
+                row_id is not None
+                and session.exec(select(Run.id).where(col(column) == row_id)).first() is None
             ):
-                row_id = self.created.get(key)
-                if (
-                    row_id is not None
-                    and session.exec(select(Run.id).where(col(column) == row_id)).first() is None
-                ):
-                    connection.execute(delete(model).where(col(model.id) == row_id))
-        self.created = {}
-        return True
+                connection.execute(delete(model).where(col(model.id) == row_id))
 
     def finish(self, status: RunStatus, error: str | None, server_model: str | None) -> Run:
         with self.project.transaction() as session:

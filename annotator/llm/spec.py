@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from annotator.codebook import Codebook
 from annotator.data.selection import CodedBy, select_coded
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, arg
 from annotator.llm.providers import ModelRef, parse_model
 from annotator.llm.response import json_schema, response_format, response_model
 from annotator.project import Project
@@ -218,7 +218,7 @@ def select_documents(
     """The split's documents in key order (only those ``coded_by`` coded, when given), or a seeded sample of
     them (the same on every machine)."""
     if split not in SPLITS:
-        raise RunError(f"--split {split!r}: use dev, test or all")
+        raise RunError(f"{arg('split', split)}: use dev, test or all")
     query = select(Document.id, Document.doc_key).order_by(col(Document.doc_key))
     if split != "all":
         query = query.where(col(Document.split) == split)
@@ -245,7 +245,9 @@ def select_documents(
         where = f"{where} {selection.describe()}"
     if sample is not None:
         if not 1 <= sample <= len(keys):
-            raise RunError(f"--sample {sample}: {where} has {len(keys)} documents; choose 1 to {len(keys)}")
+            raise RunError(
+                f"{arg('sample', sample)}: {where} has {len(keys)} documents; choose 1 to {len(keys)}"
+            )
         chosen_idx = np.random.default_rng(seed).choice(len(keys), size=sample, replace=False)
         keys = [keys[i] for i in sorted(chosen_idx)]
     wanted = [doc_id for doc_id, _ in keys]
@@ -273,7 +275,7 @@ def resolve(
     model = parse_model(request.model or project.default_model, request.base_url)
     if request.truncate and not model.embedded:
         raise RunError(
-            f"--truncate applies to local models (their context is known here); {model} decides itself what "
+            f"{arg('truncate')} applies to local models (their context is known here); {model} decides itself what "
             "to do with a prompt longer than its context"
         )
     params = _params(template, request)
@@ -291,7 +293,8 @@ def resolve(
     )
     if request.max_cost is not None and "max_tokens" not in params:
         raise RunError(
-            "--max-cost needs a bound on each answer: set max_tokens in the template's params or pass --max-tokens"
+            f"{arg('max_cost', request.max_cost)} needs a bound on each answer: set max_tokens in the template's "
+            f"params or pass a bound, e.g. {arg('max_tokens', 256)}"
         )
     if any(d.split == "test" for d in documents):
         _check_frozen(session, ref, template, codebook)
@@ -337,19 +340,21 @@ def resolve(
 def _check_options(request: RunRequest) -> None:
     """The request's numbers are in range."""
     if request.repeats < 1:
-        raise RunError(f"--repeats {request.repeats}: at least 1")
-    if request.reasks < 0 or request.retries < 0:
-        raise RunError("--reasks and --retries cannot be negative")
+        raise RunError(f"{arg('repeats', request.repeats)}: at least 1")
+    if request.reasks < 0:
+        raise RunError(f"{arg('reasks', request.reasks)}: cannot be negative")
+    if request.retries < 0:
+        raise RunError(f"{arg('retries', request.retries)}: cannot be negative")
     if request.concurrency is not None and request.concurrency < 1:
-        raise RunError(f"--concurrency {request.concurrency}: at least 1")
+        raise RunError(f"{arg('concurrency', request.concurrency)}: at least 1")
     if request.max_tokens is not None and request.max_tokens < 1:
-        raise RunError(f"--max-tokens {request.max_tokens}: at least 1")
+        raise RunError(f"{arg('max_tokens', request.max_tokens)}: at least 1")
     if request.temperature is not None and not 0 <= request.temperature <= 2:
-        raise RunError(f"--temperature {request.temperature}: between 0 and 2")
+        raise RunError(f"{arg('temperature', request.temperature)}: between 0 and 2")
     if request.top_p is not None and not 0 < request.top_p <= 1:
-        raise RunError(f"--top-p {request.top_p}: above 0 and at most 1")
+        raise RunError(f"{arg('top_p', request.top_p)}: above 0 and at most 1")
     if request.max_cost is not None and request.max_cost < 0:
-        raise RunError(f"--max-cost {request.max_cost}: a cost cannot be negative")
+        raise RunError(f"{arg('max_cost', request.max_cost)}: a cost cannot be negative")
 
 
 def _params(template: PromptTemplate, request: RunRequest) -> dict[str, Any]:

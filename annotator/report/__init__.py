@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, arg
 from annotator.project import Project
 
 FORMATS = {".html": "html", ".htm": "html", ".md": "md", ".markdown": "md"}
@@ -34,17 +34,18 @@ def resolve_format(out: Path, fmt: str | None) -> str:
         name = fmt.strip().lower().lstrip(".")
         name = {"markdown": "md", "htm": "html"}.get(name, name)
         if name not in FORMAT_NAMES:
-            raise ReportError(f"--format {fmt!r}: use html or md")
+            raise ReportError(f"{arg('fmt', fmt)}: use html or md")
         if by_suffix is not None and by_suffix != name:
             raise ReportError(
-                f"--format {name} but {out.name} ends in {out.suffix}: drop --format or name the file "
+                f"{arg('fmt', fmt)} but {out.name} ends in {out.suffix}: drop {arg('fmt', fmt)} or name the file "
                 f"report.{name}"
             )
         return name
     if by_suffix is None:
         what = f"suffix {out.suffix!r}" if out.suffix else "no suffix"
         raise ReportError(
-            f"{out.name}: {what} does not say the format; name the file .html or .md, or pass --format html|md"
+            f"{out.name}: {what} does not say the format; name the file .html or .md, or pass "
+            f"{arg('fmt', 'html')} or {arg('fmt', 'md')}"
         )
     return by_suffix
 
@@ -76,7 +77,7 @@ def build_report(project: Project, out: Path, fmt: str | None = None, overwrite:
 
     out = Path(out).expanduser()
     if out.is_dir():
-        raise ReportError(f"{out} is a folder; give a file name, e.g. --out {out / 'report.html'}")
+        raise ReportError(f"{out} is a folder; give a file name, e.g. {arg('out', str(out / 'report.html'))}")
     name = resolve_format(out, fmt)
     out = out.resolve() if out.parent.exists() else out.absolute()
     check_targets([out], overwrite, ReportError, example="report.html")

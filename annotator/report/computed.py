@@ -105,7 +105,9 @@ def comparisons(
             result = compare(project, gold=key[0], split="test", codebook=key[1])
         except AnnotatorError:
             continue
-        out.append({"metric_id": result.get("metric_id"), "created_at": utcnow(), "result": redact(result)})
+        out.append(
+            {"metric_id": result.metric_id, "created_at": utcnow(), "result": redact(result.to_json())}
+        )
     return out
 
 

@@ -230,9 +230,11 @@ def _versions(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def gather(project: Project) -> dict[str, Any]:
+    from annotator.services.workbench.process import coding_process
+
     """The report's content as plain data; ``render`` turns it into HTML or Markdown."""
     status = project_status(project)
-    summaries = list_runs(project)
+    summaries = [s.to_json() for s in list_runs(project)]
     with project.transaction() as session:
         runs = list(session.exec(select(Run).order_by(col(Run.id))).all())
         codebooks = list(
@@ -367,5 +369,6 @@ def gather(project: Project) -> dict[str, Any]:
         "codebook_use": _codebook_use(runs, codebooks),
         "freezing": _freezing(runs, prompt_by_id),
         "costs": _costs(summaries),
+        "coding": coding_process(project).to_json(),
         "versions": _versions(run_rows),
     }

@@ -28,6 +28,7 @@ SECTIONS = [
     ("comparison", "Comparison of runs"),
     ("freezing", "Prompt freezing and the test split"),
     ("costs", "Cost and time"),
+    ("coding", "Human coding: workbench, review and adjudication"),
     ("software", "Software versions"),
 ]
 

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from annotator.baselines.base import Baseline, Prediction
 from annotator.codebook import Codebook
 from annotator.data.corpus import get_or_create_coder
-from annotator.errors import AnnotatorError, InputError
+from annotator.errors import AnnotatorError, InputError, arg
 from annotator.llm.local import ModelError
 from annotator.llm.runstore import software_versions
 from annotator.project import Project
@@ -106,12 +106,12 @@ def _digest(data: Any) -> str:
 
 
 def _check_request(req: BaselineRequest, family: Family) -> None:
-    for option, value in (("--split", req.split), ("--train-split", req.train_split)):
+    for option, value in (("split", req.split), ("train_split", req.train_split)):
         if value not in SPLITS:
-            raise InputError(f"{option} {value!r}: use dev, test or all")
+            raise InputError(f"{arg(option, value)}: use dev, test or all")
     if family.needs_training and req.train_split != "dev":
         raise InputError(
-            f"--train-split {req.train_split}: a baseline trains on the dev split only; the test split is held "
+            f"{arg('train_split', req.train_split)}: a baseline trains on the dev split only; the test split is held "
             "out for validation, and training on it would make its figures meaningless"
         )
 
@@ -264,8 +264,11 @@ def _store_run(
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    # an AnnotatorError's own message keeps its parameters (`annotator.errors.arg`) for the face to spell
+    raw = exc.args[0] if isinstance(exc, AnnotatorError) and exc.args else exc
+    # not splitlines() nor a bare strip(): both treat the markers' separators (\x1c-\x1f) as line ends/spaces
+    first = str(raw).strip(" \t\r\n").split("\n")[0].strip(" \t\r")
+    return first or type(exc).__name__
 
 
 def _outcome(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from annotator.baselines.base import Baseline
 from annotator.codebook import Codebook
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.project import Project
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def _need_model(req: BaselineRequest) -> str:
     if not req.model:
         example = BASELINES[req.name].model_example
         raise InputError(
-            f"the {req.name} baseline needs --model: a Hugging Face id or model folder, e.g. {example}"
+            f"the {req.name} baseline needs a model: a Hugging Face id or model folder, e.g. {arg('model', example)}"
         )
     return req.model
 
@@ -110,7 +110,7 @@ def _need_model(req: BaselineRequest) -> str:
 def label_texts(codebook: Codebook, style: str) -> dict[str, str]:
     """What each label's embedding is compared with, in zero-shot: its name, its definition, or both."""
     if style not in ("name", "definition", "both"):
-        raise InputError(f"--label-text {style!r}: use name, definition or both")
+        raise InputError(f"{arg('label_text', style)}: use name, definition or both")
     out = {}
     for label in codebook.labels:
         if style == "name":
@@ -167,7 +167,7 @@ def _build_tfidf(b: _Build) -> Baseline:
 
     classifier = b.opts.get("classifier", "logreg")
     if classifier not in CLASSIFIERS:
-        raise InputError(f"--classifier {classifier!r}: use {' or '.join(CLASSIFIERS)}")
+        raise InputError(f"{arg('classifier', classifier)}: use {' or '.join(CLASSIFIERS)}")
     return TfidfClassifier(classifier=classifier, seed=b.req.seed)
 
 
@@ -176,7 +176,7 @@ def _build_lexicon(b: _Build) -> Baseline:
 
     threshold = float(b.opts.get("threshold", 0.05))
     if not 0 <= threshold < 1:
-        raise InputError(f"--threshold {threshold}: use a number from 0 (no neutral band) to below 1")
+        raise InputError(f"{arg('threshold', threshold)}: use a number from 0 (no neutral band) to below 1")
     return VaderLexicon(labels=_lexicon_labels(b.codebook), threshold=threshold)
 
 
@@ -186,7 +186,7 @@ def _build_text2text(b: _Build) -> Baseline:
     labels = b.codebook.label_names
     prompt = b.opts.get("prompt") or default_prompt(b.codebook.name, labels)
     if "{text}" not in prompt:
-        raise InputError("--prompt must contain {text}, where each document's text goes")
+        raise InputError(f"{arg('prompt', prompt)}: must contain {{text}}, where each document's text goes")
     return Text2Text(_need_model(b.req), prompt=prompt, labels=labels, seed=b.req.seed, progress=b.labeling)
 
 

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 from annotator.codebook import Codebook
 from annotator.data.selection import CodedBy, select_coded
 from annotator.data.selection import resolve as resolve_coded_by
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.project import Project
 from annotator.services.baseline_families import BaselineRequest, Family
 from annotator.store.models import Annotation, Coder, Document, Run
@@ -33,17 +33,16 @@ def _gold_coder(session: Session, name: str | None) -> Coder:
             gold_names = session.exec(select(Coder.name).where(col(Coder.kind) == "gold")).all()
             why = "no coder" if coder is None else f"a {coder.kind} coder, not gold or human"
             raise InputError(
-                f"--gold {name!r}: {why} (gold coders: {', '.join(gold_names) or 'none'}); the training labels must "
-                "come from a gold or human coder"
+                f"{arg('gold', name)}: {why} (gold coders: {', '.join(gold_names) or 'none'}); the training "
+                "labels must come from a gold or human coder"
             )
         return coder
     golds = list(session.exec(select(Coder).where(col(Coder.kind) == "gold")).all())
     if len(golds) != 1:
-        names = ", ".join(c.name for c in golds)
-        raise InputError(
-            "say whose labels to train on with --gold NAME (gold coders: "
-            f"{names or 'none: import one with `annotator import codes --kind gold` or `annotator gold build`'})"
+        names = ", ".join(c.name for c in golds) or (
+            "none: import one with `annotator import codes FILE --coder NAME --gold` or `annotator gold build`"
         )
+        raise InputError(f"say whose labels to train on with {arg('gold', 'NAME')} (gold coders: {names})")
     return golds[0]
 
 
@@ -79,7 +78,7 @@ def _coded_by(session: Session, req: BaselineRequest) -> CodedBy | None:
     """The request's --coded-by, checked (unknown names are refused before anything runs)."""
     if req.coded_by is None:
         if req.coded_by_all:
-            raise InputError("--coded-by-all needs --coded-by NAMES")
+            raise InputError(f"{arg('coded_by_all')} needs {arg('coded_by', 'NAMES')}")
         return None
     return resolve_coded_by(session, req.coded_by, "all" if req.coded_by_all else "any")[0]
 

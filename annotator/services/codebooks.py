@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from annotator.codebook import Codebook, Problem, check_codebook, codebook_diff, load_codebook, to_yaml
-from annotator.errors import CodebookError
+from annotator.errors import CodebookError, arg
 from annotator.project import Project
 from annotator.store.models import CodebookVersion
 from annotator.store.registry import codebook_files, project_codebook, stored_codebook
@@ -56,7 +56,9 @@ def resolve(spec: str, open_project: Callable[[], Project]) -> tuple[Codebook, s
     if "@" in spec:
         name, _, version = spec.partition("@")
         if not version.isdigit():
-            raise CodebookError(f"{spec!r}: write NAME@VERSION with a whole number, e.g. sentiment@1")
+            raise CodebookError(
+                f"{arg('spec', spec)}: write NAME@VERSION with a whole number, e.g. sentiment@1"
+            )
         with project.transaction() as session:
             return stored_codebook(session, name, int(version)), spec
     return project_codebook(project, spec), str(project.codebook_path(spec))

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlmodel import col, select
 
 from annotator.codebook import Codebook
-from annotator.errors import InputError, TemplateError
+from annotator.errors import InputError, TemplateError, arg
 from annotator.project import Project
 from annotator.prompts import (
     DocumentInput,
@@ -103,7 +103,9 @@ def render(project: Project, ref: str, doc: str | None = None) -> Rendered:
     if document is None:
         if doc is None:
             raise InputError("no documents yet; import some first (`annotator import docs FILE`)")
-        raise InputError(f"no document with id {doc!r}; `annotator status` shows how many are imported")
+        raise InputError(
+            f"{arg('doc', doc)}: no document has that id; `annotator status` shows how many are imported"
+        )
     messages = loaded.render(
         codebook, DocumentInput(id=document.doc_key, text=document.text, meta=document.meta)
     )

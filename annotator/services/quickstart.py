@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from annotator.errors import AnnotatorError, InputError
+from annotator.errors import AnnotatorError, InputError, arg
 from annotator.llm.providers import DEFAULT_MODEL
 
 PROMPTS = ("sentiment/zero-shot.v1", "sentiment/zero-shot.v2")
@@ -41,12 +41,13 @@ def prepare_folder(folder: Path, force: bool) -> None:
         return
     if not force:
         raise InputError(
-            f"{folder} already exists: choose another folder, or add --force to replace an earlier quickstart"
+            f"{folder} already exists: choose another folder, or add {arg('force')} to replace an earlier "
+            "quickstart"
         )
     if not _marker(folder).is_file():
         raise InputError(
-            f"{folder} exists and was not made by `annotator quickstart`: --force only replaces a quickstart "
-            "folder; choose another folder"
+            f"{folder} exists and was not made by `annotator quickstart`: {arg('force')} only replaces a "
+            "quickstart folder; choose another folder"
         )
     shutil.rmtree(folder)
 
@@ -56,9 +57,9 @@ def run_quickstart(
 ) -> QuickstartResult:
     """Run every step; ``cli`` runs one annotator command (its output goes to the terminal)."""
     if not 100 <= n <= 10_605:
-        raise InputError(f"--n {n}: use 100 to 10605 sentences (600 takes a few minutes on 2 cores)")
+        raise InputError(f"{arg('n', n)}: use 100 to 10605 sentences (600 takes a few minutes on 2 cores)")
     if sample < 10:
-        raise InputError(f"--sample {sample}: label at least 10 dev sentences per prompt version")
+        raise InputError(f"{arg('sample', sample)}: label at least 10 dev sentences per prompt version")
     prepare_folder(folder, force)
     project = ["--project", str(folder)]
     steps: list[tuple[str, list[str]]] = []
@@ -144,10 +145,11 @@ def _better_prompt(folder: Path, say: Say) -> str:
 
     project = load_project(folder)
     result = validate(project, "critics", split="dev", n_boot=200, seed=0)
-    scores = {}
-    for entry in result["runs"]:
-        if entry.get("prompt") in PROMPTS:
-            scores[entry["prompt"]] = entry["macro_f1"]["estimate"] or 0.0
+    scores: dict[str, float] = {}
+    for entry in result.runs:
+        prompt = entry["prompt"]
+        if prompt is not None and prompt in PROMPTS:
+            scores[prompt] = entry["macro_f1"]["estimate"] or 0.0
     project.engine.dispose()
     if not scores:
         raise AnnotatorError("quickstart: no prompt run on dev was scored")

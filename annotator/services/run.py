@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from annotator.errors import AnnotatorError, TemplateError
+from annotator.errors import AnnotatorError, TemplateError, arg
 from annotator.llm.labeler import Engine, ProgressCallback, Stats
 from annotator.llm.providers import api_key, embedded_model, price
 from annotator.llm.runstore import RunStore
@@ -206,7 +206,8 @@ def label(
     prices = price(resolved.model, project.settings.get("prices"))
     if request.max_cost is not None and prices is None:
         raise RunError(
-            f'--max-cost needs a price for {resolved.model}: add [prices."{resolved.model}"] input = ... '
+            f"{arg('max_cost', request.max_cost)} needs a price for {resolved.model}: add "
+            f'[prices."{resolved.model}"] input = ... '
             "output = ... (USD per million tokens) to annotator.toml"
         )
     key = api_key(resolved.model, project.root)

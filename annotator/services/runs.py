@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal, TypedDict
 
 from sqlalchemy import select as sa_select
 from sqlmodel import col, func, select
 
 from annotator.errors import AnnotatorError
 from annotator.project import Project
+from annotator.services.results import Result
 from annotator.store.lease import lease_alive
-from annotator.store.models import Annotation, CodebookVersion, Coder, PromptVersion, Run
+from annotator.store.models import Annotation, CodebookVersion, Coder, CoderKind, PromptVersion, Run
 from annotator.store.retire import Retired, archive_run, delete_run, deletion_plan
 
 __all__ = [
     "IMPORT_KINDS",
     "Retired",
+    "RunDetail",
+    "RunSummary",
     "archive",
     "delete",
     "deletion_plan",
@@ -23,6 +27,59 @@ __all__ = [
     "restore",
     "show_run",
 ]
+
+
+# a run's stored status, or `stale`: marked running, but its process is gone (see `_status`)
+ShownStatus = Literal["running", "done", "interrupted", "failed", "stale"]
+
+
+@dataclass(frozen=True)
+class RunSummary(Result):
+    """One run as `annotator runs` lists it; ``to_json()`` is one row of ``runs --json``."""
+
+    id: int
+    coder: str  # the coder's name (an LLM run's: its model)
+    kind: CoderKind  # llm, baseline, human or gold
+    model: str | None  # PROVIDER/MODEL; None for imports
+    prompt: str | None  # the prompt's ref (CODEBOOK/NAME.vN)
+    codebook: str | None  # name@version
+    split: str | None  # the split the run labeled
+    status: ShownStatus
+    items: int  # answers planned (documents x repeats)
+    ok: int  # answers with a codebook label (a running run: counted from its answers)
+    invalid: int  # answers outside the codebook
+    error: int  # items without an answer
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float  # US dollars, 6 decimals
+    started: str  # ISO time, seconds
+    finished: str | None  # ISO time, seconds; None while running
+    elapsed_s: float | None  # seconds from start to finish, 1 decimal
+    message: str | None  # why it failed or stopped early, or how to continue a stale run
+    archived: str | None  # ISO time, seconds, when archived; None when it is not
+
+
+class Problem(TypedDict):
+    error: str | None  # the error (or why the answer is invalid)
+    count: int  # answers with it
+
+
+@dataclass(frozen=True)
+class RunDetail(RunSummary):
+    """Everything about one run (`annotator runs show`); ``to_json()`` is what ``runs show --json`` prints:
+    the summary's keys, then these."""
+
+    params: dict[str, Any]  # the model parameters (a baseline's or an import's: its parameters)
+    sample: dict[str, Any]  # split, n, seed, repeats
+    versions: dict[str, Any]  # software versions that made the run
+    labels: dict[str, int]  # label -> ok answers with it
+    cached: int  # answers from the cache
+    mean_latency_ms: float | None  # milliseconds, 1 decimal
+    problems: list[Problem]  # the five most frequent, most frequent first
+    prompt_sha256: str | None
+    prompt_frozen_at: str | None  # ISO time, seconds; None when not frozen
+    spec_sha256: str | None  # an LLM run's spec hash
+    source: str | None  # an import's file (name and sha256)
 
 
 def _live(session: Any, runs: list[Run]) -> dict[int, dict[str, int]]:
@@ -41,7 +98,7 @@ def _live(session: Any, runs: list[Run]) -> dict[int, dict[str, int]]:
     return counts
 
 
-def _status(run: Run) -> tuple[str, str | None]:
+def _status(run: Run) -> tuple[ShownStatus, str | None]:
     """The status to show, and a note: a run marked running whose process is gone (kill -9, a crash, a
     reboot) is `stale` until a resume takes it over."""
     if run.status == "running" and not lease_alive(run):
@@ -51,7 +108,8 @@ def _status(run: Run) -> tuple[str, str | None]:
 
 def _summary(
     run: Run, coder: str, codebook: str | None, prompt: str | None, live: dict[str, int] | None = None
-) -> dict[str, Any]:
+) -> RunSummary:
+    assert run.id is not None  # a stored run
     elapsed = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     status, message = _status(run)
     ok, invalid, error = (
@@ -59,28 +117,28 @@ def _summary(
         if live is None
         else (live.get("ok", 0), live.get("invalid", 0), live.get("error", 0))
     )
-    return {
-        "id": run.id,
-        "coder": coder,
-        "kind": run.kind,
-        "model": run.model,
-        "prompt": prompt,
-        "codebook": codebook,
-        "split": run.split,
-        "status": status,
-        "items": run.n_items,
-        "ok": ok,
-        "invalid": invalid,
-        "error": error,
-        "tokens_in": run.tokens_in,
-        "tokens_out": run.tokens_out,
-        "cost_usd": round(run.cost_usd, 6),
-        "started": run.started_at.isoformat(timespec="seconds"),
-        "finished": run.finished_at.isoformat(timespec="seconds") if run.finished_at else None,
-        "elapsed_s": round(elapsed, 1) if elapsed is not None else None,
-        "message": message,
-        "archived": run.archived_at.isoformat(timespec="seconds") if run.archived_at else None,
-    }
+    return RunSummary(
+        id=run.id,
+        coder=coder,
+        kind=run.kind,
+        model=run.model,
+        prompt=prompt,
+        codebook=codebook,
+        split=run.split,
+        status=status,
+        items=run.n_items,
+        ok=ok,
+        invalid=invalid,
+        error=error,
+        tokens_in=run.tokens_in,
+        tokens_out=run.tokens_out,
+        cost_usd=round(run.cost_usd, 6),
+        started=run.started_at.isoformat(timespec="seconds"),
+        finished=run.finished_at.isoformat(timespec="seconds") if run.finished_at else None,
+        elapsed_s=round(elapsed, 1) if elapsed is not None else None,
+        message=message,
+        archived=run.archived_at.isoformat(timespec="seconds") if run.archived_at else None,
+    )
 
 
 def _query(kind: str | None = None) -> Any:
@@ -101,7 +159,7 @@ IMPORT_KINDS = ("human", "gold")  # runs that hold codes imported from a file, n
 
 def list_runs(
     project: Project, kind: str | None = None, archived: bool = False, imports: bool = True
-) -> list[dict[str, Any]]:
+) -> list[RunSummary]:
     """Every run of ``kind`` (all kinds by default); archived runs only with ``archived``. With no ``kind``,
     ``imports=False`` leaves out the human and gold imports (what `annotator runs` lists: their coders have
     their own table in `annotator status`); a ``kind`` asked for is always listed."""
@@ -134,19 +192,19 @@ def delete(project: Project, run_id: int) -> Retired:
     return delete_run(project, run_id)
 
 
-def show_run(project: Project, run_id: int) -> dict[str, Any]:
+def show_run(project: Project, run_id: int) -> RunDetail:
+    """Everything about one run: its summary, parameters, versions, labels and problems."""
     with project.transaction() as session:
         row = session.exec(_query().where(col(Run.id) == run_id)).first()
         if row is None:
             raise AnnotatorError(f"no run {run_id}; `annotator runs` lists them")
         run, coder, cb, version, prompt = row
-        labels = dict(
-            session.exec(
-                select(Annotation.label, func.count())
-                .where(col(Annotation.run_id) == run_id, col(Annotation.status) == "ok")
-                .group_by(col(Annotation.label))
-            ).all()
-        )
+        counted = session.exec(
+            select(Annotation.label, func.count())
+            .where(col(Annotation.run_id) == run_id, col(Annotation.status) == "ok")
+            .group_by(col(Annotation.label))
+        ).all()
+        labels = {label: n for label, n in counted if label is not None}  # an ok answer has a label
         errors = session.exec(
             select(Annotation.error, func.count())
             .where(col(Annotation.run_id) == run_id, col(Annotation.status) != "ok")
@@ -162,14 +220,15 @@ def show_run(project: Project, run_id: int) -> dict[str, Any]:
         ).one()
         live = _live(session, [run]).get(run_id)
     info = _summary(run, coder, f"{cb}@{version}" if cb else None, prompt.ref if prompt else None, live)
-    info.update(
+    return RunDetail(
+        **{f.name: getattr(info, f.name) for f in fields(info)},
         params=run.params.get("model_params", run.params),
         sample=run.sample,
         versions=run.versions,
         labels=labels,
         cached=cached,
         mean_latency_ms=round(latency, 1) if latency else None,
-        problems=[{"error": e, "count": n} for e, n in errors],
+        problems=[Problem(error=e, count=n) for e, n in errors],
         prompt_sha256=prompt.sha256 if prompt else None,
         prompt_frozen_at=prompt.frozen_at.isoformat(timespec="seconds")
         if prompt and prompt.frozen_at
@@ -177,4 +236,3 @@ def show_run(project: Project, run_id: int) -> dict[str, Any]:
         spec_sha256=run.spec_sha256,
         source=run.source,
     )
-    return info

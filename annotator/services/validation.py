@@ -18,21 +18,33 @@ it, it is always wrong (it is a class of the per-class figures only when gold us
 average over the classes gold uses in the evaluated set.
 
 Layers: this module loads the gold codes and runs (`annotator.store.scored`), scores each run on its items and
-stores one metrics row per run; the figures themselves are `annotator.stats.classification`'s.
+stores one metrics row per run; the figures themselves are `annotator.stats.classification`'s. The result is
+a `Validation` (`annotator.services.validation_result`, with the shape of its run entries and stored rows).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session
 
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.project import Project
 from annotator.services.results import stamped
+from annotator.services.validation_result import (
+    ByGroups,
+    Figures,
+    FreezeStatus,
+    RunEntry,
+    RunKind,
+    Split,
+    StoredRun,
+    Validation,
+)
 from annotator.stats.classification import INVALID, MIN_SUPPORT, confusion_stats, validation_figures
 from annotator.stats.intervals import CI, MIN_UNITS, estimate, json_number, wilson
 from annotator.store.models import (
@@ -52,7 +64,9 @@ __all__ = [
     "MIN_SUPPORT",
     "MIN_UNITS",
     "MISSING_GROUP",
+    "RunEntry",
     "RunInfo",
+    "Validation",
     "confusion_stats",
     "default_gold",
     "estimate",
@@ -70,17 +84,18 @@ Array = NDArray[np.float64]
 MISSING_GROUP = "(missing)"
 
 
-def freeze_status(info: RunInfo) -> dict[str, Any]:
+def freeze_status(info: RunInfo) -> FreezeStatus:
     """Whether the run's prompt was frozen before the run started, with the times and a one-line verdict."""
     started = utc_text(info.started_at)
+    assert started is not None
     if info.prompt is None:
-        return {
-            "frozen_before_run": None,
-            "prompt": None,
-            "frozen_at": None,
-            "started_at": started,
-            "line": f"run {info.id} has no prompt ({info.kind}): nothing to freeze",
-        }
+        return FreezeStatus(
+            frozen_before_run=None,
+            prompt=None,
+            frozen_at=None,
+            started_at=started,
+            line=f"run {info.id} has no prompt ({info.kind}): nothing to freeze",
+        )
     frozen = info.frozen_at is not None and info.frozen_at < info.started_at
     if info.frozen_at is None:
         line = f"run {info.id}: prompt {info.prompt} was NOT frozen (run started {started})"
@@ -94,13 +109,13 @@ def freeze_status(info: RunInfo) -> dict[str, Any]:
             f"run {info.id}: prompt {info.prompt} was NOT frozen before the run started: frozen at "
             f"{utc_text(info.frozen_at)}, run started {started}"
         )
-    return {
-        "frozen_before_run": frozen,
-        "prompt": info.prompt,
-        "frozen_at": utc_text(info.frozen_at),
-        "started_at": started,
-        "line": line,
-    }
+    return FreezeStatus(
+        frozen_before_run=frozen,
+        prompt=info.prompt,
+        frozen_at=utc_text(info.frozen_at),
+        started_at=started,
+        line=line,
+    )
 
 
 def _small_n(n: int, who: str) -> str:
@@ -117,15 +132,16 @@ class _Scoring:
     n_boot: int
     seed: int
 
-    def figures(self, info: RunInfo, docs: list[int]) -> dict[str, Any]:
-        """The run's figures on the gold items of ``docs`` it was asked."""
+    def figures(self, info: RunInfo, docs: list[int]) -> Figures:
+        """The run's figures on the gold items of ``docs`` it was asked (some, never none)."""
         mine = [d for d in docs if d in info.asked]
         y_true = [self.gold_codes[d] for d in mine]
         y_pred = [a if (a := info.answers.get(d)) is not None else INVALID for d in mine]
         n_missing = sum(d not in info.answers for d in mine)
-        return validation_figures(
+        figures = validation_figures(
             y_true, y_pred, self.labels, self.uncertain, n_missing, self.n_boot, self.seed
         )
+        return cast(Figures, figures)
 
 
 def _check_by(session: Session, by: str | None) -> None:
@@ -133,7 +149,9 @@ def _check_by(session: Session, by: str | None) -> None:
         return
     columns = meta_columns(session)
     if by not in columns:
-        raise InputError(f"--by {by!r}: no such metadata column (columns: {', '.join(columns) or 'none'})")
+        raise InputError(
+            f"{arg('by', by)}: no such metadata column (columns: {', '.join(columns) or 'none'})"
+        )
 
 
 def _uncertain_note(uncertain: str | None, gold_codes: dict[int, str]) -> str:
@@ -192,9 +210,9 @@ def _runs_to_score(
     return scored
 
 
-def _by_groups(scoring: _Scoring, info: RunInfo, by: str, groups: dict[str, list[int]]) -> dict[str, Any]:
+def _by_groups(scoring: _Scoring, info: RunInfo, by: str, groups: dict[str, list[int]]) -> ByGroups:
     """The run's figures in each group of ``by`` it was asked some items of."""
-    by_groups: dict[str, dict[str, Any]] = {}
+    by_groups: dict[str, Figures] = {}
     not_asked: list[str] = []
     for g, ds in groups.items():
         if not any(d in info.asked for d in ds):
@@ -204,7 +222,7 @@ def _by_groups(scoring: _Scoring, info: RunInfo, by: str, groups: dict[str, list
         if fig["n_gold"] < MIN_UNITS:
             fig["warnings"] = [_small_n(fig["n_gold"], f"run:{info.id} in group {g!r}"), *fig["warnings"]]
         by_groups[g] = fig
-    return {"column": by, "groups": by_groups, "not_asked": not_asked}
+    return ByGroups(column=by, groups=by_groups, not_asked=not_asked)
 
 
 def _run_entry(
@@ -215,23 +233,34 @@ def _run_entry(
     by: str | None,
     groups: dict[str, list[int]],
     notes: list[str],
-) -> dict[str, Any]:
+) -> StoredRun:
     """One run's entry: its figures on the gold items it was asked (and by group), or why it has none."""
-    entry: dict[str, Any] = {
-        "run_id": info.id,
-        "kind": info.kind,
-        "model": info.model,
-        "prompt": info.prompt,
-        "n_asked": info.n_asked,
-    }
+    kind = cast(RunKind, info.kind)  # load_gold_and_runs loads LLM and baseline runs only
     if not info.asked:
         line = (
             f"run:{info.id} was asked none of the {len(doc_ids)} gold items of the {split} split "
             f"(it was asked {info.n_asked} documents): nothing to score"
         )
         notes.append(line)
-        return entry | {"n_gold": 0, "asked_none": True, "line": line, "warnings": [], "metric_id": None}
-    entry |= scoring.figures(info, doc_ids)
+        return StoredRun(
+            run_id=info.id,
+            kind=kind,
+            model=info.model,
+            prompt=info.prompt,
+            n_asked=info.n_asked,
+            n_gold=0,
+            asked_none=True,
+            line=line,
+            warnings=[],
+        )
+    entry: StoredRun = {
+        "run_id": info.id,
+        "kind": kind,
+        "model": info.model,
+        "prompt": info.prompt,
+        "n_asked": info.n_asked,
+        **scoring.figures(info, doc_ids),
+    }
     n = entry["n_gold"]
     if n < MIN_UNITS:
         warning = _small_n(n, f"run:{info.id}")
@@ -244,6 +273,39 @@ def _run_entry(
     return entry
 
 
+def _store(project: Project, result: Validation, entries: list[StoredRun]) -> list[RunEntry]:
+    """One metrics row of kind validation per scored entry (the result's header, the entry as ``"run"``); the
+    entries with the id of their row (None for a run asked none of the gold items: nothing is stored)."""
+    common = result.to_json()
+    del common["runs"]
+    params = {
+        "gold": result.gold,
+        "split": result.split,
+        "by": result.by,
+        "n_boot": result.n_boot,
+        "seed": result.seed,
+        "codebook": result.codebook,
+        "ci": result.ci,
+    }
+    out: list[RunEntry] = []
+    with project.transaction() as session:
+        for entry in entries:
+            metric_id = None
+            if not entry.get("asked_none"):
+                row = Metric(
+                    kind="validation",
+                    run_id=entry["run_id"],
+                    split=result.split,
+                    params=params,
+                    result=stamped("validation", common | {"run": entry}),
+                )
+                session.add(row)
+                session.flush()
+                metric_id = row.id
+            out.append(RunEntry(**entry, metric_id=metric_id))
+    return out
+
+
 def validate(
     project: Project,
     gold: str | None = None,
@@ -253,16 +315,16 @@ def validate(
     n_boot: int = 1000,
     seed: int = 0,
     codebook: str | None = None,
-) -> dict[str, Any]:
+) -> Validation:
     """Each run against the gold coder on the gold items it was asked (see the module docstring); one metrics
     row of kind validation per scored run.
 
-    ``gold``: the gold coder's name, or None for the project's only gold coder (``default_gold``). Returns the
-    JSON-ready result; each run entry carries ``metric_id`` (None for a run named in ``runs`` that was asked
-    none of the gold items: it has no figures and nothing is stored for it).
+    ``gold``: the gold coder's name, or None for the project's only gold coder (``default_gold``). Each run
+    entry of the result carries ``metric_id`` (None for a run named in ``runs`` that was asked none of the
+    gold items: it has no figures and nothing is stored for it).
     """
     if n_boot < 1:
-        raise InputError(f"--bootstrap {n_boot}: use at least 1 replicate (1000 is the default)")
+        raise InputError(f"{arg('n_boot', n_boot)}: use at least 1 replicate (1000 is the default)")
     with project.transaction() as session:
         gold_name = gold.strip() if gold is not None and gold.strip() else default_gold(session)
         data = load_gold_and_runs(session, gold_name, split, runs, codebook)
@@ -276,48 +338,25 @@ def validate(
     groups = _groups(doc_ids, data["metas"], by)
     scoring = _Scoring(data["gold_codes"], labels, uncertain, n_boot, seed)
     scored = _runs_to_score(data["runs"], runs is not None, notes, split, n_split)
-    run_out = [_run_entry(scoring, info, doc_ids, split, by, groups, notes) for info in scored]
-
-    common = {
-        "gold": data["gold"],
-        "gold_kind": data["gold_kind"],
-        "codebook": data["codebook"],
-        "codebook_versions": data["codebook_versions"],
-        "split": split,
-        "by": by,
-        "labels": labels,
-        "uncertain_label": uncertain,
-        "uncertain_note": uncertain_note,
-        "n_gold": n_split,  # kept for older readers: the split's gold items, not a run's n
-        "n_gold_split": n_split,
-        "scope": "asked",  # each run's figures are on gold ∩ its asked set (n_gold of the run entry)
-        "min_units": MIN_UNITS,
-        "n_boot": n_boot,
-        "seed": seed,
-        "ci": CI,
-        "notes": notes,
-    }
-    params = {
-        "gold": data["gold"],
-        "split": split,
-        "by": by,
-        "n_boot": n_boot,
-        "seed": seed,
-        "codebook": data["codebook"],
-        "ci": CI,
-    }
-    with project.transaction() as session:
-        for entry in run_out:
-            if entry.get("asked_none"):
-                continue
-            row = Metric(
-                kind="validation",
-                run_id=entry["run_id"],
-                split=split,
-                params=params,
-                result=stamped("validation", common | {"run": entry}),
-            )
-            session.add(row)
-            session.flush()
-            entry["metric_id"] = row.id
-    return common | {"runs": run_out}
+    entries = [_run_entry(scoring, info, doc_ids, split, by, groups, notes) for info in scored]
+    result = Validation(
+        gold=data["gold"],
+        gold_kind=data["gold_kind"],
+        codebook=data["codebook"],
+        codebook_versions=data["codebook_versions"],
+        split=cast(Split, split),  # load_gold_and_runs refuses any other
+        by=by,
+        labels=labels,
+        uncertain_label=uncertain,
+        uncertain_note=uncertain_note,
+        n_gold=n_split,
+        n_gold_split=n_split,
+        scope="asked",
+        min_units=MIN_UNITS,
+        n_boot=n_boot,
+        seed=seed,
+        ci=CI,
+        notes=notes,
+        runs=[],
+    )
+    return dataclasses.replace(result, runs=_store(project, result, entries))

@@ -20,19 +20,36 @@ pairs of runs to compare. Reported, with seeded unit-bootstrap intervals (units 
 Within one run's figures every statistic uses the same bootstrap draws of that run's units, so the paired
 differences are consistent. The modules: `agreement_matrix` (what is read: the matrix, the settings),
 `agreement_runs` (each run's figures and run-vs-run comparisons), `agreement_text` (the yardstick's rule and
-each verdict's words).
+each verdict's words). The records of the result are TypedDicts (`CoderEntry`, `Humans`, `RunEntry`,
+`Stability`, `Comparison`, `Pairwise`); the result itself is a dict, typed by the service that returns it
+(`annotator.services.agreement.Agreement`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
 
-from annotator.stats.agreement_matrix import CoderLike, Context, MatrixLike, Settings
-from annotator.stats.agreement_runs import comparison, run_entry
-from annotator.stats.agreement_text import MARGIN, VERDICTS, YARDSTICK_RULE, no_humans_reason, yardstick_rule
+from annotator.stats.agreement_matrix import CoderLike, Context, Figure, MatrixLike, Settings
+from annotator.stats.agreement_runs import (
+    ByHuman,
+    Comparison,
+    PooledAlpha,
+    RunEntry,
+    Yardstick,
+    comparison,
+    run_entry,
+)
+from annotator.stats.agreement_text import (
+    MARGIN,
+    VERDICTS,
+    YARDSTICK_RULE,
+    Verdict,
+    no_humans_reason,
+    yardstick_rule,
+)
 from annotator.stats.intervals import CI, json_number
 from annotator.stats.paired import _blank, _mean_over_pairs, _Pair, _Stats
 from annotator.stats.reliability import cohen_kappa, fleiss_kappa, gwet_ac1, percent_agreement
@@ -41,14 +58,71 @@ __all__ = [
     "MARGIN",
     "VERDICTS",
     "YARDSTICK_RULE",
+    "ByHuman",
+    "CoderEntry",
     "CoderLike",
+    "Comparison",
+    "Figure",
+    "Humans",
     "MatrixLike",
+    "Pairwise",
+    "PooledAlpha",
+    "RunEntry",
     "Settings",
+    "Stability",
+    "Treated",
+    "Verdict",
+    "Yardstick",
     "agreement_figures",
     "yardstick_rule",
 ]
 
 Array = NDArray[np.float64]
+Treated = Literal["missing", "category"]  # how uncertain or invalid answers count: as missing, or a category
+
+
+class CoderEntry(TypedDict):
+    """One row of the matrix: a coder (a human, a gold coder, a run or one repeat of it) and its codes."""
+
+    name: str  # alice, run:7, run:7#1 for repeat 1
+    kind: str  # human, gold, llm, baseline
+    run_id: int | None
+    repeat: int | None
+    n_asked: int | None  # units a run was asked (None: a human or gold coder)
+    n_codes: int  # valid codes on the split
+    n_invalid: int
+    n_uncertain: int
+
+
+class Humans(TypedDict):
+    """Human-human reliability among the reference coders, on every unit of the matrix."""
+
+    coders: list[str]  # the reference coders' names
+    n_coders: int
+    alpha: Figure  # Krippendorff's alpha, with pairable_values
+    reason: str | None  # why there is no human-human figure, or why alpha is None (None: there is one)
+    n_units: int  # pairable units (alpha's)
+    percent_agreement: float | None  # None below min_units
+    fleiss_n_units: int  # units coded by every reference coder (Fleiss' kappa's)
+    fleiss_kappa: float | None  # None below min_units
+    gwet_ac1: float | None  # None below min_units
+    mean_pairwise_kappa: Figure  # the mean of Cohen's kappa over pairs of reference coders, with n_pairs
+
+
+class Stability(TypedDict):
+    """A run's alpha across its repeats (runs with two or more)."""
+
+    run_id: int
+    coders: list[str]  # the repeats' coder names
+    alpha: Figure
+
+
+class Pairwise(TypedDict):
+    """Cohen's kappa of every pair of coders, point estimates on the units both coded (coder order)."""
+
+    coders: list[str]
+    kappa: list[list[float | None]]  # None: fewer than min_units units in common (the diagonal: 1.0, or None)
+    n_units: list[list[int]]  # units both coded (the diagonal: the coder's codes)
 
 
 def agreement_figures(
@@ -80,14 +154,15 @@ def agreement_figures(
 def _result(
     ctx: Context,
     s: _Stats,
-    humans: dict[str, Any],
-    run_out: list[dict[str, Any]],
-    stability: list[dict[str, Any]],
-    comparisons: list[dict[str, Any]],
-    pairwise: dict[str, Any],
+    humans: Humans,
+    run_out: list[RunEntry],
+    stability: list[Stability],
+    comparisons: list[Comparison],
+    pairwise: Pairwise,
     rule: str,
 ) -> dict[str, Any]:
-    """The JSON-ready result: what was computed on what, then the figures and the notes."""
+    """The JSON-ready result: what was computed on what, then the figures and the notes (the fields of
+    `annotator.services.agreement.Agreement`, in its order, less ``metric_id``)."""
     m, st = ctx.m, ctx.settings
     return {
         "codebook": m.codebook,
@@ -109,16 +184,16 @@ def _result(
         "margin": st.margin,
         "n_units": int(m.codes.shape[1]),
         "coders": [
-            {
-                "name": c.name,
-                "kind": c.kind,
-                "run_id": c.run_id,
-                "repeat": c.repeat,
-                "n_asked": c.n_asked,
-                "n_codes": c.n_codes,
-                "n_invalid": c.n_invalid,
-                "n_uncertain": c.n_uncertain,
-            }
+            CoderEntry(
+                name=c.name,
+                kind=c.kind,
+                run_id=c.run_id,
+                repeat=c.repeat,
+                n_asked=c.n_asked,
+                n_codes=c.n_codes,
+                n_invalid=c.n_invalid,
+                n_uncertain=c.n_uncertain,
+            )
             for c in m.coders
         ],
         "unused_gold": m.unused_gold,
@@ -149,40 +224,38 @@ def _notes(m: MatrixLike, level: str) -> list[str]:
 # -- human-human, on every unit of the matrix ---------------------------------------------------------------
 
 
-def _humans(ctx: Context, s: _Stats) -> dict[str, Any]:
+def _humans(ctx: Context, s: _Stats) -> Humans:
     m, ref, min_units, no_humans = ctx.m, ctx.ref, ctx.min_units, ctx.no_humans
     codes = m.codes
     sub = codes[ref] if ref else np.empty((0, codes.shape[1]))
-    humans: dict[str, Any] = {"coders": [m.coders[i].name for i in ref], "n_coders": len(ref)}
-    if no_humans is not None:
-        humans["alpha"] = _blank(0, no_humans) | {"pairable_values": 0}
-    else:
-        humans["alpha"], _ = s.alpha(ref)
-    humans["reason"] = no_humans or humans["alpha"]["reason"]
-    n_pairable = humans["alpha"]["n_units"]
-    humans["n_units"] = n_pairable
+    alpha = (_blank(0, no_humans) | {"pairable_values": 0}) if no_humans is not None else s.alpha(ref)[0]
+    n_pairable = alpha["n_units"]
     enough = no_humans is None and n_pairable >= min_units
-    humans["percent_agreement"] = json_number(percent_agreement(sub)) if enough else None
-    humans["fleiss_n_units"] = int(np.isfinite(sub).all(axis=0).sum()) if len(ref) >= 2 else 0
-    humans["fleiss_kappa"] = (
-        json_number(fleiss_kappa(sub)) if enough and humans["fleiss_n_units"] >= min_units else None
-    )
-    humans["gwet_ac1"] = json_number(gwet_ac1(sub)) if enough else None
+    fleiss_n = int(np.isfinite(sub).all(axis=0).sum()) if len(ref) >= 2 else 0
     h_pairs = []
     for x, i in enumerate(ref):
         for j in ref[x + 1 :]:
             p, r, n = s.kappa(codes[i], codes[j])
             h_pairs.append(_Pair(p, r, n, np.isfinite(codes[i]) & np.isfinite(codes[j])))
-    humans["mean_pairwise_kappa"], _ = _mean_over_pairs(
-        h_pairs, min_units, ctx.n_boot, no_humans or "no pair of human coders"
+    mean_kappa, _ = _mean_over_pairs(h_pairs, min_units, ctx.n_boot, no_humans or "no pair of human coders")
+    return Humans(
+        coders=[m.coders[i].name for i in ref],
+        n_coders=len(ref),
+        alpha=alpha,
+        reason=no_humans or alpha["reason"],
+        n_units=n_pairable,
+        percent_agreement=json_number(percent_agreement(sub)) if enough else None,
+        fleiss_n_units=fleiss_n,
+        fleiss_kappa=json_number(fleiss_kappa(sub)) if enough and fleiss_n >= min_units else None,
+        gwet_ac1=json_number(gwet_ac1(sub)) if enough else None,
+        mean_pairwise_kappa=mean_kappa,
     )
-    return humans
 
 
 # -- within-run stability across repeats, and the pairwise kappa matrix -------------------------------------
 
 
-def _stability(ctx: Context, s: _Stats, runs: list[int]) -> list[dict[str, Any]]:
+def _stability(ctx: Context, s: _Stats, runs: list[int]) -> list[Stability]:
     """Alpha over the repeats of each run with two or more of them."""
     coders = ctx.m.coders
     by_run: dict[int, list[int]] = {}
@@ -190,16 +263,16 @@ def _stability(ctx: Context, s: _Stats, runs: list[int]) -> list[dict[str, Any]]
         rid = coders[i].run_id
         if rid is not None:
             by_run.setdefault(rid, []).append(i)
-    stability: list[dict[str, Any]] = []
+    stability: list[Stability] = []
     for rid, rows in by_run.items():
         if len(rows) < 2:
             continue
         a, _ = s.alpha(rows)
-        stability.append({"run_id": rid, "coders": [coders[i].name for i in rows], "alpha": a})
+        stability.append(Stability(run_id=rid, coders=[coders[i].name for i in rows], alpha=a))
     return stability
 
 
-def _pairwise(ctx: Context, s: _Stats) -> dict[str, Any]:
+def _pairwise(ctx: Context, s: _Stats) -> Pairwise:
     """Cohen's kappa of every pair of coders (point estimates, each on the units both coded)."""
     m = ctx.m
     codes, names, k = m.codes, m.names, len(m.categories)
@@ -213,4 +286,4 @@ def _pairwise(ctx: Context, s: _Stats) -> dict[str, Any]:
             kij = cohen_kappa(codes[i], codes[j], weights=s.kappa_weights, n_categories=k)
             pair_k[i][j] = pair_k[j][i] = json_number(kij) if n_ij >= ctx.min_units else None
             pair_n[i][j] = pair_n[j][i] = n_ij
-    return {"coders": names, "kappa": pair_k, "n_units": pair_n}
+    return Pairwise(coders=names, kappa=pair_k, n_units=pair_n)

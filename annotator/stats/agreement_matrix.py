@@ -1,5 +1,6 @@
 """What the agreement figures read: the code matrix (anything shaped like `annotator.store.codes.CodeMatrix`),
-the settings, and the context every step of `annotator.stats.agreement` shares."""
+the settings, and the context every step of `annotator.stats.agreement` shares; and ``Figure``, the shape of
+one figure."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from annotator.stats.agreement_text import MARGIN
 from annotator.stats.intervals import MIN_UNITS
 from annotator.stats.paired import _mean_over_pairs, _Pair, _Stats
 
-__all__ = ["CoderLike", "Context", "MatrixLike", "Settings"]
+__all__ = ["CoderLike", "Context", "Figure", "MatrixLike", "Settings"]
 
 Array = NDArray[np.float64]
+
+# One figure (`annotator.stats.paired`): "estimate", "low", "high" (None: no number, see "reason"), "n_units",
+# "undefined_share", "unreliable", "reason"; some add "pairable_values" (alpha), "n_pairs" and
+# "n_pairs_left_out" (a mean over pairs) or "n_ties_left_out" (kappa vs the majority). Not a TypedDict: its
+# keys depend on the statistic.
+Figure = dict[str, Any]
 
 
 class CoderLike(Protocol):
@@ -110,7 +117,7 @@ class Context:
         s = self.settings
         return _Stats(sub, len(self.m.categories), s.level, self.values, s.n_boot, s.seed, s.min_units)
 
-    def mean_kappa_with_humans(self, s: _Stats, view: Array, row: int) -> tuple[dict[str, Any], Array]:
+    def mean_kappa_with_humans(self, s: _Stats, view: Array, row: int) -> tuple[Figure, Array]:
         """The mean of ``row``'s kappa with each of the first ``len(ref)`` rows of ``view`` (the humans)."""
         pairs = []
         for x in range(len(self.ref)):

@@ -4,13 +4,14 @@ figure is missing (pure strings; the figures are `annotator.stats.agreement`'s).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from annotator.stats.intervals import CI, MIN_UNITS
 from annotator.stats.paired import _fmt, _span
 
 MARGIN = 0.05  # default non-inferiority margin of the yardstick (kappa points)
-VERDICTS = ("at the human level", "below the human level", "inconclusive", "undetermined")
+Verdict = Literal["at the human level", "below the human level", "inconclusive", "undetermined"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)  # the yardstick's verdicts
 
 
 class _Named(Protocol):

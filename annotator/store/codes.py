@@ -17,7 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from annotator.codebook import Codebook
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.stats.intervals import CI, MIN_UNITS, json_number, percentile_interval
 from annotator.store.asked import asked_sets
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run
@@ -30,6 +30,14 @@ SPLITS = ("dev", "test", "all")
 REFERENCE_KINDS = ("human", "gold")
 RUN_KINDS = ("llm", "baseline")
 INVALID_CATEGORY = "(invalid)"  # the category invalid answers become with --invalid-as-category
+
+
+class Listed(list):
+    """A list named in an error (`annotator.errors.arg`): a Python caller reads ``['a', 'b']``, the CLI the
+    comma list its flags take, ``a,b``."""
+
+    def __str__(self) -> str:
+        return ",".join(map(str, self))
 
 
 @dataclass
@@ -113,7 +121,7 @@ def load_codes(
     left out, and ``asked`` records each coder's asked set over the units. Units nobody coded (after that)
     are left out."""
     if split not in SPLITS:
-        raise InputError(f"--split {split!r}: use dev, test or all")
+        raise InputError(f"{arg('split', split)}: use dev, test or all")
     scheme = _scheme(session, codebook_name, uncertain_as_category, invalid_as_category)
     rows = _code_rows(session, codebook_name, split, archived=coders is not None)
     asked_of = asked_sets(session, {row[4] for row in rows if row[5] in RUN_KINDS})
@@ -242,7 +250,7 @@ def _code_rows(session: Session, codebook_name: str, split: str, archived: bool)
     if not rows:
         n_split = len(session.exec(select(Document.id).where(col(Document.split) == split)).all())
         hint = (
-            "assign splits first (`annotator split --test 0.3 --seed 1`) or use --split all"
+            f"assign splits first (`annotator split --test 0.3 --seed 1`) or use {arg('split', 'all')}"
             if split != "all" and n_split == 0
             else "import codes (`annotator import codes`) or label with `annotator run`"
         )
@@ -316,7 +324,10 @@ def _select_coders(
             f"(coders here: {', '.join(infos)})"
         )
     if not selected:
-        raise InputError("--coders: name at least one coder, e.g. --coders alice,bob,run:7")
+        raise InputError(
+            f"{arg('coders', Listed(coders))}: name at least one coder, e.g. "
+            f"{arg('coders', Listed(['alice', 'bob', 'run:7']))}"
+        )
     return selected, []
 
 
@@ -369,4 +380,6 @@ def default_codebook(session: Session) -> str:
         raise InputError(
             "no codes yet: import codes (`annotator import codes`) or label with `annotator run`"
         )
-    raise InputError(f"say which codebook with --codebook NAME (codebooks with codes: {', '.join(names)})")
+    raise InputError(
+        f"say which codebook with {arg('codebook', 'NAME')} (codebooks with codes: {', '.join(names)})"
+    )

@@ -30,12 +30,19 @@ RunStatus = Literal["running", "done", "interrupted", "failed"]  # runs.status
 AnnotationStatus = Literal["ok", "invalid", "error"]  # annotations.status: a label, none that is valid, none
 DocumentSplit = Literal["dev", "test"]  # documents.split; NULL: not assigned yet
 SplitScope = Literal["all", "new"]  # splits.scope: every document was (re)assigned, or only unassigned ones
+CoderRole = Literal[
+    "coder", "lead"
+]  # coder_accounts.role: codes its own queue, or also sees the lead's pages
+Adjudicated = Literal["unanimous", "adjudicated"]  # adjudications.how: every coder agreed, or a lead decided
 
 CODER_KINDS: tuple[CoderKind, ...] = get_args(CoderKind)
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 ANNOTATION_STATUSES: tuple[AnnotationStatus, ...] = get_args(AnnotationStatus)
 DOCUMENT_SPLITS: tuple[DocumentSplit, ...] = get_args(DocumentSplit)
 SPLIT_SCOPES: tuple[SplitScope, ...] = get_args(SplitScope)
+CODER_ROLES: tuple[CoderRole, ...] = get_args(CoderRole)
+ADJUDICATED: tuple[Adjudicated, ...] = get_args(Adjudicated)
+REVIEW_TAGS = ("codebook unclear", "model error", "human error", "ambiguous text")  # review_notes.tags
 
 
 def one_of(table: str, column: str, values: tuple[str, ...]) -> CheckConstraint:
@@ -279,3 +286,90 @@ class SplitEvent(SQLModel, table=True):
     scope: SplitScope = Field(default="all", sa_type=AutoString(length=8))  # all documents, or new ones only
     n_dev: int = 0
     n_test: int = 0
+
+
+class CoderAccount(SQLModel, table=True):
+    """A human coder who signs in to the workbench (`annotator serve`) with a personal link.
+
+    Only the sha256 of the link's token is stored: the database never holds a way in. Revoking sets
+    ``revoked_at``; the coder's codes stay (they are ordinary human codes)."""
+
+    __tablename__ = "coder_accounts"
+    __table_args__ = (one_of("coder_accounts", "role", CODER_ROLES),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    coder_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("coders.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    role: CoderRole = Field(default="coder", sa_type=AutoString(length=8))
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class Assignment(SQLModel, table=True):
+    """One document in a human coder's queue (`annotator assign`), in the order it is shown.
+
+    ``overlap`` marks the documents every coder of the assignment was given (for reliability). The code itself
+    is an ordinary annotation of the coder's human run; what the workbench adds to it lives here: the seconds
+    spent, a memo, the "codebook unclear" flag, and whether the coder skipped the document."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("coder_id", "codebook", "document_id", name="uq_assignments_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    coder_id: int = _fk("coders.id")
+    document_id: int = _fk("documents.id")
+    codebook: str = Field(max_length=128)  # the codebook's name: codes are stored under its current version
+    position: int  # the order in the queue
+    overlap: bool = False
+    batch: int  # the `assign` that queued it (one number per call)
+    assigned_at: datetime = Field(default_factory=utcnow)
+    coded_at: datetime | None = None
+    seconds: float | None = None  # from showing the document to the code, summed over re-codes
+    memo: str | None = Field(default=None, sa_type=Text)
+    unclear: bool = False  # the coder flagged the codebook as unclear for this document
+    skipped: bool = False
+
+
+class ReviewNote(SQLModel, table=True):
+    """A lead's memo and tags on one document of a run's disagreements (`annotator serve`, review pages).
+
+    Stored with the run and the codebook version the run coded under, so the methods report can say why a
+    codebook changed (counts per tag and per label pair next to the codebook's versions)."""
+
+    __tablename__ = "review_notes"
+    __table_args__ = (UniqueConstraint("run_id", "document_id", name="uq_review_notes_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = _fk("runs.id", index=False)  # the unique constraint indexes it
+    document_id: int = _fk("documents.id")
+    codebook_id: int | None = _fk("codebooks.id", nullable=True, index=False)
+    author_id: int | None = _fk("coders.id", nullable=True, index=False)
+    reference: str = Field(max_length=128)  # what the run was compared with: "humans" or "gold:NAME"
+    truth: str | None = None  # the reference's label then
+    label: str | None = None  # the run's label then (None: no valid answer)
+    tags: list[str] = Field(default_factory=list, sa_type=JSON)  # of REVIEW_TAGS
+    memo: str | None = Field(default=None, sa_type=Text)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Adjudication(SQLModel, table=True):
+    """One document of an adjudicated gold coder: passed through because every coder agreed, or decided by a
+    lead with a note. The gold label itself is an ordinary annotation of the gold coder's run."""
+
+    __tablename__ = "adjudications"
+    __table_args__ = (
+        UniqueConstraint("gold_id", "document_id", name="uq_adjudications_item"),
+        one_of("adjudications", "how", ADJUDICATED),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    gold_id: int = _fk("coders.id", index=False)  # the gold coder; the unique constraint indexes it
+    document_id: int = _fk("documents.id")
+    how: Adjudicated = Field(sa_type=AutoString(length=12))
+    label: str
+    by_id: int | None = _fk("coders.id", nullable=True, index=False)  # the lead who decided (None: unanimous)
+    note: str | None = Field(default=None, sa_type=Text)
+    codes: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # coder -> label when it was decided
+    decided_at: datetime = Field(default_factory=utcnow)

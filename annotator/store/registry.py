@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from annotator.codebook import Codebook, load_codebook, parse_codebook
-from annotator.errors import CodebookError, VersionConflictError
+from annotator.errors import CodebookError, VersionConflictError, arg
 from annotator.project import Project
 from annotator.prompts import PromptRef, PromptTemplate, load_prompt, parse_ref
 from annotator.store.models import CodebookVersion, PromptVersion, utcnow
@@ -29,7 +29,7 @@ def project_codebook(project: Project, name: str | None = None) -> Codebook:
         if len(files) != 1:
             found = ", ".join(f.stem for f in files) or "none"
             raise CodebookError(
-                f"say which codebook with --codebook NAME (codebooks in {project.codebooks_dir}: {found})"
+                f"say which codebook with {arg('codebook', 'NAME')} (codebooks in {project.codebooks_dir}: {found})"
             )
         return load_codebook(files[0])
     path = project.codebook_path(name)

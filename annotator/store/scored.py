@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.store.asked import asked_sets
-from annotator.store.codes import RUN_KINDS, SPLITS
+from annotator.store.codes import RUN_KINDS, SPLITS, Listed
 from annotator.store.models import (
     Annotation,
     CodebookVersion,
@@ -88,7 +88,7 @@ def _codebook_name(session: Session, gold_id: int, codebook: str | None) -> str:
     if len(names) == 1:
         return names[0]
     raise InputError(
-        f"say which codebook with --codebook NAME (the gold coder's codebooks: {', '.join(names)})"
+        f"say which codebook with {arg('codebook', 'NAME')} (the gold coder's codebooks: {', '.join(names)})"
     )
 
 
@@ -101,13 +101,17 @@ def default_gold(session: Session) -> str:
         return names[0]
     if names:
         raise InputError(
-            f"{len(names)} gold coders ({', '.join(names)}): say which with --gold NAME, "
-            f"e.g. --gold {names[0]}"
+            f"{len(names)} gold coders ({', '.join(names)}): say which with {arg('gold', 'NAME')}, "
+            f"e.g. {arg('gold', names[0])}"
         )
     humans = sorted(session.exec(select(Coder.name).where(col(Coder.kind) == "human")).all())
-    also = f", or name a human coder with --gold NAME (human coders: {', '.join(humans)})" if humans else ""
+    also = (
+        f", or name a human coder with {arg('gold', 'NAME')} (human coders: {', '.join(humans)})"
+        if humans
+        else ""
+    )
     raise InputError(
-        "no gold coder in this project: import one (`annotator import codes FILE --coder NAME --kind gold`) "
+        "no gold coder in this project: import one (`annotator import codes FILE --coder NAME --gold`) "
         f"or build one from human coders (`annotator gold build NAME --from a,b`){also}"
     )
 
@@ -118,8 +122,9 @@ def _gold_coder(session: Session, gold: str) -> Coder:
         known = sorted(session.exec(select(Coder.name).where(col(Coder.kind) == "gold")).all())
         why = "no coder" if coder is None else f"{coder.kind} coder"
         raise InputError(
-            f"--gold {gold!r}: {why} of that name is a gold coder (gold coders: {', '.join(known) or 'none'}); "
-            "import one (`annotator import codes --kind gold`) or build one (`annotator gold build NAME --from a,b`)"
+            f"{arg('gold', gold)}: {why} of that name is a gold coder (gold coders: {', '.join(known) or 'none'}); "
+            "import one (`annotator import codes FILE --coder NAME --gold`) or build one "
+            "(`annotator gold build NAME --from a,b`)"
         )
     return coder
 
@@ -135,7 +140,7 @@ def load_gold_and_runs(
     with its asked gold items and its answers on them only).
     """
     if split not in SPLITS:
-        raise InputError(f"--split {split!r}: use dev, test or all")
+        raise InputError(f"{arg('split', split)}: use dev, test or all")
     coder = _gold_coder(session, gold)
     assert coder.id is not None
     name = _codebook_name(session, coder.id, codebook)
@@ -181,7 +186,7 @@ def load_gold_and_runs(
     if not gold_codes:
         raise InputError(
             f"gold coder {coder.name!r} has no codes of codebook {name!r} on split {split!r}"
-            + ("; use --split all or assign splits (`annotator split`)" if split != "all" else "")
+            + (f"; use {arg('split', 'all')} or assign splits (`annotator split`)" if split != "all" else "")
         )
 
     # runs
@@ -194,7 +199,9 @@ def load_gold_and_runs(
             if i not in found or found[i].kind not in RUN_KINDS or found[i].codebook_id not in version_ids
         ]
         if bad:
-            raise InputError(f"--runs: {', '.join(bad)}; `annotator runs` lists the runs")
+            raise InputError(
+                f"{arg('runs', Listed(runs))}: {', '.join(bad)}; `annotator runs` lists the runs"
+            )
         rq = rq.where(col(Run.id).in_(runs))
     else:  # archived runs (`annotator runs archive`) only when named
         rq = rq.where(col(Run.archived_at).is_(None))

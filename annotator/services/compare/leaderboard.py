@@ -44,9 +44,10 @@ as one metrics row of kind ``compare`` (``compare_prompts`` for prompts), so the
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Literal, cast, overload
 
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.project import Project
 from annotator.services.agreement import SPLITS, load_codes
 from annotator.services.compare.prompts import prompt_bodies, prompt_versions
@@ -56,20 +57,70 @@ from annotator.services.compare.ranking import (
     SORTS,
     class_warnings,
     pairwise_tests,
-    run_entry,
+    ranked_entries,
     scope_notes,
-    sort_key,
 )
+from annotator.services.compare.result import Compared, Comparison, PromptComparison, Setting, Sort, Split
 from annotator.services.compare.scoring import NO_HUMANS, Scorer, run_costs
 from annotator.services.results import stamped
 from annotator.services.validation import RunInfo, default_gold, load_gold_and_runs
 from annotator.stats.intervals import CI, MIN_UNITS
+from annotator.store.codes import Listed
 from annotator.store.models import Metric
 
 __all__ = ["ALL_PAIRS_UP_TO", "PAIRS", "SORTS", "compare"]
 
 
 # -- the API ------------------------------------------------------------------------------------------------
+
+
+@overload
+def compare(
+    project: Project,
+    gold: str | None = None,
+    split: str | None = None,
+    runs: list[int] | None = None,
+    codebook: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    sort: str = "macro_f1",
+    pairs: str = "auto",
+    prompts: Literal[False] = False,
+    min_units: int = MIN_UNITS,
+) -> Comparison: ...
+
+
+@overload
+def compare(
+    project: Project,
+    gold: str | None = None,
+    split: str | None = None,
+    runs: list[int] | None = None,
+    codebook: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    sort: str = "macro_f1",
+    pairs: str = "auto",
+    *,
+    prompts: Literal[True],
+    min_units: int = MIN_UNITS,
+) -> PromptComparison: ...
+
+
+@overload
+def compare(
+    project: Project,
+    gold: str | None = None,
+    split: str | None = None,
+    runs: list[int] | None = None,
+    codebook: str | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    sort: str = "macro_f1",
+    pairs: str = "auto",
+    prompts: bool = False,
+    min_units: int = MIN_UNITS,
+) -> Compared: ...
 
 
 def compare(
@@ -84,22 +135,13 @@ def compare(
     pairs: str = "auto",
     prompts: bool = False,
     min_units: int = MIN_UNITS,
-) -> dict[str, Any]:
+) -> Compared:
     """The leaderboard and pairwise tests of runs against a gold coder (see the module docstring); with
     ``prompts``, each prompt's versions side by side with template diffs. ``split`` defaults to test for the
-    leaderboard and dev for prompts. Returns the JSON-ready result with ``metric_id`` (the stored row)."""
+    leaderboard and dev for prompts. Returns the `Comparison` (`PromptComparison` with ``prompts``), with
+    ``metric_id`` (the stored row)."""
     split = split or ("dev" if prompts else "test")
-    if split not in SPLITS:
-        raise InputError(f"--split {split!r}: use dev, test or all")
-    sort = sort.replace("-", "_")
-    if sort not in SORTS:
-        raise InputError(f"--sort {sort!r}: use macro-f1 or accuracy")
-    if pairs not in PAIRS:
-        raise InputError(f"--pairs {pairs!r}: use auto, best or all")
-    if n_boot < 1:
-        raise InputError(f"--bootstrap {n_boot}: use at least 1 replicate (1000 is the default)")
-    if min_units < 1:
-        raise InputError(f"--min-units {min_units}: use 1 or more ({MIN_UNITS} is the default)")
+    sort = _check(split, sort, pairs, n_boot, min_units)
     if runs is not None:
         runs = list(dict.fromkeys(runs))
     with project.transaction() as session:
@@ -110,37 +152,31 @@ def compare(
         bodies = prompt_bodies(session, data["runs"]) if prompts else {}
 
     scorer = Scorer(data, matrix, {i.id: i.selected for i in data["runs"]}, n_boot, seed, min_units)
-    infos: list[RunInfo] = data["runs"]
     notes: list[str] = []
-    idle = [i for i in infos if not scorer.items(i)]
-    if idle:
-        shown = ", ".join(f"run:{i.id}" for i in idle)
-        if runs is not None:
-            raise InputError(
-                f"--runs: {shown} was asked none of the {len(data['doc_ids'])} gold items of the {split} split; "
-                "choose the split they labeled with --split"
-            )
-        notes.append(
-            f"left out, asked none of the {split} split's {len(data['doc_ids'])} gold items: {shown} "
-            "(choose the split they labeled with --split)"
-        )
-        infos = [i for i in infos if i not in idle]
+    infos = _scored(scorer, data["runs"], runs, costs, notes)
     if not scorer.ref:
         notes.append(f"alpha vs the human majority is undefined: {NO_HUMANS}")
-    common: dict[str, Any] = {
-        "gold": data["gold"],
-        "codebook": data["codebook"],
-        "codebook_versions": data["codebook_versions"],
-        "split": split,
-        "n_gold": len(data["doc_ids"]),
-        "labels": data["labels"],
-        "uncertain_label": data["uncertain"],
-        "sort": sort,
-        "n_boot": n_boot,
-        "seed": seed,
-        "ci": CI,
-        "min_units": min_units,
-    }
+    setting = Setting(
+        gold=data["gold"],
+        codebook=data["codebook"],
+        codebook_versions=data["codebook_versions"],
+        split=cast(Split, split),
+        n_gold=len(data["doc_ids"]),
+        labels=data["labels"],
+        uncertain_label=data["uncertain"],
+        sort=sort,
+        n_boot=n_boot,
+        seed=seed,
+        ci=CI,
+        min_units=min_units,
+    )
+    result: Compared
+    if prompts:
+        result = prompt_versions(project, scorer, infos, costs, bodies, setting, pairs, notes)
+    else:
+        result = _leaderboard(scorer, infos, costs, setting, pairs, notes)
+    general = [n.format(min_units=min_units) for n in _NOTES[: None if result.paired else -1]]
+    result = dataclasses.replace(result, notes=notes + general)
     params = {
         "gold": data["gold"],
         "split": split,
@@ -152,22 +188,66 @@ def compare(
         "seed": seed,
         "ci": CI,
         "min_units": min_units,
+        "prompts": prompts,
     }
-    if prompts:
-        result = common | prompt_versions(project, scorer, infos, costs, bodies, sort, pairs, notes)
-        kind = "compare_prompts"
-    else:
-        result = common | _leaderboard(scorer, infos, costs, sort, pairs, notes)
-        kind = "compare"
-    paired = result.get("comparisons") or any(g["comparisons"] for g in result.get("prompts", []))
-    result["notes"] = notes + [n.format(min_units=min_units) for n in _NOTES[: None if paired else -1]]
+    return dataclasses.replace(result, metric_id=_store(project, result, params))
+
+
+def _check(split: str, sort: str, pairs: str, n_boot: int, min_units: int) -> Sort:
+    """Refuse a setting out of range; the sort as a figure's name (``macro-f1`` -> ``macro_f1``)."""
+    if split not in SPLITS:
+        raise InputError(f"{arg('split', split)}: use dev, test or all")
+    if sort.replace("-", "_") not in SORTS:
+        raise InputError(f"{arg('sort', sort)}: use macro-f1 or accuracy")
+    if pairs not in PAIRS:
+        raise InputError(f"{arg('pairs', pairs)}: use auto, best or all")
+    if n_boot < 1:
+        raise InputError(f"{arg('n_boot', n_boot)}: use at least 1 replicate (1000 is the default)")
+    if min_units < 1:
+        raise InputError(f"{arg('min_units', min_units)}: use 1 or more ({MIN_UNITS} is the default)")
+    return cast(Sort, sort.replace("-", "_"))
+
+
+def _other_splits(idle: list[RunInfo], costs: dict[int, dict[str, Any]], split: str) -> str:
+    """The splits to try instead of ``split``, as arguments: the idle runs' own splits, else every other."""
+    own = sorted({str(costs[i.id]["run_split"]) for i in idle} & set(SPLITS) - {split})
+    return " or ".join(arg("split", s) for s in own or [s for s in SPLITS if s != split])
+
+
+def _scored(
+    scorer: Scorer,
+    infos: list[RunInfo],
+    runs: list[int] | None,
+    costs: dict[int, dict[str, Any]],
+    notes: list[str],
+) -> list[RunInfo]:
+    """The runs asked some of the split's gold items; the others refused when named, else left out (a note)."""
+    idle = [i for i in infos if not scorer.items(i)]
+    if not idle:
+        return infos
+    shown = ", ".join(f"run:{i.id}" for i in idle)
+    n_gold = len(scorer.doc_ids)
+    if runs is not None:
+        raise InputError(
+            f"{arg('runs', Listed(runs))}: {shown} was asked none of the {n_gold} gold items of the "
+            f"{scorer.split} split; choose the split they labeled: {_other_splits(idle, costs, scorer.split)}"
+        )
+    notes.append(
+        f"left out, asked none of the {scorer.split} split's {n_gold} gold items: {shown} "
+        "(choose the split they labeled with --split)"
+    )
+    return [i for i in infos if i not in idle]
+
+
+def _store(project: Project, result: Compared, params: dict[str, Any]) -> int | None:
+    """Store the result as one metrics row (kind compare, or compare_prompts); its id."""
+    kind = "compare" if isinstance(result, Comparison) else "compare_prompts"
+    stored = stamped(kind, {k: v for k, v in result.to_json().items() if k != "metric_id"})
     with project.transaction() as session:
-        stored = stamped(kind, result)
-        row = Metric(kind=kind, run_id=None, split=split, params=params | {"prompts": prompts}, result=stored)
+        row = Metric(kind=kind, run_id=None, split=result.split, params=params, result=stored)
         session.add(row)
         session.flush()
-        result["metric_id"] = row.id
-    return result
+        return row.id
 
 
 _NOTES = [
@@ -190,18 +270,18 @@ def _leaderboard(
     scorer: Scorer,
     infos: list[RunInfo],
     costs: dict[int, dict[str, Any]],
-    sort: str,
+    setting: Setting,
     pairs: str,
     notes: list[str],
-) -> dict[str, Any]:
+) -> Comparison:
     if not infos:
         raise InputError(
             f"compare needs a run asked some of the {scorer.split} split's gold items (found none); label "
-            "them (`annotator run`, `annotator baseline`) or choose another split with --split"
+            "them (`annotator run`, `annotator baseline`) or choose another split: "
+            + " or ".join(arg("split", s) for s in SPLITS if s != scorer.split)
         )
     notes += scope_notes(scorer, infos, "compare")
-    entries = [run_entry(i, scorer.score(i, scorer.items(i)), costs[i.id]) for i in infos]
-    entries.sort(key=sort_key(sort))
+    entries, warnings = ranked_entries(scorer, infos, costs, setting["sort"])
     for rank, entry in enumerate(entries, 1):
         entry["rank"] = rank
     few = [f"run:{e['run_id']} ({e['n_items']})" for e in entries if e["too_few"] is not None]
@@ -212,12 +292,14 @@ def _leaderboard(
     mode, comparisons = pairwise_tests(scorer, entries, {i.id: i for i in infos}, pairs)
     if len(entries) == 1:
         notes.append(f"one run (run:{entries[0]['run_id']}): nothing to pair")
-    return {
-        "mode": "leaderboard",
-        "humans": scorer.humans_alpha(),
-        "runs": entries,
-        "best_run": entries[0]["run_id"],
-        "pairs": mode,
-        "comparisons": comparisons,
-        "warnings": class_warnings(entries, len(scorer.doc_ids)),
-    }
+    return Comparison(
+        **setting,
+        mode="leaderboard",
+        humans=scorer.humans_alpha(),
+        runs=entries,
+        best_run=entries[0]["run_id"],
+        pairs=mode,
+        comparisons=comparisons,
+        warnings=class_warnings(entries, warnings, len(scorer.doc_ids)),
+        notes=notes,
+    )

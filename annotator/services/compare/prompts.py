@@ -15,9 +15,17 @@ from annotator.prompts import PromptRef, parse_prompt, parse_ref, prompt_diff
 from annotator.services.compare.ranking import (
     class_warnings,
     pairwise_tests,
-    run_entry,
+    ranked_entries,
     scope_notes,
     sort_key,
+)
+from annotator.services.compare.result import (
+    PromptComparison,
+    PromptDiff,
+    PromptGroup,
+    PromptVersion,
+    RunEntry,
+    Setting,
 )
 from annotator.services.compare.scoring import Scorer
 from annotator.services.validation import RunInfo
@@ -45,10 +53,10 @@ def prompt_versions(
     infos: list[RunInfo],
     costs: dict[int, dict[str, Any]],
     bodies: Bodies,
-    sort: str,
+    setting: Setting,
     pairs: str,
     notes: list[str],
-) -> dict[str, Any]:
+) -> PromptComparison:
     """Each prompt's versions side by side: their runs ranked across the versions, pairwise tests between
     them and the template diffs; refused when no prompt has two or more versions with runs."""
     groups: dict[tuple[str, str], dict[int, list[RunInfo]]] = {}
@@ -65,43 +73,58 @@ def prompt_versions(
             f"{scorer.split} split (prompts with runs: {shown or 'none'}); label with another version "
             f"(`annotator prompt new`, then `annotator run --split {scorer.split}`)"
         )
-    by_id = {i.id: i for i in infos}
-    humans = scorer.humans_alpha()
-    out: list[dict[str, Any]] = []
+    out: list[PromptGroup] = []
     warnings: list[str] = []
     for (book, name), versions in several.items():
         members = [i for v in sorted(versions) for i in versions[v]]
         notes += scope_notes(scorer, members, f"{book}/{name}")
-        key = sort_key(sort)
-        version_out: list[dict[str, Any]] = []
-        ranked: list[dict[str, Any]] = []
-        templates = []
-        for v in sorted(versions):
-            ref = PromptRef(book, name, v)
-            body, sha, frozen = bodies[str(ref)]
-            entries = [run_entry(i, scorer.score(i, scorer.items(i)), costs[i.id]) for i in versions[v]]
-            entries.sort(key=key)
-            ranked += entries
-            version_out.append(
-                {"version": v, "prompt": str(ref), "sha256": sha, "frozen_at": frozen, "runs": entries}
-            )
-            templates.append(parse_prompt(body, ref, project.prompts_dir / ref.filename))
-        ranked.sort(key=key)
-        for rank, entry in enumerate(ranked, 1):
-            entry["rank"] = rank  # across the prompt's versions
-        mode, comparisons = pairwise_tests(scorer, ranked, by_id, pairs)
-        warnings += [w for w in class_warnings(ranked, len(scorer.doc_ids)) if w not in warnings]
-        diffs = [
-            {"from": str(a.ref), "to": str(b.ref), "diff": prompt_diff(a, b)} for a, b in pairwise(templates)
-        ]
-        out.append(
-            {
-                "prompt": f"{book}/{name}",
-                "humans": humans,
-                "versions": version_out,
-                "pairs": mode,
-                "comparisons": comparisons,
-                "diffs": diffs,
-            }
+        group, group_warnings = _group(project, scorer, book, name, versions, costs, bodies, setting, pairs)
+        out.append(group)
+        warnings += [w for w in group_warnings if w not in warnings]
+    return PromptComparison(**setting, mode="prompts", prompts=out, warnings=warnings, notes=notes)
+
+
+def _group(
+    project: Project,
+    scorer: Scorer,
+    book: str,
+    name: str,
+    versions: dict[int, list[RunInfo]],
+    costs: dict[int, dict[str, Any]],
+    bodies: Bodies,
+    setting: Setting,
+    pairs: str,
+) -> tuple[PromptGroup, list[str]]:
+    """One prompt's versions: their runs ranked across the versions, the pairs, the diffs; its warnings."""
+    version_out: list[PromptVersion] = []
+    ranked: list[RunEntry] = []
+    warned: dict[int, list[str]] = {}
+    templates = []
+    for v in sorted(versions):
+        ref = PromptRef(book, name, v)
+        body, sha, frozen = bodies[str(ref)]
+        entries, warnings = ranked_entries(scorer, versions[v], costs, setting["sort"])
+        ranked += entries
+        warned |= warnings
+        version_out.append(
+            PromptVersion(version=v, prompt=str(ref), sha256=sha, frozen_at=frozen, runs=entries)
         )
-    return {"mode": "prompts", "prompts": out, "warnings": warnings}
+        templates.append(parse_prompt(body, ref, project.prompts_dir / ref.filename))
+    ranked.sort(key=sort_key(setting["sort"]))
+    for rank, entry in enumerate(ranked, 1):
+        entry["rank"] = rank  # across the prompt's versions
+    by_id = {i.id: i for v in versions.values() for i in v}
+    mode, comparisons = pairwise_tests(scorer, ranked, by_id, pairs)
+    diffs = [
+        PromptDiff({"from": str(a.ref), "to": str(b.ref), "diff": prompt_diff(a, b)})
+        for a, b in pairwise(templates)
+    ]
+    group = PromptGroup(
+        prompt=f"{book}/{name}",
+        humans=scorer.humans_alpha(),
+        versions=version_out,
+        pairs=mode,
+        comparisons=comparisons,
+        diffs=diffs,
+    )
+    return group, class_warnings(ranked, warned, len(scorer.doc_ids))

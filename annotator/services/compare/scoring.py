@@ -13,6 +13,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func
 
 from annotator.services.agreement import CodeMatrix
+from annotator.services.compare.result import Humans
 from annotator.services.validation import RunInfo
 from annotator.stats.classification import INVALID, confusion_stats, validation_figures
 from annotator.stats.intervals import estimate, json_number, too_few
@@ -85,19 +86,19 @@ class Scorer:
         asked = self.asked.get(info.id, set())
         return [d for d in self.doc_ids if d in asked]
 
-    def humans_alpha(self) -> dict[str, Any]:
+    def humans_alpha(self) -> Humans:
         """The human coders' alpha among themselves on the split's gold items (context for the runs')."""
         coders = [self.matrix.coders[i].name for i in self.ref]
         if not self.ref:
-            return {"coders": coders, "alpha": _none(NO_HUMANS)}
+            return Humans(coders=coders, alpha=_none(NO_HUMANS))
         cols = [self.unit_of[d] for d in self.doc_ids if d in self.unit_of]
         sub = self.matrix.codes[self.ref][:, cols]
         rep = alpha_report(sub)
         if not math.isfinite(rep.alpha):
-            return {"coders": coders, "alpha": _none(rep.reason or "undefined", pairable_units=0)}
+            return Humans(coders=coders, alpha=_none(rep.reason or "undefined", pairable_units=0))
         reps = Alpha().replicates(sub, self.weights(sub.shape[1]))
         alpha = estimate(rep.alpha, reps) | {"pairable_units": rep.pairable_units, "reason": None}
-        return {"coders": coders, "alpha": alpha}
+        return Humans(coders=coders, alpha=alpha)
 
     def alpha_vs_majority(self, info: RunInfo) -> dict[str, Any]:
         """Alpha (nominal) of the run against the human majority label, on the units of the split the run was

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
+from annotator.services.compare.result import Compared, PromptComparison, RunEntry
 
 # -- CSV ----------------------------------------------------------------------------------------------------
 
@@ -54,15 +55,16 @@ CSV_COLUMNS = [
 _CSV_PLAIN = [c for c in CSV_COLUMNS[1:] if not c.startswith(("accuracy", "macro_f1", "kappa", "alpha"))]
 
 
-def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+def csv_rows(result: Compared) -> list[dict[str, Any]]:
     """One flat row per run (in prompts mode, per run of each version), in the CSV_COLUMNS."""
-    runs: list[tuple[str | None, dict[str, Any]]] = []
-    if result["mode"] == "prompts":
-        runs = [(p["prompt"], r) for p in result["prompts"] for v in p["versions"] for r in v["runs"]]
+    runs: list[tuple[str | None, RunEntry]] = []
+    if isinstance(result, PromptComparison):
+        runs = [(p["prompt"], r) for p in result.prompts for v in p["versions"] for r in v["runs"]]
     else:
-        runs = [(None, r) for r in result["runs"]]
+        runs = [(None, r) for r in result.runs]
     rows = []
-    for group, r in runs:
+    for group, entry in runs:
+        r: dict[str, Any] = dict(entry)
         row: dict[str, Any] = {"prompt_group": group}
         for key in _CSV_PLAIN:
             row[key] = r.get(key)
@@ -80,7 +82,7 @@ def csv_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_csv(result: dict[str, Any], target: str | Path | TextIO) -> None:
+def write_csv(result: Compared, csv_path: str | Path | TextIO) -> None:
     """Write `csv_rows` to a file path, ``-`` (standard output) or an open text stream."""
 
     def write(handle: TextIO) -> None:
@@ -88,16 +90,17 @@ def write_csv(result: dict[str, Any], target: str | Path | TextIO) -> None:
         writer.writeheader()
         writer.writerows(csv_rows(result))
 
-    if not isinstance(target, str | Path):
-        write(target)
+    if not isinstance(csv_path, str | Path):
+        write(csv_path)
         return
-    if str(target) == "-":
+    if str(csv_path) == "-":
         write(sys.stdout)
         return
     try:
-        with Path(target).open("w", encoding="utf-8", newline="") as handle:
+        with Path(csv_path).open("w", encoding="utf-8", newline="") as handle:
             write(handle)
     except OSError as exc:
         raise InputError(
-            f"--csv {target}: cannot write ({exc.strerror or exc}); give a writable file path, or - for the screen"
+            f"{arg('csv_path', str(csv_path))}: cannot write ({exc.strerror or exc}); give a writable file path, "
+            f"or {arg('csv_path', '-')} for the screen"
         ) from exc

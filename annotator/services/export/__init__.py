@@ -20,9 +20,8 @@ together.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from annotator.codebook import to_yaml
 from annotator.project import Project
@@ -40,8 +39,9 @@ from .formats import (
     resolve_format,
     sidecars,
 )
-from .frame import COLUMNS, META_PREFIX, SPLITS, TEXT_COLUMN, _check_split, _context, _frame, export_frame
+from .frame import COLUMNS, META_PREFIX, TEXT_COLUMN, _check_split, _context, _frame, export_frame
 from .gate import check_validation
+from .result import SPLITS, ExportFormat, ExportResult, ExportSplit, Gate
 
 __all__ = [
     "COLUMNS",
@@ -52,7 +52,10 @@ __all__ = [
     "SUFFIXES",
     "TEXT_COLUMN",
     "XLSX_CELL_MAX",
+    "ExportFormat",
     "ExportResult",
+    "ExportSplit",
+    "Gate",
     "check_validation",
     "export_frame",
     "export_run",
@@ -60,30 +63,6 @@ __all__ = [
     "resolve_format",
     "sidecars",
 ]
-
-
-@dataclass
-class ExportResult:
-    """What `export_run` wrote."""
-
-    path: str
-    format: str
-    run_id: int
-    split: str
-    repeat: int | None  # None: every repeat
-    n_rows: int
-    n_ok: int
-    n_invalid: int
-    n_error: int
-    columns: list[str]  # as written in the file
-    codebook_path: str | None
-    provenance_path: str
-    label_codes: dict[int, str] | None = None  # Stata: the integer codes of the label column
-    validation: dict[str, Any] | None = None  # the gate's figures, when min_f1/min_alpha were given
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def export_run(
@@ -138,7 +117,7 @@ def export_run(
                 frame[c] = frame[c].map(lambda v: v[:XLSX_CELL_MAX] if isinstance(v, str) else v)
             warnings.append(f"Excel cells hold at most {XLSX_CELL_MAX} characters: cut in {', '.join(long)}")
     codebook_path, provenance_path = sidecars(out)
-    result = ExportResult(
+    draft = ExportResult(
         path=str(out),
         format=kind,
         run_id=run_id,
@@ -156,12 +135,14 @@ def export_run(
         warnings=warnings,
     )
     title = f"annotator run {run_id} ({ctx.run.model or ctx.coder})"
+    columns: list[str] = []  # as written, known once the export is
 
     def write_export(tmp: Path) -> None:
-        result.columns = _write_frame(frame, tmp, kind, codes, title)
+        columns[:] = _write_frame(frame, tmp, kind, codes, title)
 
     def write_provenance(tmp: Path) -> None:
-        record = _provenance(ctx, result, codebook_path.name if ctx.codebook is not None else None)
+        written = replace(draft, columns=list(columns))
+        record = _provenance(ctx, written, codebook_path.name if ctx.codebook is not None else None)
         tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
     writers: list[tuple[Path, Writer]] = [(out, write_export)]
@@ -171,4 +152,4 @@ def export_run(
     writers.append((provenance_path, write_provenance))
     # the export is written first (the provenance records its columns) and moved into place last
     write_files(writers, overwrite)
-    return result
+    return replace(draft, columns=list(columns))

@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from annotator.errors import AnnotatorError, InputError
+from annotator.errors import AnnotatorError, InputError, arg, named
 
 Writer = Callable[[Path], object]  # fills the (already created, empty) temporary file at the path it gets
 
@@ -36,23 +36,25 @@ def check_targets(
     """
     first = Path(paths[0])
     if first.is_dir():
-        raise error(f"{first} is a folder; give a file name, e.g. --out {first / example}")
+        raise error(f"{first} is a folder; give a file name, e.g. {arg('out', str(first / example))}")
     for folder in dict.fromkeys(Path(p).parent for p in paths):
         if not folder.exists():
-            raise error(f"folder {folder} does not exist; create it first or choose another --out")
+            raise error(f"folder {folder} does not exist; create it first or choose another {named('out')}")
         if not folder.is_dir():
-            raise error(f"{folder} is not a folder; choose another --out")
+            raise error(f"{folder} is not a folder; choose another {named('out')}")
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise error(f"folder {folder} is not writable; choose another --out")
+            raise error(f"folder {folder} is not writable; choose another {named('out')}")
     for p in map(Path, paths):
         if not os.path.lexists(p):
             continue
         if not overwrite:
-            raise error(f"{p} already exists; pass --force to replace it, or choose another --out")
+            raise error(
+                f"{p} already exists; pass {arg('overwrite')} to replace it, or choose another {named('out')}"
+            )
         if p.is_dir():
-            raise error(f"{p} is a folder; move it away or choose another --out")
+            raise error(f"{p} is a folder; move it away or choose another {named('out')}")
         if not os.access(p, os.W_OK):
-            raise error(f"{p} exists and is not writable; choose another --out")
+            raise error(f"{p} exists and is not writable; choose another {named('out')}")
 
 
 def _create_temp(target: Path) -> Path:
@@ -95,7 +97,7 @@ def write_files(
                 tmp = _create_temp(target)
             except OSError as exc:
                 raise error(
-                    f"cannot write in {target.parent}: {exc.strerror or exc}; choose another --out"
+                    f"cannot write in {target.parent}: {exc.strerror or exc}; choose another {named('out')}"
                 ) from None
             temps.append((tmp, target))
             write(tmp)
@@ -105,7 +107,7 @@ def write_files(
             os.replace(tmp, target)
         _sync_folders({t.parent for _, t in temps})
     except OSError as exc:
-        raise error(f"cannot write {target}: {exc.strerror or exc}; choose another --out") from None
+        raise error(f"cannot write {target}: {exc.strerror or exc}; choose another {named('out')}") from None
     finally:
         for tmp, _ in temps:
             with contextlib.suppress(OSError):

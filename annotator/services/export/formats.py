@@ -18,21 +18,19 @@ import math
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from annotator.codebook import Codebook
-from annotator.errors import InputError
+from annotator.errors import InputError, arg
 from annotator.redaction import redact
 
 from .files import check_targets
 from .frame import COLUMNS, META_PREFIX, _Context, _iso
+from .result import FORMATS, ExportFormat, ExportResult
 
-if TYPE_CHECKING:
-    from . import ExportResult
-
-SUFFIXES = {
+SUFFIXES: dict[str, ExportFormat] = {
     ".csv": "csv",
     ".tsv": "tsv",
     ".tab": "tsv",
@@ -43,28 +41,25 @@ SUFFIXES = {
     ".xlsx": "xlsx",
     ".dta": "dta",
 }
-FORMATS = ("csv", "tsv", "jsonl", "parquet", "xlsx", "dta")
 STATA_STR_MAX = 2045  # bytes of a str# variable in format 118; longer strings become strL
 XLSX_CELL_MAX = 32767  # characters of an Excel cell
 
 
-def resolve_format(out: Path, fmt: str | None) -> str:
+def resolve_format(out: Path, fmt: str | None) -> ExportFormat:
     """The format from ``fmt`` or the suffix; a suffix that names another format is refused."""
     by_suffix = SUFFIXES.get(out.suffix.lower())
     if fmt is not None:
-        kind = fmt.strip().lower()
-        if kind not in FORMATS:
-            raise InputError(f"--format {fmt!r}: use {', '.join(FORMATS)}")
+        kind = next((f for f in FORMATS if f == fmt.strip().lower()), None)
+        if kind is None:
+            raise InputError(f"{arg('fmt', fmt)}: use {', '.join(FORMATS)}")
         if by_suffix is not None and by_suffix != kind:
-            raise InputError(
-                f"{out.name}: the suffix says {by_suffix} but --format says {kind}; make them agree"
-            )
+            raise InputError(f"{arg('fmt', fmt)}: the suffix of {out.name} says {by_suffix}; make them agree")
         return kind
     if by_suffix is None:
         what = f"from {out.suffix!r}" if out.suffix else "without a suffix"
         raise InputError(
             f"{out}: cannot tell the format {what}; end the name in .csv, .tsv, .jsonl, .parquet, .xlsx or "
-            ".dta, or pass --format"
+            f".dta, or name the format, e.g. {arg('fmt', 'csv')}"
         )
     return by_suffix
 

@@ -18,7 +18,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from annotator.codebook import Codebook
-from annotator.errors import AnnotatorError, InputError
+from annotator.errors import AnnotatorError, InputError, arg
 from annotator.project import Project
 from annotator.redaction import redact_text
 from annotator.store.models import (
@@ -33,7 +33,8 @@ from annotator.store.models import (
 )
 from annotator.store.registry import stored_codebook
 
-SPLITS = ("dev", "test", "all")
+from .result import SPLITS, ExportSplit
+
 META_PREFIX = "meta_"
 
 # the columns of every export, in order, with what they hold (also the Stata variable labels, <= 80 chars)
@@ -88,11 +89,11 @@ def _context(session: Session, run_id: int) -> _Context:
     return _Context(run, coder.name if coder else "", book, row, prompt)
 
 
-def _check_split(split: str | None) -> str:
-    split = split or "all"
-    if split not in SPLITS:
-        raise InputError(f"--split {split!r}: use dev, test or all")
-    return split
+def _check_split(split: str | None) -> ExportSplit:
+    for known in SPLITS:
+        if (split or "all") == known:
+            return known
+    raise InputError(f"{arg('split', split)}: use dev, test or all")
 
 
 def _frame(
@@ -105,7 +106,9 @@ def _frame(
 ) -> pd.DataFrame:
     run = ctx.run
     if repeat is not None and repeat < 0:
-        raise InputError(f"--repeat {repeat}: use 0 (the first answer) or a higher repeat number, or all")
+        raise InputError(
+            f"{arg('repeat', repeat)}: use 0 (the first answer) or a higher repeat number, or all"
+        )
     q = (
         sa_select(Annotation, Document)
         .join(Document, col(Document.id) == col(Annotation.document_id))
@@ -183,11 +186,11 @@ def _explain_empty(session: Session, run: Run, split: str, repeat: int | None) -
         raise AnnotatorError(f"run {run.id} has no answers yet (status {run.status}); nothing to export")
     if repeat is not None and repeat not in repeats:
         raise InputError(
-            f"--repeat {repeat}: run {run.id} has repeats {', '.join(map(str, repeats))}; choose one of them"
+            f"{arg('repeat', repeat)}: run {run.id} has repeats {', '.join(map(str, repeats))}; choose one of them"
         )
     raise InputError(
-        f"--split {split}: run {run.id} has no answers on the {split} split (its documents' splits: "
-        f"{', '.join(splits)}); use --split all or another split"
+        f"{arg('split', split)}: run {run.id} has no answers on the {split} split (its documents' splits: "
+        f"{', '.join(splits)}); use {arg('split', 'all')} or another split"
     )
 
 

@@ -20,13 +20,14 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from annotator.errors import AnnotatorError, InputError
+from annotator.errors import AnnotatorError, InputError, arg
 from annotator.project import Project
 from annotator.stats.intervals import MIN_UNITS
 from annotator.store.models import Annotation, Coder, Metric, as_utc
 from annotator.textfmt import interval
 
 from .frame import _context, _iso
+from .result import Gate
 
 
 def _compare(
@@ -87,7 +88,7 @@ def _f1_check(session: Session, run_id: int, threshold: float, conservative: boo
     ).first()
     if metric is None:
         raise AnnotatorError(
-            f"--min-f1: run {run_id} has no validation on the test split; run `annotator validate --gold "
+            f"{arg('min_f1', threshold)}: run {run_id} has no validation on the test split; run `annotator validate --gold "
             f"{_gold_hint(session)} --split test --runs {run_id}` first"
         )
     again = f"annotator validate --gold {metric.result.get('gold')} --split test --runs {run_id}"
@@ -96,7 +97,7 @@ def _f1_check(session: Session, run_id: int, threshold: float, conservative: boo
     if metric.result.get("scope") != "asked" and entry.get("n_missing"):
         # stored before each run was scored on its asked set: its never-asked gold items counted as errors
         raise AnnotatorError(
-            f"--min-f1: validation metric {metric.id} of run {run_id} was computed before validate scored each "
+            f"{arg('min_f1', threshold)}: validation metric {metric.id} of run {run_id} was computed before validate scored each "
             f"run on the gold items it was asked ({entry.get('n_missing')} gold items counted as missing, some "
             f"possibly never asked); run `{again}` again"
         )
@@ -135,7 +136,7 @@ def _alpha_check(session: Session, run_id: int, threshold: float, conservative: 
         if not isinstance(e, dict):
             # an older row: only the pooled alpha of the humans plus the run, which is no test of the run
             raise AnnotatorError(
-                f"--min-alpha: agreement metric {metric.id} predates the run's alpha with the human majority "
+                f"{arg('min_alpha', threshold)}: agreement metric {metric.id} predates the run's alpha with the human majority "
                 "label (it has only the pooled alpha of the humans plus the run, which is not gated on); run "
                 f"`{again}` again"
             )
@@ -167,7 +168,7 @@ def _alpha_check(session: Session, run_id: int, threshold: float, conservative: 
             "few": isinstance(n, int) and n < MIN_UNITS,
         }
     raise AnnotatorError(
-        f"--min-alpha: run {run_id} has no agreement figures on the test split; run `{again}` first"
+        f"{arg('min_alpha', threshold)}: run {run_id} has no agreement figures on the test split; run `{again}` first"
     )
 
 
@@ -186,7 +187,7 @@ def check_validation(
     min_f1: float | None = None,
     min_alpha: float | None = None,
     conservative: bool = False,
-) -> dict[str, Any]:
+) -> Gate:
     """Refuse (AnnotatorError, with the figures) unless the run's test-split figures reach the thresholds.
 
     Reads the latest stored `validate` (macro F1 on the gold items the run was asked) and `agreement` (alpha
@@ -194,10 +195,12 @@ def check_validation(
     end of the interval with ``conservative``. Returns the checks that passed.
     """
     if min_f1 is None and min_alpha is None:
-        raise InputError("--validated-only needs a threshold: add --min-f1 0.8 or --min-alpha 0.7")
-    for name, value in (("--min-f1", min_f1), ("--min-alpha", min_alpha)):
+        raise InputError(
+            f"{arg('validated_only')} needs a threshold: add {arg('min_f1', 0.8)} or {arg('min_alpha', 0.7)}"
+        )
+    for name, value in (("min_f1", min_f1), ("min_alpha", min_alpha)):
         if value is not None and not (0.0 <= value <= 1.0):
-            raise InputError(f"{name} {value}: give a number between 0 and 1, e.g. {name} 0.8")
+            raise InputError(f"{arg(name, value)}: give a number between 0 and 1, e.g. {arg(name, 0.8)}")
     checks: list[dict[str, Any]] = []
     with project.transaction() as session:
         _context(session, run_id)
@@ -208,4 +211,4 @@ def check_validation(
     failed = [c for c in checks if not c["passed"]]
     if failed:
         raise AnnotatorError(f"not exported: run {run_id}'s " + "; ".join(c["line"] for c in failed))
-    return {"conservative": conservative, "checks": checks}
+    return Gate(conservative=conservative, checks=checks)
