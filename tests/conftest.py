@@ -37,10 +37,53 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(key)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``both_databases`` (or in a module so marked) runs twice: its project on SQLite and on a
+    real PostgreSQL server; one also marked ``sqlite_only`` (about SQLite itself) runs on SQLite only."""
+    node = metafunc.definition
+    if "database" in metafunc.fixturenames and node.get_closest_marker("both_databases"):
+        kinds = ["sqlite"] if node.get_closest_marker("sqlite_only") else ["sqlite", "postgresql"]
+        metafunc.parametrize("database", kinds, indirect=True)
+
+
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
-    """A fresh project with the sentiment example, and the current directory inside it."""
-    proj = init_project(tmp_path / "proj", example="sentiment")
+def database(request: pytest.FixtureRequest) -> str:
+    """The project's database: sqlite, or postgresql for ``both_databases`` tests (their second run)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres_socket() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster for this test session (tests/postgres_server.py)."""
+    from tests.postgres_server import binaries, cluster
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.fail("psycopg is missing: pip install -e '.[all,dev]' (`make test` does it)")
+    if binaries() is None:
+        if os.environ.get("ANNOTATOR_SKIP_POSTGRES") == "1":
+            pytest.skip("ANNOTATOR_SKIP_POSTGRES=1 and no PostgreSQL")
+        pytest.fail(
+            "PostgreSQL is not installed: apt-get install -y postgresql (`make test` does it as root), or set "
+            "ANNOTATOR_SKIP_POSTGRES=1 to run the both_databases tests on SQLite only"
+        )
+    with cluster() as sock:
+        yield sock
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, database: str
+) -> Iterator[Project]:
+    """A fresh project with the sentiment example, and the current directory inside it; on PostgreSQL (a
+    database of its own on the session's server) when ``database`` says so."""
+    url = None
+    if database == "postgresql":
+        from tests.postgres_server import new_database
+
+        url = new_database(request.getfixturevalue("postgres_socket"))
+    proj = init_project(tmp_path / "proj", example="sentiment", database_url=url)
     monkeypatch.chdir(proj.root)
     yield proj
     proj.engine.dispose()
@@ -88,9 +131,19 @@ def db_snapshot(project: Project) -> str:
     import sqlite3
 
     url = project.database_url
-    assert url.startswith("sqlite:///")
-    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-        return "\n".join(conn.iterdump())
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return "\n".join(conn.iterdump())
+    from sqlalchemy import MetaData, text
+
+    meta = MetaData()
+    meta.reflect(project.engine)
+    lines = []
+    with project.engine.connect() as conn:
+        for name in sorted(meta.tables):
+            for row in conn.execute(text(f'SELECT * FROM "{name}"')).all():
+                lines.append(f"{name}: {sorted(map(repr, row))}")
+    return "\n".join(sorted(lines))
 
 
 def label_by_word(labels_by_word: dict[str, str], default: str = "positive") -> Callable[[str], str]:

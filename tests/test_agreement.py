@@ -36,6 +36,8 @@ from annotator.store.models import Document, Metric
 from tests.conftest import copy_run, import_docs, scripted_run, word_texts, write
 from tests.scripted_server import ScriptedServer
 
+pytestmark = pytest.mark.both_databases
+
 KEYS = [f"d{i:02d}" for i in range(20)]
 # alice and bob agree on most documents; carol is noisier; neutral is the codebook's uncertain label
 ALICE = ["positive" if i % 3 else "negative" for i in range(20)]

@@ -14,6 +14,8 @@ from annotator.errors import InputError
 from annotator.store.models import Annotation, Coder, Document
 from tests.conftest import db_snapshot, write
 
+pytestmark = pytest.mark.both_databases
+
 DOCS = [
     {"doc": "d1", "body": "A gorgeous, witty film.", "year": 2001},
     {"doc": "d2", "body": "Tedious and overlong.", "year": 2002},
@@ -302,6 +304,7 @@ def test_encoding_error_near_the_end_names_its_line_and_writes_nothing(project, 
 
 
 @pytest.mark.slow
+@pytest.mark.sqlite_only  # watches the SQLite write-ahead log grow
 def test_a_killed_import_leaves_nothing(project, tmp_path: Path) -> None:
     """kill -9 while the chunks are being written (the database's write-ahead log growing): nothing stays."""
     import os

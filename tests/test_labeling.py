@@ -36,6 +36,8 @@ from tests.conftest import (
 )
 from tests.scripted_server import Broken, Fail, Label, ScriptedServer, Sleep
 
+pytestmark = pytest.mark.both_databases
+
 WORDS = [
     "alpha",
     "bravo",
@@ -227,14 +229,18 @@ def _cli_run(project, server, *extra: str) -> subprocess.Popen:
 
 
 def _stored_keys(project) -> set[str]:
-    path = project.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        return {
-            k
-            for (k,) in conn.execute(
-                "SELECT d.doc_key FROM annotations a JOIN documents d ON d.id = a.document_id"
+    """What another process stored, read through a fresh connection (SQLite or PostgreSQL)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(project.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT d.doc_key FROM annotations a JOIN documents d ON d.id = a.document_id")
             )
-        }
+            return {k for (k,) in rows}
+    finally:
+        engine.dispose()
 
 
 def _wait_for(condition, timeout: float = 30.0) -> None:
@@ -539,6 +545,7 @@ def test_a_batch_of_answers_waits_out_another_process_holding_the_database() -> 
     assert len(calls) == 1
 
 
+@pytest.mark.sqlite_only  # SQLite's write lock, from a second sqlite3 connection
 def test_discard_checks_for_answers_and_deletes_in_one_write_transaction(project, docs, server) -> None:
     """A run that failed before its first answer is removed, but only under the write lock: an answer another
     process stores between the check and the delete would otherwise be deleted with the run."""

@@ -18,6 +18,8 @@ from annotator.services.workbench import adjudicate, review
 from tests.conftest import db_snapshot, signed_in_as
 from tests.workbench_server import csrf, serving, signed_in
 
+pytestmark = pytest.mark.both_databases
+
 
 def test_the_confusion_matrix_is_on_the_documents_the_run_was_asked(project: Project, coded) -> None:
     run_id = int(coded["run"])  # type: ignore[call-overload]

@@ -202,11 +202,6 @@ def test_runs_and_run_details_are_typed_and_their_json_is_what_the_cli_prints(do
     assert gold.kind == "gold" and gold.model is None and list(gold.to_json()) == RUN_KEYS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="annotator/report/computed.py fresh_compare: a run restored after the stored leaderboard was made "
-    "is not one of its runs, yet the board counts as fresh (it looks only at when each run last changed)",
-)
 def test_a_restored_run_is_on_the_reports_leaderboard(docs, cli) -> None:
     from annotator.report.gather import gather
 

@@ -15,6 +15,8 @@ from annotator.errors import DatabaseError
 from annotator.project import find_project
 from annotator.store import db
 
+pytestmark = pytest.mark.both_databases
+
 TABLES = {
     "documents",
     "codebooks",
@@ -91,9 +93,9 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
 
 
 def test_database_from_a_newer_annotator_is_refused(project, cli) -> None:
-    path = project.database_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = 'f00dcafe9999'")
+    with project.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'f00dcafe9999'"))
+    project.engine.dispose()
     with pytest.raises(DatabaseError, match="newer version of annotator"):
         _ = find_project(project.root).engine
     result = cli("status")
@@ -186,6 +188,7 @@ def test_unicode_spaces_and_percent_in_the_project_path(
     assert (out / "labels.csv").stat().st_size > 0 and (out / "report.html").stat().st_size > 0
 
 
+@pytest.mark.sqlite_only  # a 0-byte SQLite file
 def test_an_empty_database_file_is_refused_except_by_init(cli, project) -> None:
     """SQLite takes a 0-byte file as a new database: a truncated project must not become an empty one."""
     db_file = project.root / "annotator.db"

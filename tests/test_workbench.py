@@ -20,6 +20,8 @@ from annotator.store.models import Assignment
 from tests.conftest import coder_codes, db_snapshot, import_docs, signed_in_as
 from tests.workbench_server import csrf, current_document, serving, signed_in
 
+pytestmark = pytest.mark.both_databases
+
 SCRIPT = '<script>document.title="PWNED"</script><img src=x onerror="alert(1)">'
 
 

@@ -18,7 +18,7 @@ from annotator.services.workbench.assign import assign
 from tests.conftest import coder_codes, import_docs
 from tests.workbench_server import serving
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_databases]
 
 
 def _driver(tmp_path: Path):

@@ -25,7 +25,7 @@ from annotator.store.coding import queue
 from annotator.store.models import Annotation, Assignment, Run
 from tests.conftest import import_docs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_databases]
 
 CODERS, PER_CODER = 20, 500
 

@@ -18,8 +18,11 @@ from .fmt import redact, utc
 
 
 def last_change(run: Run) -> datetime | None:
-    """When a run last changed (its end, or its start while it runs)."""
-    return utc(run.finished_at or run.started_at)
+    """When a run last changed: its end (its start while it runs), or its restore from the archive if later."""
+    ended = utc(run.finished_at or run.started_at)
+    restored = (run.params or {}).get("restored_at")
+    back = utc(datetime.fromisoformat(restored)) if isinstance(restored, str) else None
+    return max((t for t in (ended, back) if t is not None), default=None)
 
 
 def agreement_now(project: Project, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,4 +135,6 @@ def fresh_compare(row: Metric, runs: dict[int, Run]) -> bool:
         and created
         and t > created
     ]
-    return not changed
+    # a run on the board that is archived now (the report leaves archived runs out)
+    gone = [e for e in entries if (r := runs.get(e.get("run_id", -1))) is not None and r.archived_at]
+    return not changed and not gone

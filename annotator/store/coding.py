@@ -76,7 +76,12 @@ def coder_by_name(session: Session, name: str) -> Coder | None:
 
 def human_run(session: Session, coder_id: int, codebook_row: CodebookVersion, kind: str = "human") -> Run:
     """The coder's run of ``kind`` (human or gold) for this codebook version (the one `import codes` adds to),
-    created if new."""
+    created if new.
+
+    The coder's row is locked first (PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite has one writer anyway), so
+    two codes of the same coder arriving at once (a double click on its first document) cannot both create a
+    run: the second waits and finds the first's."""
+    session.execute(select(col(Coder.id)).where(col(Coder.id) == coder_id).with_for_update())
     run = session.execute(
         select(Run).where(
             col(Run.coder_id) == coder_id, col(Run.codebook_id) == codebook_row.id, col(Run.kind) == kind

@@ -72,6 +72,8 @@ def archive_run(project: Project, run_id: int, restore: bool = False) -> Retired
             if run.archived_at is None:
                 raise AnnotatorError(f"run {run_id} is not archived")
             run.archived_at = None
+            # when it came back: a stored result made before (a leaderboard without it) is out of date
+            run.params = {**(run.params or {}), "restored_at": utcnow().isoformat()}
         else:
             if run.archived_at is not None:
                 raise AnnotatorError(
