@@ -120,6 +120,8 @@ def test_a_coder_gets_403_on_every_lead_page_and_post(project: Project, coded) -
             f"/review/{run_id}/cell?truth=positive&label=negative",
             f"/review/{run_id}/doc?doc=d00",
             "/adjudicate",
+            "/adjudicate?gold=new",
+            "/assign",
         ):
             page = alice.get(path)
             assert page.status_code == 403, path
@@ -127,6 +129,8 @@ def test_a_coder_gets_403_on_every_lead_page_and_post(project: Project, coded) -
         for path, data in (
             (f"/review/{run_id}/doc", {"doc": "d00", "tag": "model error"}),
             ("/adjudicate", {"doc": "d00", "label": "negative"}),
+            ("/adjudicate/open", {"coder": ["alice", "bob"], "gold": "mine"}),
+            ("/assign", {"coder": ["alice", "bob"], "n": "1"}),
         ):
             assert alice.post(path, data={**data, "csrf": token}).status_code == 403, path
         anon = httpx.Client(base_url=base)
@@ -136,6 +140,38 @@ def test_a_coder_gets_403_on_every_lead_page_and_post(project: Project, coded) -
         assert matrix.status_code == 200 and "documents agree" in matrix.text
         bad = lena.get("/review/999")
         assert bad.status_code == 400 and "run_id \u201c999\u201d" in bad.text
+
+
+def test_a_lead_opens_an_adjudication_in_the_browser_and_refreshes_it(project: Project, coded) -> None:
+    run_id = coded["run"]
+    with serving(project) as base:
+        lena = signed_in(base, coded["lead"].path)  # type: ignore[attr-defined]
+        form = lena.get("/adjudicate?gold=final")
+        assert form.status_code == 200 and 'action="/adjudicate/open"' in form.text
+        assert "alice (30 coded)" in form.text and f'value="{run_id}"' in form.text
+        token = csrf(lena, "/adjudicate?gold=final")
+        before = db_snapshot(project)
+        for bad, named in (
+            ({"coder": ["alice"]}, "needs two or more human coders"),
+            ({"coder": ["alice", "bob"], "run": "x"}, "run \u201cx\u201d: give a whole number"),
+            ({"coder": ["alice", "bob"], "run": "999"}, "run_id \u201c999\u201d"),
+            ({"coder": ["alice", "zoe"]}, "\u2019zoe\u2019 is not a human coder"),
+        ):
+            answer = lena.post("/adjudicate/open", data={"csrf": token, "gold": "final", **bad})
+            assert answer.status_code == 400 and named in answer.text.replace("&#39;", "\u2019"), answer.text
+        assert db_snapshot(project) == before
+        data = {"csrf": token, "gold": "final", "coder": ["alice", "bob"], "run": str(run_id), "split": "dev"}
+        opened = lena.post("/adjudicate/open", data=data)
+        assert opened.status_code == 303 and opened.headers["location"] == "/adjudicate?gold=final"
+        page = lena.get("/adjudicate?gold=final").text
+        assert "From alice, bob" in page and 'id="refresh"' in page
+        first = adjudicate.state(project, "final")
+        assert first.coders == ["alice", "bob"] and first.run_id == run_id and first.split == "dev"
+        refreshed = lena.post("/adjudicate/open", data={"csrf": csrf(lena, "/adjudicate?gold=final"),
+                                                        "gold": "final", "coder": ["alice", "bob"],
+                                                        "run": str(run_id), "split": "dev"})  # fmt: skip
+        assert refreshed.status_code == 303
+        assert adjudicate.state(project, "final").unanimous == first.unanimous
 
 
 def test_the_report_describes_the_coding_process(project: Project, coded, tmp_path: Path) -> None:

@@ -185,18 +185,30 @@ def test_the_dashboard_shows_alpha_on_the_overlap_only_with_its_n(project: Proje
     assert [c["done"] for c in board.coders] == [50, 50]
 
 
-def test_the_dashboard_says_too_few_units_below_the_minimum(project: Project, docs) -> None:
+def test_the_dashboard_says_too_few_units_then_provisional_then_a_figure(project: Project, docs) -> None:
     accounts.add_coder(project, "alice")
     accounts.add_coder(project, "bob")
-    assign(project, "alice,bob", n=10, overlap=10)
-    for name in ("alice", "bob"):
-        who = signed_in_as(project, name)
-        for _ in range(5):
-            item = coding.next_item(project, who)
-            coding.submit(project, who, item.document, "positive")  # type: ignore[union-attr]
+    assign(project, "alice,bob", n=30, overlap=30)
+
+    def code(k: int) -> None:
+        for name in ("alice", "bob"):
+            who = signed_in_as(project, name)
+            for _ in range(k):
+                item = coding.next_item(project, who)
+                assert item is not None
+                label = ["negative", "positive"][int(item.document[1:]) % 2]
+                coding.submit(project, who, item.document, label)
+
+    code(5)
     [agree] = dashboard(project).agreement
-    assert agree["n_units"] == 5 and agree["alpha"]["estimate"] is None
-    assert agree["alpha"]["reason"].startswith("too few units (5")
+    assert agree["n_units"] == 5 and agree["alpha"]["estimate"] is None and not agree["provisional"]
+    assert agree["alpha"]["reason"] == "too few units (5; at least 10 needed)"
+    code(15)  # 20 shared documents: a figure to watch
+    [agree] = dashboard(project).agreement
+    assert agree["n_units"] == 20 and agree["alpha"]["estimate"] == 1.0 and agree["provisional"]
+    code(10)  # 30: the figure `agreement` reports
+    [agree] = dashboard(project).agreement
+    assert agree["n_units"] == 30 and agree["alpha"]["estimate"] == 1.0 and not agree["provisional"]
 
 
 # -- the server over HTTP ---------------------------------------------------------------------------------
@@ -323,3 +335,55 @@ def test_a_code_posted_twice_is_stored_once(project: Project, team) -> None:
         lead = signed_in(base, team["lead"])
         board = lead.get("/dashboard")
         assert board.status_code == 200 and "alice" in board.text and "too few units" in board.text
+
+
+def test_a_lead_assigns_from_the_assign_page_and_a_coder_cannot(project: Project, team) -> None:
+    with serving(project) as base:
+        lead, alice = signed_in(base, team["lead"]), signed_in(base, team["alice"])
+        assert alice.get("/assign").status_code == 403
+        token_a = csrf(alice)
+        refused = alice.post("/assign", data={"csrf": token_a, "coder": ["alice"], "n": "5"})
+        assert refused.status_code == 403
+        form = lead.get("/assign")
+        assert form.status_code == 200
+        assert "dev (" in form.text and ">year<" in form.text  # free documents per split, metadata columns
+        assert re.search(r"<td>1</td><td>sentiment</td>.*<td>alice, bob</td><td>16</td><td>4</td>", form.text)
+        token = csrf(lead, "/assign")
+        before = db_snapshot(project)
+        for bad, named in (
+            ({"n": "ten"}, "n \u201cten\u201d: give a whole number"),
+            ({"n": "5", "overlap": "9"}, "overlap \u201c9\u201d"),
+            ({"n": "5", "stratify_by": "decade"}, "stratify_by \u201cdecade\u201d: no document has that"),
+            ({"n": "500"}, "documents needed"),
+        ):
+            answer = lead.post("/assign", data={"csrf": token, "coder": ["alice", "bob"], **bad})
+            assert answer.status_code == 400 and named in answer.text, (bad, answer.text)
+            assert 'href="/assign"' in answer.text
+        assert lead.post("/assign", data={"csrf": "forged", "coder": ["alice"], "n": "5"}).status_code == 403
+        assert db_snapshot(project) == before  # nothing written by a refused form
+        data = {
+            "csrf": token,
+            "coder": ["alice", "bob"],
+            "n": "6",
+            "overlap": "2",
+            "stratify_by": "year",
+            "seed": "3",
+        }
+        made = lead.post("/assign", data=data)
+        assert made.status_code == 303 and made.headers["location"] == "/assign?made=2"
+        shown = lead.get(made.headers["location"]).text
+        assert (
+            "Assignment 2 queued: 10 documents of codebook sentiment for alice, bob (2 shared by all)"
+            in shown
+        )
+        assert (
+            coding.progress(project, accounts.sign_in(project, team["alice"].rsplit("/", 1)[1])).assigned
+            == 16
+        )
+    # 2 shared documents in both queues, 4 of each coder's own
+    with project.transaction() as s:
+        second = sorted(
+            (a.coder_id, a.document_id, a.overlap)
+            for a in s.exec(select(Assignment).where(Assignment.batch == 2))
+        )
+    assert len(second) == 12 and sum(o for _, _, o in second) == 4

@@ -112,6 +112,48 @@ def assigned_documents(session: Session, codebook: str) -> set[int]:
     )
 
 
+@dataclass(frozen=True)
+class BatchRow:
+    batch: int
+    codebook: str
+    assigned_at: datetime
+    coders: list[str]
+    items: int  # queue entries (a shared document counts once per coder)
+    shared: int  # queue entries marked overlap
+    documents: int  # distinct documents
+
+
+def batches(session: Session) -> list[BatchRow]:
+    """Every `assign` call so far, newest first, with its coders and counts."""
+    columns = (Assignment.batch, Assignment.codebook, Assignment.assigned_at, Assignment.document_id)
+    found = session.execute(
+        select(*(col(c) for c in columns), col(Assignment.overlap), col(Coder.name))
+        .join(Coder, col(Coder.id) == col(Assignment.coder_id))
+        .order_by(col(Assignment.batch))
+    ).all()
+    grouped: dict[int, list[Any]] = {}
+    for row in found:
+        grouped.setdefault(row[0], []).append(row)
+    return [
+        BatchRow(
+            batch,
+            rs[0][1],
+            min(r[2] for r in rs),
+            sorted({r[5] for r in rs}),
+            len(rs),
+            sum(1 for r in rs if r[4]),
+            len({r[3] for r in rs}),
+        )
+        for batch, rs in sorted(grouped.items(), reverse=True)
+    ]
+
+
+def document_splits(session: Session) -> list[tuple[int, str | None, dict[str, Any] | None]]:
+    """Every document's id, split and metadata."""
+    found = session.execute(select(col(Document.id), col(Document.split), col(Document.meta))).all()
+    return [(int(i), split, meta) for i, split, meta in found]
+
+
 def next_batch(session: Session) -> int:
     return int(session.execute(select(func.coalesce(func.max(Assignment.batch), 0))).scalar_one()) + 1
 

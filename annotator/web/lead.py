@@ -1,6 +1,7 @@
-"""The lead's pages: disagreement review (a run's confusion matrix against the humans or a gold coder, each
-cell's documents, one document with every code, its memo and tags) and adjudication. A coder's session gets
-403 on every one of them (blind coding: these pages show LLM labels and every coder's codes)."""
+"""The lead's pages: assigning documents to coders, disagreement review (a run's confusion matrix against the
+humans or a gold coder, each cell's documents, one document with every code, its memo and tags), and opening
+and deciding an adjudication. A coder's session gets 403 on every one of them (blind coding: these pages show
+LLM labels and every coder's codes)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from annotator.errors import AnnotatorError
+from annotator.errors import AnnotatorError, InputError, arg
 from annotator.project import Project
-from annotator.services.workbench import adjudicate, review
-from annotator.services.workbench.accounts import SignedIn
+from annotator.services.workbench import adjudicate, assign, review
+from annotator.services.workbench.accounts import SignedIn, list_coders
 from annotator.web import security
 from annotator.web.render import change, forbidden, named, page, signed_out
 
@@ -33,6 +34,17 @@ def _int(value: object) -> int:
         return int(str(value))
     except ValueError:
         return -1
+
+
+def _whole(form: Any, name: str, default: int | None = None) -> int:
+    """A whole number from a form field (``default`` when left empty)."""
+    text = str(form.get(name) or "").strip()
+    if not text and default is not None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"{arg(name, text)}: give a whole number") from None
 
 
 def routes(project: Project) -> list[Route]:
@@ -95,6 +107,10 @@ def routes(project: Project) -> list[Route]:
 
     def adjudicate_page(request: Request, me: SignedIn) -> Response:
         gold = request.query_params.get("gold", adjudicate.DEFAULT_GOLD)
+        if not adjudicate.opened(project, gold):
+            workbench = {a.name for a in list_coders(project) if not a.revoked}
+            return page(request, "adjudicate_open.html", who=me, gold=gold, coders=adjudicate.candidates(project),
+                        workbench=workbench, runs=review.models(project))  # fmt: skip
         state = adjudicate.state(project, gold)
         book = review_codebook(state.codebook)
         return page(request, "adjudicate.html", who=me, s=state, item=state.pending[0] if state.pending else None,
@@ -115,7 +131,39 @@ def routes(project: Project) -> list[Route]:
 
         return await change(request, project, decide, f"/adjudicate?{_query(gold=gold)}", lead_only=True)
 
+    def assign_page(request: Request, me: SignedIn) -> Response:
+        made = _int(request.query_params.get("made", ""))
+        done = assign.history(project)
+        return page(request, "assign.html", who=me, c=assign.choices(project), batches=done, made=made)
+
+    async def assign_post(request: Request) -> Response:
+        def queue(me: SignedIn, form: Any) -> int:
+            column = str(form.get("stratify_by") or "").strip() or None
+            book = str(form.get("codebook") or "").strip() or None
+            coders = [str(c) for c in form.getlist("coder")]
+            n, overlap = _whole(form, "n"), _whole(form, "overlap", 0)
+            split, seed = str(form.get("split") or "dev"), _whole(form, "seed", 0)
+            return assign.assign(project, coders, n, overlap, split, column, seed, book).batch
+
+        return await change(request, project, queue, lambda batch: f"/assign?made={batch}", lead_only=True,
+                            retry="/assign")  # fmt: skip
+
+    async def adjudicate_open(request: Request) -> Response:
+        form = await request.form()
+        gold = str(form.get("gold") or adjudicate.DEFAULT_GOLD)
+
+        def start(me: SignedIn, form: Any) -> None:
+            run = str(form.get("run") or "").strip()
+            split = str(form.get("split") or "").strip() or None
+            coders = [str(c) for c in form.getlist("coder")]
+            adjudicate.open_adjudication(project, coders, gold, _whole(form, "run") if run else None, split)
+
+        back = f"/adjudicate?{_query(gold=gold)}"
+        return await change(request, project, start, back, lead_only=True)
+
     return [
+        Route("/assign", guarded(assign_page), methods=["GET"]),
+        Route("/assign", assign_post, methods=["POST"]),
         Route("/review", guarded(runs_page)),
         Route("/review/{run_id}", guarded(matrix_page)),
         Route("/review/{run_id}/cell", guarded(cell_page)),
@@ -123,6 +171,7 @@ def routes(project: Project) -> list[Route]:
         Route("/review/{run_id}/doc", doc_post, methods=["POST"]),
         Route("/adjudicate", guarded(adjudicate_page), methods=["GET"]),
         Route("/adjudicate", adjudicate_post, methods=["POST"]),
+        Route("/adjudicate/open", adjudicate_open, methods=["POST"]),
     ]
 
 

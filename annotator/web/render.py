@@ -56,11 +56,13 @@ async def change(
     request: Request,
     project: Project,
     action: Callable[[SignedIn, Any], object],
-    back: str,
+    back: str | Callable[[Any], str],
     lead_only: bool = False,
+    retry: str | None = None,
 ) -> Response:
     """A POST: the session (401), the role (403), the CSRF token (403), then ``action(who, form)`` in the thread
-    pool; a user mistake is a 400 page naming the value, success a 303 to ``back``."""
+    pool; a user mistake is a 400 page naming the value (with a link to ``retry``, default ``back``), success a
+    303 to ``back`` (or to ``back(result)``)."""
     form = await request.form()
     me = await run_in_threadpool(security.current, request, project)
     if me is None:
@@ -72,10 +74,11 @@ async def change(
             request, me, "this form is out of date or was not sent by this page: reload and try again"
         )
     try:
-        await run_in_threadpool(_one_writer, project, action, me, form)
+        done = await run_in_threadpool(_one_writer, project, action, me, form)
     except AnnotatorError as exc:
-        return page(request, "error.html", status=400, who=me, message=exc.message(named), back=back)
-    return RedirectResponse(back, status_code=303)
+        again = retry or (back if isinstance(back, str) else "/")
+        return page(request, "error.html", status=400, who=me, message=exc.message(named), back=again)
+    return RedirectResponse(back if isinstance(back, str) else back(done), status_code=303)
 
 
 def named(name: str, text: str | None, python: str | None) -> str:

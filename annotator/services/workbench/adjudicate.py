@@ -162,6 +162,21 @@ def _pass_unanimous(session: Session, run: Run, gold_id: int, book: str, names: 
         _write(session, run.id, gold_id, doc, label, "unanimous", None, None, codes)
 
 
+def opened(project: Project, gold: str = DEFAULT_GOLD) -> bool:
+    """Whether an adjudication ``gold`` exists (`open_adjudication` made it)."""
+    with project.transaction() as session:
+        found = coding.coder_by_name(session, gold)
+        return found is not None and found.kind == "gold"
+
+
+def candidates(project: Project, codebook: str | None = None) -> dict[str, int]:
+    """The human coders of the codebook -> how many documents each coded (what an adjudication is made from)."""
+    cb = project_codebook(project, codebook)
+    with project.transaction() as session:
+        codes = review.coder_codes(session, cb.name, ("human",))
+    return dict(sorted(Counter(name for by in codes.values() for name in by).items()))
+
+
 def state(project: Project, gold: str = DEFAULT_GOLD) -> AdjudicationState:
     """Where adjudication ``gold`` stands: the counts and the documents waiting for a lead."""
     with project.transaction() as session:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from annotator.project import Project
 from annotator.services.results import Result
 from annotator.store import coding as rows
 from annotator.store.models import Assignment, Document
-from annotator.store.registry import project_codebook, register_codebook
+from annotator.store.registry import codebook_files, project_codebook, register_codebook
 
 
 @dataclass(frozen=True)
@@ -157,3 +158,60 @@ def assign(
                 )
         del row
     return Assigned(batch, cb.ref, split, seed, stratify_by, names, n, overlap, need, len(pool))
+
+
+@dataclass(frozen=True)
+class Choices(Result):
+    """What the lead's Assign page offers: the open accounts, the codebooks, for each codebook the documents of
+    each split no coder was queued for yet, and the metadata columns to stratify by."""
+
+    coders: list[str]
+    codebooks: list[str]
+    available: dict[str, dict[str, int]]  # codebook -> {"dev": n, "test": n, "all": n}
+    columns: list[str]
+
+
+@dataclass(frozen=True)
+class Batch(Result):
+    """One `assign` call, as stored."""
+
+    batch: int
+    codebook: str
+    assigned_at: datetime
+    coders: list[str]
+    items: int  # queue entries (a shared document counts once per coder)
+    shared_documents: int  # documents every coder of the call got
+    documents: int  # distinct documents
+
+
+def choices(project: Project) -> Choices:
+    """The open coder accounts, codebooks, documents still free per split, and metadata columns."""
+    names = [f.stem for f in codebook_files(project)]
+    with project.transaction() as session:
+        coders = [a.name for a in rows.accounts(session) if a.revoked_at is None]
+        docs = rows.document_splits(session)
+        taken = {name: rows.assigned_documents(session, name) for name in names}
+    columns = sorted({k for _, _, meta in docs for k in (meta or {})})
+    available = {}
+    for name in names:
+        free = [split for doc_id, split, _ in docs if doc_id not in taken[name]]
+        available[name] = {"dev": free.count("dev"), "test": free.count("test"), "all": len(free)}
+    return Choices(coders, names, available, columns)
+
+
+def history(project: Project) -> list[Batch]:
+    """Every assignment so far, newest first."""
+    with project.transaction() as session:
+        found = rows.batches(session)
+    return [
+        Batch(
+            b.batch,
+            b.codebook,
+            b.assigned_at,
+            b.coders,
+            b.items,
+            b.shared // max(len(b.coders), 1),
+            b.documents,
+        )
+        for b in found
+    ]

@@ -1,8 +1,10 @@
 """The lead's dashboard: each coder's progress, and human-human agreement on the overlap as it fills.
 
 Agreement is computed on the overlap documents only (those every coder of an assignment was given), on the
-units two or more coders have coded so far, with their n beside each figure; below ``MIN_UNITS`` units the
-alpha is "too few units (n)" instead of a number, as everywhere in annotator. The uncertain label is missing.
+units two or more coders have coded so far, with their n beside each figure. The dashboard watches the overlap
+fill, so from ``PROVISIONAL_UNITS`` units it shows alpha marked provisional (its interval says how little 10 or
+20 units settle); from ``MIN_UNITS`` (where `annotator agreement` and the report start giving a figure) it is
+no longer marked; below ``PROVISIONAL_UNITS`` it is "too few units (n)". The uncertain label is missing.
 Alpha comes with a seeded unit-bootstrap 95% interval (``N_BOOT`` replicates: the page is recomputed on every
 load, and 500 replicates of a few hundred units take milliseconds). The coder-by-coder confusion tables show,
 for each pair, the labels both gave on the overlap documents both coded.
@@ -24,6 +26,7 @@ from annotator.store import coding as rows
 from annotator.store.registry import project_codebook
 
 N_BOOT = 500
+PROVISIONAL_UNITS = 10  # a lead checking a first round of 20 shared documents sees a figure
 
 
 class CoderProgress(TypedDict):
@@ -52,6 +55,7 @@ class OverlapAgreement(TypedDict):
     n_units: int  # of which two or more coders have coded
     pairable_values: int
     alpha: dict[str, Any]  # estimate, low, high (None with a reason when too few units or undefined)
+    provisional: bool  # a figure on fewer than MIN_UNITS units
     confusion: list[Confusion]
 
 
@@ -94,8 +98,8 @@ def _agreement(
         matrix, _, _, _ = to_matrix(records, coders=names, units=units, categories=allowed)
         rep = alpha_report(matrix)
         report_n, values = rep.pairable_units, rep.pairable_values
-        if rep.pairable_units < MIN_UNITS:
-            alpha = _blank(too_few(rep.pairable_units))
+        if rep.pairable_units < PROVISIONAL_UNITS:
+            alpha = _blank(too_few(rep.pairable_units, PROVISIONAL_UNITS))
         elif rep.reason is not None:
             alpha = _blank(rep.reason)
         else:
@@ -111,6 +115,7 @@ def _agreement(
         "n_units": report_n,
         "pairable_values": values,
         "alpha": alpha,
+        "provisional": alpha.get("estimate") is not None and report_n < MIN_UNITS,
         "confusion": pairs,
     }
 
