@@ -387,3 +387,46 @@ def test_a_lead_assigns_from_the_assign_page_and_a_coder_cannot(project: Project
             for a in s.exec(select(Assignment).where(Assignment.batch == 2))
         )
     assert len(second) == 12 and sum(o for _, _, o in second) == 4
+
+
+FRAMES = """\
+name: frames
+version: 1
+description: Which frames a text uses (any number of them).
+kind: multilabel
+labels:
+  - name: economy
+    definition: Costs, jobs, growth.
+  - name: morality
+    definition: Right and wrong.
+  - name: security
+    definition: Safety, crime, defence.
+uncertain:
+  definition: Cannot tell.
+"""
+
+
+def test_a_multilabel_codebook_is_coded_with_boxes_and_stored_as_a_label_set(project: Project, docs) -> None:
+    (project.codebooks_dir / "frames.yaml").write_text(FRAMES, encoding="utf-8")
+    links = {name: accounts.add_coder(project, name, role).path for name, role in
+             (("lena", "lead"), ("alice", "coder"), ("bob", "coder"))}  # fmt: skip
+    assign(project, "alice,bob", n=4, overlap=4, seed=1, codebook="frames")
+    with serving(project) as base:
+        alice, bob = signed_in(base, links["alice"]), signed_in(base, links["bob"])
+        page = alice.get("/code").text
+        assert 'data-kind="multilabel"' in page and page.count('type="checkbox" name="label"') == 4
+        token, doc = csrf(alice), current_document(alice)
+        empty = alice.post("/code", data={"csrf": token, "document": doc})
+        assert empty.status_code == 400 and "label \u201c\u201d: not a label of codebook frames" in empty.text
+        bogus = alice.post("/code", data={"csrf": token, "document": doc, "label": ["economy", "sports"]})
+        assert bogus.status_code == 400 and "economy;sports" in bogus.text
+        saved = alice.post("/code", data={"csrf": token, "document": doc, "label": ["security", "economy"]})
+        assert saved.status_code == 303
+        assert coder_codes(project, "alice") == {doc: "economy;security"}
+        bob_token = csrf(bob)
+        while (next_doc := current_document(bob)) is not None:
+            bob.post(
+                "/code", data={"csrf": bob_token, "document": next_doc, "label": ["economy", "security"]}
+            )
+        board = signed_in(base, links["lena"]).get("/dashboard").text
+        assert "not computed: a multilabel codebook" in board and "n = 1 documents" in board

@@ -86,14 +86,19 @@ def _agreement(
     labels: dict[str, dict[int, str]],
     allowed: list[str],
     uncertain: str | None,
+    multilabel: bool = False,
 ) -> OverlapAgreement:
-    coded = {
-        n: {d: x for d, x in labels[n].items() if d in overlap and x != uncertain and x in allowed}
-        for n in names
-    }
+    keep = (lambda x: x != uncertain) if multilabel else (lambda x: x != uncertain and x in allowed)
+    coded = {n: {d: x for d, x in labels[n].items() if d in overlap and keep(x)} for n in names}
     records = [(n, d, x) for n in names for d, x in coded[n].items()]
     units = sorted({d for n in names for d in coded[n]})
     report_n, values, alpha = 0, 0, _blank(too_few(0))
+    if multilabel:  # as `annotator agreement`: alpha and a confusion table need one label per text
+        shared = [d for d in units if sum(d in coded[n] for n in names) >= 2]
+        reason = "not computed: a multilabel codebook (agreement needs one label per text)"
+        return {"codebook": codebook, "coders": names, "overlap_documents": len(overlap),
+                "n_units": len(shared), "pairable_values": sum(sum(d in coded[n] for n in names) for d in shared),
+                "alpha": _blank(reason), "provisional": False, "confusion": []}  # fmt: skip
     if records:
         matrix, _, _, _ = to_matrix(records, coders=names, units=units, categories=allowed)
         rep = alpha_report(matrix)
@@ -154,5 +159,6 @@ def dashboard(project: Project) -> Dashboard:
         book = project_codebook(project, cb)
         uncertain = book.uncertain.name if book.uncertain else None
         names = sorted(entry["coders"])
-        out.append(_agreement(cb, names, entry["docs"], labels[cb], book.label_names, uncertain))
+        multi = book.kind == "multilabel"
+        out.append(_agreement(cb, names, entry["docs"], labels[cb], book.label_names, uncertain, multi))
     return Dashboard(progress, out, MIN_UNITS)
