@@ -100,3 +100,11 @@ class SplitError(AnnotatorError):
 class ModelError(AnnotatorError):
     """A model (a local LLM or a baseline's encoder) is unknown, not pulled, cannot be downloaded, or its
     file is damaged."""
+
+
+class Listed(list):
+    """A list named in an error (`annotator.errors.arg`): a Python caller reads ``['a', 'b']``, the CLI the
+    comma list its flags take, ``a,b``."""
+
+    def __str__(self) -> str:
+        return ",".join(map(str, self))

@@ -21,16 +21,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlmodel import Session
 
 from annotator.config import DEFAULT_MODEL, ProjectConfig, parse_config
 from annotator.errors import DatabaseError, ProjectError, arg
 from annotator.resources import example_codebooks_dir, example_prompts_dir
 from annotator.store import db
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 CONFIG_FILE = "annotator.toml"
 DEFAULT_DB_URL = "sqlite:///annotator.db"

@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = [
     "benchmarks.bench_import",
     "benchmarks.bench_import_large",
+    "benchmarks.bench_startup",
     "benchmarks.bench_labeling",
     "benchmarks.bench_local",
     "benchmarks.bench_reliability",

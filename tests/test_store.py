@@ -469,3 +469,51 @@ def test_a_dangling_reference_found_by_foreign_key_check_rolls_the_whole_migrati
         names = conn.exec_driver_sql("SELECT name FROM sqlite_master").scalars().all()
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     assert not [n for n in names if n.startswith("_alembic_tmp")]
+
+
+def test_the_revision_chain_read_from_the_files_is_alembics() -> None:
+    """store/db reads the migration chain from the files (Alembic costs ~100 ms to import): the same chain."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(db.alembic_config())
+    alembic_chain = [r.revision for r in reversed(list(script.walk_revisions()))]
+    assert list(db.known_revisions()) == alembic_chain and db.head_revision() == script.get_current_head()
+
+
+def test_status_read_through_core_sql_matches_the_orm(project) -> None:
+    """`annotator status` reads through light Core stand-ins (store/overview.py) instead of the models: every
+    figure it prints is what the ORM holds, on SQLite and PostgreSQL (datetimes, booleans, NULL splits)."""
+    from sqlmodel import select
+
+    from annotator.data.example import import_example
+    from annotator.data.splits import make_split
+    from annotator.services.status import project_status
+    from annotator.store.models import Coder, Document, PromptVersion, Run, SplitEvent
+    from annotator.store.retire import archive_run
+    from tests.conftest import label_by_word, scripted_run
+
+    import_example(project, n=40, raters=3, seed=1)
+    make_split(project, test=0.25, seed=1, stratify_by_coder="critics")
+    first = scripted_run(project, label_by_word({"bad": "negative"}))
+    scripted_run(project, label_by_word({}), prompt="sentiment/few-shot.v1")
+    archive_run(project, first.run_id)
+    info = project_status(project)
+    with project.transaction() as s:
+        docs = s.exec(select(Document)).all()
+        runs = s.exec(select(Run).order_by(Run.id)).all()
+        coders = s.exec(select(Coder)).all()
+        prompts = s.exec(select(PromptVersion).order_by(PromptVersion.id)).all()
+        split = s.exec(select(SplitEvent).order_by(SplitEvent.id.desc())).first()  # type: ignore[union-attr]
+    assert info.documents["total"] == len(docs) == 40
+    assert info.documents["test"] == sum(d.split == "test" for d in docs) > 0
+    assert [r["id"] for r in info.runs] == [r.id for r in runs if r.archived_at is None]
+    assert info.archived_runs == 1
+    live = next(r for r in runs if r.archived_at is None and r.kind == "llm")
+    row = next(r for r in info.runs if r["id"] == live.id)
+    assert row["started"] == live.started_at.isoformat(timespec="seconds") and row["items"] == live.n_items
+    assert row["codebook"] == "sentiment@1" and row["status"] == live.status
+    assert sorted(c["name"] for c in info.coders) == sorted(c.name for c in coders)
+    assert [p["ref"] for p in info.prompts] == [p.ref for p in prompts]
+    assert info.split is not None and split is not None
+    assert info.split["at"] == split.created_at.isoformat(timespec="seconds")
+    assert info.split["forced"] is False and info.split["stratify"] == split.stratify == "coder:critics"

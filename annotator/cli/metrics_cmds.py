@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from annotator.cli.common import console, get_project, print_json, table
-from annotator.stats.intervals import MIN_UNITS
+from annotator.stats import MIN_UNITS
 from annotator.textfmt import interval, number
 
 if TYPE_CHECKING:

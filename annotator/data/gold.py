@@ -15,9 +15,9 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from annotator.data.corpus import NewCode, add_codes
-from annotator.errors import InputError, arg
+from annotator.errors import InputError, Listed, arg
 from annotator.project import Project
-from annotator.store.codes import SPLITS, Listed, codes_query
+from annotator.store.codes import SPLITS, codes_query
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run, utcnow
 from annotator.store.registry import stored_codebook
 

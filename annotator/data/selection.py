@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from annotator.errors import InputError, arg
-from annotator.store.codes import Listed
+from annotator.errors import InputError, Listed, arg
 from annotator.store.models import Annotation, CodebookVersion, Coder, Run
 
 GROUPS = {"humans": "human", "gold": "gold"}  # --coded-by names that stand for every coder of a kind

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 from sqlmodel import Session, col, select
 
 from annotator.codebook import Codebook
@@ -248,6 +247,8 @@ def select_documents(
             raise RunError(
                 f"{arg('sample', sample)}: {where} has {len(keys)} documents; choose 1 to {len(keys)}"
             )
+        import numpy as np  # here: ~30 ms to import, and only a sampled run needs it
+
         chosen_idx = np.random.default_rng(seed).choice(len(keys), size=sample, replace=False)
         keys = [keys[i] for i in sorted(chosen_idx)]
     wanted = [doc_id for doc_id, _ in keys]

@@ -5,22 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-from sqlalchemy import case, func
-from sqlalchemy import select as sa_select
-from sqlmodel import col, select
-
 from annotator.project import Project
 from annotator.services.results import Result
-from annotator.store import db
-from annotator.store.models import (
-    Annotation,
-    CodebookVersion,
-    Coder,
-    Document,
-    PromptVersion,
-    Run,
-    SplitEvent,
-)
+from annotator.store import db, overview
 
 
 class DocumentCounts(TypedDict):
@@ -87,31 +74,12 @@ class Status(Result):
 
 def project_status(project: Project) -> Status:
     engine = project.engine
-    with db.transaction(engine) as s:
-        splits = dict(s.execute(select(Document.split, func.count()).group_by(col(Document.split))).all())
-        coders = s.execute(
-            sa_select(  # sqlmodel's select types at most four columns
-                col(Coder.name),
-                col(Coder.kind),
-                func.count(func.distinct(col(Run.id))),
-                func.count(col(Annotation.id)),
-                func.count(case((col(Document.split) == "dev", 1))),
-                func.count(case((col(Document.split) == "test", 1))),
-            )
-            .outerjoin(Run, col(Run.coder_id) == Coder.id)
-            .outerjoin(Annotation, col(Annotation.run_id) == Run.id)
-            .outerjoin(Document, col(Document.id) == Annotation.document_id)
-            .group_by(col(Coder.id))
-            .order_by(col(Coder.kind), col(Coder.id))
-        ).all()
-        runs = s.execute(
-            select(Run, Coder.name, CodebookVersion.name, CodebookVersion.version)
-            .join(Coder, col(Coder.id) == Run.coder_id)
-            .outerjoin(CodebookVersion, col(CodebookVersion.id) == Run.codebook_id)
-            .order_by(col(Run.id))
-        ).all()
-        prompts = s.execute(select(PromptVersion).order_by(col(PromptVersion.id))).scalars().all()
-        last_split = s.execute(select(SplitEvent).order_by(col(SplitEvent.id).desc())).scalars().first()
+    with engine.connect() as conn:
+        splits = overview.split_counts(conn)
+        coders = overview.coder_counts(conn)
+        runs = overview.runs(conn)
+        prompts = overview.prompts(conn)
+        last_split = overview.last_split(conn)
     return Status(
         project=project.name,
         root=str(project.root),
@@ -126,39 +94,39 @@ def project_status(project: Project) -> Status:
         split=None
         if last_split is None
         else SplitInfo(
-            test_fraction=last_split.test_fraction,
-            seed=last_split.seed,
-            stratify=last_split.stratify,
-            forced=last_split.forced,
-            at=last_split.created_at.isoformat(timespec="seconds"),
+            test_fraction=last_split["test_fraction"],
+            seed=last_split["seed"],
+            stratify=last_split["stratify"],
+            forced=bool(last_split["forced"]),
+            at=last_split["created_at"].isoformat(timespec="seconds"),
         ),
         coders=[
             CoderRow(name=n, kind=k, runs=r, codes=c, dev=dev, test=test) for n, k, r, c, dev, test in coders
         ],
         runs=[
             RunRow(
-                id=run.id,
-                coder=coder,
-                kind=run.kind,
-                codebook=f"{cb}@{v}" if cb else None,
-                model=run.model,
-                split=run.split,
-                status=run.status,
-                items=run.n_items,
-                invalid=run.n_invalid,
-                errors=run.n_error,
-                started=run.started_at.isoformat(timespec="seconds"),
+                id=run["id"],
+                coder=run["coder"],
+                kind=run["kind"],
+                codebook=f"{run['codebook']}@{run['codebook_version']}" if run["codebook"] else None,
+                model=run["model"],
+                split=run["split"],
+                status=run["status"],
+                items=run["n_items"],
+                invalid=run["n_invalid"],
+                errors=run["n_error"],
+                started=run["started_at"].isoformat(timespec="seconds"),
             )
-            for run, coder, cb, v in runs
-            if run.archived_at is None
+            for run in runs
+            if run["archived_at"] is None
         ],
-        archived_runs=sum(run.archived_at is not None for run, *_ in runs),
+        archived_runs=sum(run["archived_at"] is not None for run in runs),
         prompts=[
             PromptRow(
-                ref=p.ref,
-                sha256=p.sha256[:12],
-                frozen_at=p.frozen_at.isoformat(timespec="seconds") if p.frozen_at else None,
+                ref=ref,
+                sha256=sha[:12],
+                frozen_at=frozen.isoformat(timespec="seconds") if frozen else None,
             )
-            for p in prompts
+            for ref, sha, frozen in prompts
         ],
     )

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from annotator.stats import MIN_UNITS
+
 Array = NDArray[np.float64]
 CI = 0.95
 MAX_UNDEFINED = 0.05  # above this share of undefined replicates, an interval is flagged unreliable
-MIN_UNITS = 30  # default minimum overlap below which a comparison is "too few units (n)"
 
 
 def json_number(x: float | None) -> float | None:

@@ -17,7 +17,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from annotator.codebook import Codebook
-from annotator.errors import InputError, arg
+from annotator.errors import InputError, Listed, arg
 from annotator.stats.intervals import CI, MIN_UNITS, json_number, percentile_interval
 from annotator.store.asked import asked_sets
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, Run
@@ -30,14 +30,6 @@ SPLITS = ("dev", "test", "all")
 REFERENCE_KINDS = ("human", "gold")
 RUN_KINDS = ("llm", "baseline")
 INVALID_CATEGORY = "(invalid)"  # the category invalid answers become with --invalid-as-category
-
-
-class Listed(list):
-    """A list named in an error (`annotator.errors.arg`): a Python caller reads ``['a', 'b']``, the CLI the
-    comma list its flags take, ``a,b``."""
-
-    def __str__(self) -> str:
-        return ",".join(map(str, self))
 
 
 @dataclass

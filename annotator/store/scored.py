@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from annotator.errors import InputError, arg
+from annotator.errors import InputError, Listed, arg
 from annotator.store.asked import asked_sets
-from annotator.store.codes import RUN_KINDS, SPLITS, Listed
+from annotator.store.codes import RUN_KINDS, SPLITS
 from annotator.store.models import (
     Annotation,
     CodebookVersion,

@@ -47,7 +47,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal, cast, overload
 
-from annotator.errors import InputError, arg
+from annotator.errors import InputError, Listed, arg
 from annotator.project import Project
 from annotator.services.agreement import SPLITS, load_codes
 from annotator.services.compare.prompts import prompt_bodies, prompt_versions
@@ -65,7 +65,6 @@ from annotator.services.compare.scoring import NO_HUMANS, Scorer, run_costs
 from annotator.services.results import stamped
 from annotator.services.validation import RunInfo, default_gold, load_gold_and_runs
 from annotator.stats.intervals import CI, MIN_UNITS
-from annotator.store.codes import Listed
 from annotator.store.models import Metric
 
 __all__ = ["ALL_PAIRS_UP_TO", "PAIRS", "SORTS", "compare"]
