@@ -110,6 +110,7 @@ class RecordedRequest:
     attempt: int  # 1 for the first request with this text (since the last reset)
     response: Response  # what the server was told to do
     status: int | None = None  # the HTTP status delivered; None while pending or when the client had gone
+    headers: dict[str, str] = field(default_factory=dict)  # the request's headers (Authorization, User-Agent)
 
 
 @dataclass
@@ -173,7 +174,14 @@ class ScriptedServer:
         label_prob: float = 0.9,
         host: str = "127.0.0.1",
         port: int = 0,
+        models: list[dict[str, Any]] | None = None,
+        describes: bool = True,
     ) -> None:
+        # GET /v1/models: these entries; by default one model "scripted" whose root names this server's port, so
+        # that two servers (each with its own answers) are two models to the answer cache; describes=False
+        # answers 404, as a server that says nothing about its model
+        self.models = models
+        self.describes = describes
         self.label_for: Callable[[str], str | dict[str, Any]] = label_for or (lambda text: "positive")
         self.rule = rule
         self.latency = latency
@@ -335,14 +343,22 @@ class ScriptedServer:
     # -- handlers (the server's thread) -------------------------------------------------------------
 
     async def _models(self, request: web.Request) -> web.Response:
-        return web.json_response(
+        if not self.describes:
+            return web.json_response({"error": {"message": "not found"}}, status=404)
+        mine = [
             {
-                "object": "list",
-                "data": [{"id": "scripted", "object": "model", "created": 0, "owned_by": "tests"}],
+                "id": "scripted",
+                "object": "model",
+                "created": 0,
+                "owned_by": "tests",
+                "root": f"scripted-{self.port}",
             }
-        )
+        ]
+        return web.json_response({"object": "list", "data": self.models if self.models is not None else mine})
 
-    def _decide(self, body: dict[str, Any]) -> tuple[RecordedRequest, Response]:
+    def _decide(
+        self, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> tuple[RecordedRequest, Response]:
         messages = body.get("messages") or []
         users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         text = _text_of(users[-1]) if users else ""
@@ -358,7 +374,7 @@ class ScriptedServer:
                         break
         if response is None:
             response = Ok()
-        record = RecordedRequest(time.monotonic(), body, text, attempt, response)
+        record = RecordedRequest(time.monotonic(), body, text, attempt, response, headers=dict(headers or {}))
         with self._lock:
             self._log.append(record)
             self._in_flight += 1
@@ -371,7 +387,7 @@ class ScriptedServer:
                 raise ValueError("not an object")
         except ValueError as exc:
             return _error(400, f"the request body is not a JSON object: {exc}")
-        record, response = self._decide(body)
+        record, response = self._decide(body, dict(request.headers))
         try:
             if self.latency > 0:
                 await asyncio.sleep(self.latency)

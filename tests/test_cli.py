@@ -256,3 +256,22 @@ def test_one_invocation_leaves_nothing_to_the_next(project, cli, monkeypatch: py
     assert cli("--project", project.root, "status").code == 0
     monkeypatch.chdir(elsewhere)
     assert cli("status").code == 2
+
+
+def test_models_list_by_provider_shows_prices_and_the_projects_own(project, cli) -> None:
+    import json as _json
+
+    rows = _json.loads(cli("models", "list", "--provider", "groq", "--json").out)
+    assert rows and all(r["model"].startswith("groq/") and r["price_from"] == "built in" for r in rows)
+    assert {"input_usd_per_million", "output_usd_per_million"} <= set(rows[0])
+    toml = project.root / "annotator.toml"
+    toml.write_text(toml.read_text() + '\n[prices."groq/llama-3.1-8b-instant"]\ninput = 1.0\noutput = 2.0\n')
+    mine = _json.loads(cli("models", "list", "--provider", "groq", "--json").out)
+    changed = next(r for r in mine if r["model"] == "groq/llama-3.1-8b-instant")
+    assert changed["input_usd_per_million"] == 1.0 and changed["price_from"] == "annotator.toml"
+    local = _json.loads(cli("models", "list", "--provider", "local", "--json").out)
+    assert [r["name"] for r in local] == ["smollm2"]
+    none = cli("models", "list", "--provider", "openai-compatible")
+    assert none.code == 0 and '[prices."openai-compatible/NAME"]' in none.out
+    bad = cli("models", "list", "--provider", "nope")
+    assert bad.code == 2 and "--provider" in bad.err and "nope" in bad.err and "openai, groq" in bad.err

@@ -169,10 +169,18 @@ def test_every_declared_package_is_imported() -> None:
     assert set(EXTRA_LAYER) | TOOL_EXTRAS == set(declared) - {"core"}, "a new extra needs its layer here"
 
 
-def test_no_provider_sdk_is_a_dependency() -> None:
-    """The engine speaks HTTP itself; SDK adapters arrive with their own issue (and their own extra)."""
+def test_the_provider_sdks_are_core_and_only_the_transport_imports_them() -> None:
+    """The official clients answer every request (llm/transport.py), so they are core dependencies; nothing
+    else imports them (the SDK a provider uses is named in llm/providers.py)."""
     core = _declared()["core"]
-    assert not {"openai", "instructor", "groq", "anthropic"} & core
+    assert {"openai", "groq"} <= core and not {"instructor", "anthropic"} & core
+    importers = {
+        rel
+        for rel, names in _imports().items()
+        for target, _ in names
+        if target.split(".")[0] in ("openai", "groq")
+    }
+    assert importers == {"annotator/llm/transport.py"}
 
 
 def test_runs_record_only_the_packages_that_made_their_answers() -> None:
@@ -180,9 +188,17 @@ def test_runs_record_only_the_packages_that_made_their_answers() -> None:
     from annotator.llm.runstore import run_packages
     from annotator.store.versions import software_versions
 
-    local, remote = parse_model("local/smollm2"), parse_model("openai/gpt-4o-mini")
-    assert "xllamacpp" in run_packages(local) and "xllamacpp" not in run_packages(remote)
-    assert not {"openai", "instructor", "groq"} & set(run_packages(local))
+    local, openai, groq = (
+        parse_model(m) for m in ("local/smollm2", "openai/gpt-4o-mini", "groq/llama-3.1-8b-instant")
+    )
+    assert "xllamacpp" in run_packages(local) and "xllamacpp" not in run_packages(openai)
+    assert (
+        "openai" in run_packages(local)
+        and "openai" in run_packages(openai)
+        and "groq" not in run_packages(openai)
+    )
+    assert "groq" in run_packages(groq) and "openai" not in run_packages(groq)
+    assert not {"aiohttp", "instructor"} & set(run_packages(openai))
     versions = software_versions(("pydantic", "no-such-package-here"))
     assert set(versions) == {"python", "pydantic"}
 

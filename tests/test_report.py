@@ -277,7 +277,7 @@ def test_html_documents_the_whole_pipeline(full: dict[str, Any]) -> None:
     assert "1 of 2 runs on the test split used a prompt that was not frozen before the run started" in text
     assert f"without a prompt (baselines, nothing to freeze): {runs['baseline']}" in text
     # software
-    assert "Python 3." in text and "aiohttp" in text
+    assert "Python 3." in text and "openai" in text  # the client that sent the scripted runs' requests
     # the summary headlines each run's validated figure on the items it was asked; the leaderboard is there
     assert f"Validated: run {runs['test']}" in text and "test items of critics it was asked" in text
     assert "10.1 Against critics (codebook sentiment)" in text and "Leaderboard" in text

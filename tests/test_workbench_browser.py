@@ -111,11 +111,13 @@ def _go(driver, element) -> None:
 
 
 def _wait_for_progress(driver, done: int) -> None:
-    from selenium.common.exceptions import StaleElementReferenceException
+    """Wait until the page says ``done`` coded. While the next page replaces this one, reading an element can
+    fail in several ways (stale, or chromedriver's "node does not belong to the document"): read again."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+    WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(
         lambda d: d.find_element(By.ID, "progress").text.startswith(f"{done} of ")
     )
 

@@ -51,6 +51,13 @@ TRUNCATE = typer.Option(
     "answer's error column says what was cut), instead of storing it as an error without a request.",
 )
 
+SAME_MODEL_AS = typer.Option(
+    None,
+    "--same-model-as",
+    help="openai-compatible/ models whose server does not describe its model (/v1/models): the address of "
+    "another server known to serve the same model, so that answers cached from it are used.",
+)
+
 
 def _request(**kwargs: Any) -> Any:
     from annotator.llm.spec import RunError, RunRequest
@@ -148,6 +155,7 @@ def run(
     coded_by: str | None = CODED_BY,
     coded_by_all: bool = CODED_BY_ALL,
     truncate: bool = TRUNCATE,
+    same_model_as: str | None = SAME_MODEL_AS,
     reasks: int = typer.Option(
         1, "--reasks", help="Re-ask this many times when an answer does not validate."
     ),
@@ -231,6 +239,7 @@ def run(
         coded_by=coded_by,
         coded_by_all=coded_by_all,
         truncate=truncate,
+        same_model_as=same_model_as,
         reasks=reasks,
         retries=retries,
         **({} if max_wait is None else {"max_wait": max_wait}),
@@ -273,6 +282,7 @@ def plan(
     coded_by: str | None = CODED_BY,
     coded_by_all: bool = CODED_BY_ALL,
     truncate: bool = TRUNCATE,
+    same_model_as: str | None = SAME_MODEL_AS,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """What a run would do: one rendered prompt; token, cost and time estimates from a sample of the documents;
@@ -295,6 +305,7 @@ def plan(
         coded_by=coded_by,
         coded_by_all=coded_by_all,
         truncate=truncate,
+        same_model_as=same_model_as,
     )
     _show_plan(runner.plan(get_project(write=False), request), as_json)
 

@@ -2,7 +2,8 @@
 what it costs.
 
 Every provider speaks the OpenAI chat-completions protocol (OpenAI, Groq, vLLM, Ollama, LM Studio,
-llama.cpp's server, and the embedded local model), so one transport serves them all. Keys come from the
+llama.cpp's server, and the embedded local model), each through its official client (``sdk``: openai's for
+all but Groq, groq's for Groq; llm/transport.py). Keys come from the
 environment or the project's ``.env``; they are read when a request is made and never stored.
 """
 
@@ -31,11 +32,14 @@ class ProviderInfo:
     timeout_s: float
     doc: str
     embedded: bool = False  # served by annotator itself, offline (started for the run, stopped after)
+    sdk: str = "openai"  # the official client that talks to it (llm/transport.py)
 
 
 PROVIDERS: dict[str, ProviderInfo] = {
     "openai": ProviderInfo("https://api.openai.com/v1", "OPENAI_API_KEY", True, True, 16, 60.0, "OpenAI"),
-    "groq": ProviderInfo("https://api.groq.com/openai/v1", "GROQ_API_KEY", True, False, 8, 60.0, "Groq"),
+    "groq": ProviderInfo(
+        "https://api.groq.com/openai/v1", "GROQ_API_KEY", True, False, 8, 60.0, "Groq", sdk="groq"
+    ),
     "openai-compatible": ProviderInfo(
         None,
         "OPENAI_COMPATIBLE_API_KEY",
@@ -94,11 +98,32 @@ class ModelRef:
 
     @property
     def identity(self) -> dict[str, Any]:
-        """What identifies this model for the cache and the run spec (a local server's port does not)."""
+        """What identifies this model in the run spec (a local server's port does not)."""
         ident: dict[str, Any] = {"provider": self.provider, "model": self.model}
         if self.provider == "openai-compatible":
             ident["base_url"] = self.base_url
         return ident
+
+    @property
+    def users_server(self) -> bool:
+        """Served by a server the user runs and names by address (OpenAI-compatible): its address is where the
+        model runs, not which model it is."""
+        return self.info.base_url is None and not self.info.embedded
+
+    def cache_identity(
+        self, identity: dict[str, Any], served: dict[str, Any] | None = None, same_as: str | None = None
+    ) -> dict[str, Any]:
+        """What identifies this model for the answer cache: ``identity`` (the run spec's), except on a user's
+        server, whose address is not the model: the same model behind another port (a restarted vLLM, a
+        second machine) would miss the whole cache. There the key is the model's name and what the server
+        says about it (its ``/v1/models`` entry, ``served``: see `served_model`); a server that says nothing
+        is known by its address, or by the address the user says serves the same model (``same_as``,
+        ``--same-model-as``)."""
+        if not self.users_server:
+            return identity
+        if served:
+            return {"provider": self.provider, "model": self.model, "served": served}
+        return {"provider": self.provider, "model": self.model, "base_url": same_as or self.base_url}
 
 
 def embedded_model(spec: str) -> str | None:
@@ -140,15 +165,62 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
     return ModelRef(provider=provider, model=model, base_url=url.rstrip("/") if url else None, info=info)
 
 
-def _check_url(url: str, source: str | None = None) -> None:
+SERVED_DROPPED = ("created", "object")  # vLLM's "created" is when the server started, not the model
+
+
+def served_model(ref: ModelRef, entries: Any) -> dict[str, Any] | None:
+    """What an OpenAI-compatible server's ``/v1/models`` says about ``ref``'s model: the entry whose id is its
+    name (or the only entry: llama.cpp's server answers any name with its one model), without the fields that
+    change when the same model is served again; None when it says nothing usable. Untrusted text from the
+    server: kept only as part of the cache key's hash, and at most 4 kB of it."""
+    import json
+
+    if not isinstance(entries, list):
+        return None
+    mine = [e for e in entries if isinstance(e, dict) and e.get("id") == ref.model]
+    if not mine and len(entries) == 1 and isinstance(entries[0], dict):
+        mine = entries
+    if not mine:
+        return None
+    entry = {k: v for k, v in mine[0].items() if k not in SERVED_DROPPED}
+    text = json.dumps(entry, sort_keys=True, default=str)
+    return entry if entry and len(text) <= 4096 else None
+
+
+def ask_served_model(ref: ModelRef, key: str | None, timeout_s: float = 3.0) -> dict[str, Any] | None:
+    """Ask a user's server what it serves (``GET {base_url}/models``) and return ``served_model``'s entry;
+    None when it does not answer that (the run then keys the cache on the address; the run itself reports a
+    server that is not there). Plain urllib: one small request, and no HTTP client to import for it."""
+    import json
+    import urllib.request
+
+    if not ref.users_server or ref.base_url is None:
+        return None
+    request = urllib.request.Request(f"{ref.base_url.rstrip('/')}/models")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+            data = json.loads(answer.read(1_000_000))
+    except (OSError, ValueError):
+        return None
+    return served_model(ref, data.get("data") if isinstance(data, dict) else None)
+
+
+def check_url(url: str, param: str) -> None:
+    """Refuse an address given as the parameter ``param`` on the rules of a base URL (see _check_url)."""
+    _check_url(url, param=param)
+
+
+def _check_url(url: str, source: str | None = None, param: str = "base_url") -> None:
     """Refuse base URLs that cannot work, or that would put a secret where it gets stored, wherever they come
     from (``source``: the environment variable; None: the ``base_url`` parameter); a refused URL is never
     echoed (it may hold a password)."""
     from urllib.parse import urlsplit
 
     shown = redact_text(url)
-    named = arg("base_url", shown) if source is None else f"{source} {shown!r}"  # the URL, redacted
-    source = arg("base_url", "URL") if source is None else source  # where it came from, not the URL
+    named = arg(param, shown) if source is None else f"{source} {shown!r}"  # the URL, redacted
+    source = arg(param, "URL") if source is None else source  # where it came from, not the URL
 
     try:
         parts = urlsplit(url)
@@ -193,13 +265,38 @@ def price(ref: ModelRef, overrides: dict[str, Any] | None = None) -> tuple[float
         return (0.0, 0.0)
     custom = (overrides or {}).get(str(ref))
     if custom is not None:
-        try:
-            return (float(custom["input"]), float(custom["output"]))
-        except (KeyError, TypeError, ValueError):
-            raise ProviderError(
-                f'annotator.toml [prices."{ref}"] needs numbers `input` and `output` (USD per million tokens)'
-            ) from None
+        return _custom_price(str(ref), custom)
     return PRICES.get(str(ref))
+
+
+def _custom_price(name: str, custom: Any) -> tuple[float, float]:
+    """A price from annotator.toml's ``[prices."NAME"]``."""
+    try:
+        return (float(custom["input"]), float(custom["output"]))
+    except (KeyError, TypeError, ValueError):
+        raise ProviderError(
+            f'annotator.toml [prices."{name}"] needs numbers `input` and `output` (USD per million tokens)'
+        ) from None
+
+
+def priced_models(provider: str, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The models of ``provider`` with a price (built in, or from annotator.toml's ``[prices]``, which wins),
+    by name; a provider annotator does not know is refused with the ones it does."""
+    if provider not in PROVIDERS:
+        raise ProviderError(
+            f"{arg('provider', provider)}: not a provider annotator knows ({', '.join(PROVIDERS)})"
+        )
+    rows: dict[str, dict[str, Any]] = {}
+    for name, (cost_in, cost_out) in PRICES.items():
+        if name.startswith(f"{provider}/"):
+            rows[name] = {"model": name, "input_usd_per_million": cost_in, "output_usd_per_million": cost_out,
+                          "price_from": "built in"}  # fmt: skip
+    for name, custom in (overrides or {}).items():
+        if name.startswith(f"{provider}/"):
+            cost_in, cost_out = _custom_price(name, custom)
+            rows[name] = {"model": name, "input_usd_per_million": cost_in, "output_usd_per_million": cost_out,
+                          "price_from": "annotator.toml"}  # fmt: skip
+    return [rows[k] for k in sorted(rows)]
 
 
 def cost(prices: tuple[float, float] | None, tokens_in: int, tokens_out: int) -> float | None:

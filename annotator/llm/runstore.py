@@ -27,6 +27,7 @@ from annotator.llm.spec import ResolvedRun
 from annotator.project import Project
 from annotator.redaction import safe_url
 from annotator.store.asked import store_asked
+from annotator.store.cache_rows import CacheRow, cached_rows
 from annotator.store.db import insert_ignore, upsert
 from annotator.store.lease import lease_alive as lease_alive  # re-exported (it lives in the store)
 from annotator.store.models import (
@@ -52,13 +53,14 @@ LEASE_S = 60
 LOCKED_WAIT_S = 600.0  # how long a batch of answers waits for a database another process holds
 # The packages that produce an LLM run's answers (recorded with the run): the engine's HTTP client, the
 # answer schema, the prompt templates, the database; a local model adds the llama.cpp server.
-PACKAGES = ("annotator", "aiohttp", "pydantic", "jinja2", "sqlalchemy")
-LOCAL_PACKAGES = (*PACKAGES, "xllamacpp")
+PACKAGES = ("annotator", "pydantic", "jinja2", "sqlalchemy")
 
 
 def run_packages(model: ModelRef) -> tuple[str, ...]:
-    """The packages whose versions a run of ``model`` records: those that produced its answers."""
-    return LOCAL_PACKAGES if model.embedded else PACKAGES
+    """The packages whose versions a run of ``model`` records: those that produced its answers (the client
+    that sent its requests, openai or groq, and for a local model the llama.cpp server)."""
+    client = (model.info.sdk,)
+    return (*PACKAGES[:1], *client, *PACKAGES[1:], *(("xllamacpp",) if model.embedded else ()))
 
 
 class RunBusy(AnnotatorError):
@@ -225,6 +227,11 @@ class RunStore:
                     )
 
         _while_locked(once)
+
+    def cached(self, keys: list[str]) -> dict[str, CacheRow]:
+        """The cached responses for ``keys`` (one read, in chunks of `cache_rows.LOOKUP_CHUNK` keys)."""
+        with self.project.engine.connect() as connection:
+            return cached_rows(connection, keys)
 
     def renew(self) -> None:
         """Extend the lease (called on a timer while the engine runs, answers or not)."""

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from annotator.codebook import Codebook
 from annotator.data.selection import CodedBy, select_coded
 from annotator.errors import AnnotatorError, arg
-from annotator.llm.providers import ModelRef, parse_model
+from annotator.llm.providers import ModelRef, check_url, parse_model
 from annotator.llm.response import json_schema, response_format, response_model
 from annotator.project import Project
 from annotator.prompts import DocumentInput, Message, PromptRef, PromptTemplate, load_prompt, parse_ref
@@ -61,6 +61,9 @@ class RunRequest:
         False  # False: documents any of them coded (union); True: every one of them (intersection)
     )
     truncate: bool = False  # local models: cut a document that does not fit the context instead of an error
+    # an OpenAI-compatible server that says nothing about its model (no /v1/models): the address of another
+    # server known to serve the same model, whose cached answers this run may then use
+    same_model_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class ResolvedRun:
     spec: dict[str, Any] = field(default_factory=dict)
     spec_sha256: str = ""
     coded_by: CodedBy | None = None
+    cache_model: dict[str, Any] = field(default_factory=dict)  # the model's part of every cache key
 
     @property
     def max_tokens(self) -> int | None:
@@ -265,15 +269,27 @@ def select_documents(
 
 
 def resolve(
-    project: Project, session: Session, request: RunRequest, local_model_sha: str | None = None
+    project: Project,
+    session: Session,
+    request: RunRequest,
+    local_model_sha: str | None = None,
+    served: dict[str, Any] | None = None,
 ) -> ResolvedRun:
-    """Load and check everything a run needs; raise before any request is made."""
+    """Load and check everything a run needs; raise before any request is made. ``served``: what an
+    OpenAI-compatible server says about its model (`providers.served_model`), for the cache key."""
     _check_options(request)
     ref = parse_ref(request.prompt)
     template = load_prompt(project.prompts_dir, ref)
     codebook = project_codebook(project, ref.codebook)
     template.check_examples(codebook)
     model = parse_model(request.model or project.default_model, request.base_url)
+    if request.same_model_as is not None:
+        if not model.users_server:
+            raise RunError(
+                f"{arg('same_model_as', request.same_model_as)} applies to openai-compatible/ models (their "
+                f"server's address is part of their cache key); {model} is known by its name"
+            )
+        check_url(request.same_model_as, "same_model_as")
     if request.truncate and not model.embedded:
         raise RunError(
             f"{arg('truncate')} applies to local models (their context is known here); {model} decides itself what "
@@ -335,6 +351,7 @@ def resolve(
     if request.truncate:
         resolved.spec["truncate"] = True
     resolved.spec_sha256 = sha256_json(resolved.spec)
+    resolved.cache_model = model.cache_identity(resolved.spec["model"], served, request.same_model_as)
     return resolved
 
 

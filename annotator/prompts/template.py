@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import jinja2
 import yaml
@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from annotator.codebook import Codebook
 from annotator.errors import TemplateError
+from annotator.prompts import markers
 from annotator.prompts.refs import PromptRef, _display
+from annotator.prompts.skeleton import MAX_SKELETONS, Plan, Skeleton, meta_key, plan
 from annotator.yamllines import line_at
 
 _ROLES = ("system", "user", "assistant")
@@ -144,6 +146,8 @@ class PromptTemplate:
     sha256: str
     example_lines: tuple[int, ...] = field(default=(), repr=False, compare=False)
     _template: jinja2.Template | None = field(default=None, repr=False, compare=False)
+    # what the template reads of the document, when it can be rendered once per run (see prompts.skeleton)
+    _plan: Plan | None = field(default=None, repr=False, compare=False)
 
     @property
     def source(self) -> str:
@@ -169,24 +173,67 @@ class PromptTemplate:
         return tuple(_wrap([example.model_dump() for example in self.meta.examples]))
 
     def render(self, codebook: Codebook, document: DocumentInput | Any) -> list[Message]:
-        """Render the chat messages for one document. Document text reaches the model verbatim."""
+        """Render the chat messages for one document. Document text reaches the model verbatim.
+
+        A template that reads the document only as plain ``{{ document.text }}`` (see
+        `annotator.prompts.skeleton`) is rendered once per codebook (and metadata values it reads), and each
+        document's messages are filled into that: the same messages, about 16 times faster."""
+        meta, doc_id, text = document.meta, document.id, document.text
+        fast = self._plan is not None and type(doc_id) is str and type(text) is str
+        skeleton = self._skeleton(codebook, meta) if fast else None
+        if skeleton is not None:
+            return cast(list[Message], skeleton.fill(doc_id, text))
         self.check_examples(codebook)
-        assert self._template is not None
         nonce = secrets.token_hex(16)
+        data = {"id": doc_id, "text": text, "meta": dict(meta or {})}
+        return self._split(self._render_text(codebook, data, nonce), nonce)
+
+    @cached_property
+    def _skeletons(self) -> dict[tuple[int, tuple[str, ...]], tuple[Codebook, Skeleton]]:
+        return {}
+
+    def _skeleton(self, codebook: Codebook, meta: dict[str, Any] | None) -> Skeleton | None:
+        """The skeleton for ``codebook`` and the metadata values the template reads (None: render in full)."""
+        assert self._plan is not None
+        values = meta_key(self._plan, meta)
+        if values is None:
+            return None
+        key = (id(codebook), values)
+        found = self._skeletons.get(key)
+        if found is not None and found[0] is codebook:
+            return found[1]
+        if len(self._skeletons) >= MAX_SKELETONS:
+            return None
+        try:
+            self.check_examples(codebook)
+            data = dict(meta or {})
+            skeleton = Skeleton.build(
+                lambda slots, nonce: self._render_text(codebook, {**slots, "meta": data}, nonce),
+                self.source,
+                self._first_text_line,
+            )
+        except Exception:  # an error: the full render raises it, as it always did
+            return None
+        self._skeletons[key] = (codebook, skeleton)
+        return skeleton
+
+    def _render_text(self, codebook: Codebook, document: dict[str, Any], nonce: str) -> str:
+        """The output for one document (as data: id, text, meta), its role markers made with ``nonce``."""
+        assert self._template is not None
 
         def role_marker(role: str, line: int) -> str:
-            return f"\x00{nonce}:{role}:{line}\x00"
+            return markers.marker(nonce, role, line)
 
         context = {
             "codebook": _codebook_view(codebook),
             "labels": codebook.allowed_labels,
             "examples": self._examples_view,
             "reasoning": self.meta.reasoning,
-            "document": _wrap({"id": document.id, "text": document.text, "meta": dict(document.meta or {})}),
+            "document": _wrap(document),
             "__role__": role_marker,
         }
         try:
-            rendered = self._template.render(context)
+            return self._template.render(context)
         except Exception as exc:
             line = _template_line(exc)
             if line is None:
@@ -195,34 +242,18 @@ class PromptTemplate:
             raise TemplateError(
                 f"{self.source}:{line}: {what}: {exc} — the template can use: {', '.join(_VARIABLES)}"
             ) from exc
-        return self._split(rendered, nonce)
 
     def _split(self, rendered: str, nonce: str) -> list[Message]:
-        # str.split on this render's nonce (no regex to compile per render); document text cannot hold it
-        first, *marked = rendered.split(f"\x00{nonce}:")
-        parts = [first]
-        for piece in marked:
-            head, _, content = piece.partition("\x00")
-            role, _, line = head.partition(":")
-            parts += [role, line, content]
-        if parts[0].strip():
-            raise TemplateError(
-                f"{self.source}:{self._first_text_line()}: text before the first role marker — "
-                "start the template with a [system] or [user] line"
-            )
+        first, parts = markers.cut(rendered, nonce)
+        if first.strip():
+            raise markers.text_before_first_marker(self.source, self._first_text_line())
         messages: list[Message] = []
-        for i in range(1, len(parts), 3):
-            role, line, content = parts[i], parts[i + 1], parts[i + 2].strip()
-            if not content:
-                raise TemplateError(
-                    f"{self.source}:{line}: the [{role}] message is empty — give it text or remove the marker"
-                )
-            messages.append(Message(role=role, content=content))
+        for role, line, content in parts:
+            if not content.strip():
+                raise markers.empty_message(self.source, line, role)
+            messages.append(Message(role=role, content=content.strip()))
         if not any(m["role"] == "user" for m in messages):
-            raise TemplateError(
-                f"{self.source}:{self._first_text_line()}: no [user] message was rendered — "
-                "add a [user] line before {{ document.text }}"
-            )
+            raise markers.no_user_message(self.source, self._first_text_line())
         return messages
 
     def _first_text_line(self) -> int:
@@ -277,14 +308,15 @@ def parse_prompt(text: str, ref: PromptRef, path: Path | str) -> PromptTemplate:
     if not any(_MARKERS.get(line.strip()) == "user" for line in lines[start:]):
         raise TemplateError(f"{source}:{start + 1}: no [user] line — add one before {{{{ document.text }}}}")
     try:
-        code = _ENV.compile("\n".join(body), name=str(ref), filename="<prompt>")
+        tree = _ENV.parse("\n".join(body), name=str(ref), filename="<prompt>")
+        code = _ENV.compile(tree, name=str(ref), filename="<prompt>")
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(
             f"{source}:{exc.lineno}: template syntax error: {exc.message} — fix the template"
         ) from exc
     template = _ENV.template_class.from_code(_ENV, code, _ENV.make_globals(None))
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return PromptTemplate(ref, path, text, meta, digest, example_lines, template)
+    return PromptTemplate(ref, path, text, meta, digest, example_lines, template, plan(tree))
 
 
 def _parse_meta(front: str, source: str) -> tuple[PromptMeta, tuple[int, ...]]:

@@ -1,5 +1,5 @@
-"""The local models annotator knows: the local LLM(s) and the baselines' sentence encoders. Pull one into the
-model store (once; offline afterwards) and list them with whether each is pulled."""
+"""The models annotator knows: the local LLM(s) and the baselines' sentence encoders (pull one into the model
+store once, offline afterwards; list them with whether each is pulled), and each provider's priced models."""
 
 from __future__ import annotations
 
@@ -34,3 +34,13 @@ def list_models() -> list[dict[str, Any]]:
         for r in local.list_models()
     ]
     return rows + hub.list_encoders()
+
+
+def provider_models(provider: str, prices: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``provider``'s models with their prices (USD per million tokens; ``prices``: a project's [prices]); for
+    ``local``, the local LLMs as `list_models` shows them."""
+    from annotator.llm.providers import priced_models
+
+    if provider == "local":
+        return [r for r in list_models() if r["kind"] == "llm"]
+    return priced_models(provider, prices)

@@ -183,7 +183,7 @@ def make_plan(project: Project, resolved: ResolvedRun) -> Plan:
         keys = (
             [
                 cache.cache_key(
-                    resolved.spec["model"],
+                    resolved.cache_model,
                     messages(index[i.document_id]),
                     resolved.params_for(i.repeat),
                     resolved.spec["schema_sha256"],

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from annotator.errors import AnnotatorError, TemplateError, arg
 from annotator.llm.labeler import Engine, ProgressCallback, Stats
-from annotator.llm.providers import api_key, embedded_model, price
+from annotator.llm.providers import api_key, ask_served_model, embedded_model, parse_model, price
 from annotator.llm.runstore import RunStore
 from annotator.llm.spec import ANSWER_TOKENS, ContextLimit, Item, ResolvedRun, RunError, RunRequest, resolve
 from annotator.project import Project
@@ -54,12 +54,18 @@ def _local_identity(name: str) -> tuple[Path | None, str | None]:
 
 
 def resolve_request(project: Project, request: RunRequest) -> ResolvedRun:
+    """The run, resolved: what the local model's file is, or what a user's server says it serves (both are part
+    of the cache key), then everything `llm.spec.resolve` checks."""
     embedded = embedded_model(request.model or project.default_model)
-    local_sha = None
+    local_sha = served = None
     if embedded is not None:
         _, local_sha = _local_identity(embedded)
+    else:
+        model = parse_model(request.model or project.default_model, request.base_url)
+        if model.users_server:
+            served = ask_served_model(model, api_key(model, project.root))
     with project.transaction() as session:
-        return resolve(project, session, request, local_sha)
+        return resolve(project, session, request, local_sha, served)
 
 
 def plan(project: Project, request: RunRequest) -> Plan:
