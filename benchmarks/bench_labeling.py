@@ -232,7 +232,7 @@ def main(parts: list[str] | None = None) -> None:
         storm()
 
 
-def _process(argv: list[str]) -> float:
+def timed(argv: list[str]) -> float:
     """Wall seconds of a process, from its start to its exit (which must be 0)."""
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -246,12 +246,12 @@ def _cli_run(root: Path, base_url: str, concurrency: int, tag: str, cache: bool 
     argv = [sys.executable, "-m", "annotator", "--project", str(root), "run", "--prompt", "sentiment/zero-shot.v1",
             "--model", "openai-compatible/loopback", "--base-url", base_url, "--split", "dev",
             "--concurrency", str(concurrency), "--tag", tag]  # fmt: skip
-    return _process(argv + ([] if cache else ["--no-cache"]))
+    return timed(argv + ([] if cache else ["--no-cache"]))
 
 
 def _anchor_run(root: Path, base_url: str, concurrency: int) -> float:
     db = str(root / "annotator.db")
-    return _process([sys.executable, "-m", "benchmarks.client_anchor", db, base_url, str(concurrency)])
+    return timed([sys.executable, "-m", "benchmarks.client_anchor", db, base_url, str(concurrency)])
 
 
 def _rates(seconds: list[float], n: int) -> tuple[float, str]:

@@ -12,23 +12,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from benchmarks.bench_labeling import timed
 from benchmarks.loopback_server import start_server, stop
 
 ROUNDS = 7
 TARGETS = {"status": 0.35, "run (1 cached document)": 0.5}
 ANCHOR = "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM documents').fetchone())"
-
-
-def _time(argv: list[str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv} failed: {done.stderr[-2000:]}")
-    return elapsed
 
 
 def main() -> None:
@@ -52,8 +43,8 @@ def main() -> None:
             floor: list[float] = []
             for _ in range(ROUNDS):
                 for key, argv in commands.items():
-                    floor.append(_time(anchor))
-                    ours[key].append(_time(argv))
+                    floor.append(timed(anchor))
+                    ours[key].append(timed(argv))
     finally:
         stop(proc)
     base = statistics.median(floor)

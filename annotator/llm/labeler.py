@@ -44,7 +44,7 @@ from annotator.llm.spec import ContextLimit, Item, ResolvedRun, fit
 from annotator.prompts import Message
 from annotator.redaction import known_secrets
 
-if TYPE_CHECKING:  # the transport and its HTTP client (aiohttp: ~90 ms to import) load with the pool
+if TYPE_CHECKING:  # the transport and its HTTP client (openai: ~0.4 s to import) load with the pool
     from annotator.llm.transport import AdaptiveLimit, Backoff, ChatClient, Completion, RunAborted
 
 __all__ = [
@@ -142,18 +142,6 @@ class Engine:
         self.answers.flush(wait)
 
     # ---- requests -----------------------------------------------------------------------------------
-    def _payload(self, work: Work, messages: list[Message]) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "model": self.r.model.model,
-            "messages": messages,
-            **work.params,
-            "response_format": self.r.response_format,
-        }
-        if self.r.logprobs:
-            payload["logprobs"] = True
-            payload["top_logprobs"] = 5
-        return payload
-
     def _estimate(self, messages: list[Message]) -> float:
         chars = sum(len(m["content"]) for m in messages)
         out = int(self.r.params.get("max_tokens") or 64)
@@ -178,7 +166,7 @@ class Engine:
             raise asyncio.CancelledError
         self.reserved += estimate
         try:
-            completion = await client.complete(self._payload(work, messages), limit, self.backoff, waited_s)
+            completion = await client.complete(self.r.payload(messages, work.params), limit, self.backoff, waited_s)
         finally:
             self.reserved -= estimate
         self.stats.requests += completion.attempts

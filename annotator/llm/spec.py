@@ -111,6 +111,19 @@ class ResolvedRun:
             Item(d.id, d.key, d.text, d.meta, r) for r in range(self.request.repeats) for d in self.documents
         ]
 
+    def payload(self, messages: list[Message], params: dict[str, Any]) -> dict[str, Any]:
+        """The chat-completions request body for ``messages`` with one repeat's ``params``."""
+        body: dict[str, Any] = {
+            "model": self.model.model,
+            "messages": messages,
+            **params,
+            "response_format": self.response_format,
+        }
+        if self.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = 5
+        return body
+
     def params_for(self, repeat: int) -> dict[str, Any]:
         """Each repeat gets its own seed (seed + repeat), so sampled repeats differ reproducibly."""
         if repeat and "seed" in self.params:
