@@ -166,7 +166,9 @@ class Engine:
             raise asyncio.CancelledError
         self.reserved += estimate
         try:
-            completion = await client.complete(self.r.payload(messages, work.params), limit, self.backoff, waited_s)
+            completion = await client.complete(
+                self.r.payload(messages, work.params), limit, self.backoff, waited_s
+            )
         finally:
             self.reserved -= estimate
         self.stats.requests += completion.attempts
