@@ -7,7 +7,7 @@ schema works on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
@@ -22,6 +22,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlmodel import AutoString, Field, SQLModel
+
+from annotator.store.times import as_utc as as_utc  # re-exported: callers read times through the models
+from annotator.store.times import utcnow
 
 # The closed vocabularies of the string columns: typed here, and held by CHECK constraints in the database
 # (migration 0005), so a misspelt value fails where it is written rather than in a later figure
@@ -50,17 +53,6 @@ def one_of(table: str, column: str, values: tuple[str, ...]) -> CheckConstraint:
     nullable column stays nullable."""
     listed = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
     return CheckConstraint(f"{column} IN ({listed})", name=f"ck_{table}_{column}")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(t: datetime | None) -> datetime | None:
-    """``t`` as an aware UTC time (a naive time, as SQLite returns it, is taken to be UTC); None stays None."""
-    if t is None:
-        return None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 def _fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:

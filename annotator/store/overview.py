@@ -7,20 +7,17 @@ name only the columns read here; tests/test_results.py compares every figure wit
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, DateTime, case, column, func, select, table
 from sqlalchemy.engine import Connection
 
-
-def _utc(t: datetime | None) -> datetime | None:
-    """As the models' UTCDateTime reads it: aware, in UTC (SQLite returns it naive)."""
-    return None if t is None else t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+from annotator.store.times import as_utc
 
 
 def _times(row: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {**row, **{n: _utc(row[n]) for n in names}}
+    return {**row, **{n: as_utc(row[n]) for n in names}}
 
 
 _documents = table("documents", column("id"), column("split"))
@@ -110,7 +107,7 @@ def prompts(conn: Connection) -> list[tuple[str, str, datetime | None]]:
     """Each registered prompt version: its ref (codebook/name.vN), sha256, frozen time."""
     p = _prompts.c
     found = conn.execute(select(p.codebook, p.name, p.version, p.sha256, p.frozen_at).order_by(p.id))
-    return [(f"{cb}/{name}.v{v}", sha, _utc(frozen)) for cb, name, v, sha, frozen in found]
+    return [(f"{cb}/{name}.v{v}", sha, as_utc(frozen)) for cb, name, v, sha, frozen in found]
 
 
 def last_split(conn: Connection) -> dict[str, Any] | None:
