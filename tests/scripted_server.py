@@ -309,8 +309,7 @@ class ScriptedServer:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/v1/models", self._models)
+        self._routes(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
         try:
             loop.run_until_complete(runner.setup())
@@ -341,6 +340,11 @@ class ScriptedServer:
                 self._idle.notify_all()
 
     # -- handlers (the server's thread) -------------------------------------------------------------
+
+    def _routes(self, app: web.Application) -> None:
+        """The endpoints it serves (a subclass adds its own: tests/batch_server.py)."""
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
 
     async def _models(self, request: web.Request) -> web.Response:
         if not self.describes:

@@ -51,6 +51,13 @@ TRUNCATE = typer.Option(
     "answer's error column says what was cut), instead of storing it as an error without a request.",
 )
 
+BATCH = typer.Option(
+    None,
+    "--batch/--live",
+    help="openai/ and groq/ models: send the requests through the provider's Batch API (half the price, "
+    "answers within 24 hours; the terminal may be closed once it is submitted: `annotator run --resume N` "
+    "collects the answers). --live: ask request by request (the default).",
+)
 SAME_MODEL_AS = typer.Option(
     None,
     "--same-model-as",
@@ -183,6 +190,11 @@ def run(
         False, "--dry-run", help="Show the plan (prompt, tokens, cost, time) and stop."
     ),
     resume: int | None = typer.Option(None, "--resume", help="Continue run N: ask only for what is missing."),
+    batch: bool | None = BATCH,
+    wait: bool = typer.Option(
+        True, "--wait/--no-wait", help="--batch: wait for the answers (--no-wait: submit, and return)."
+    ),
+    poll: float = typer.Option(30.0, "--poll", min=0.01, help="--batch: seconds between questions about it."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Label documents with an LLM following a codebook and a prompt version; every answer is stored."""
@@ -191,6 +203,7 @@ def run(
     from annotator.services import run as runner
 
     project = get_project()
+    batching = runner.Batching(wait=wait, poll_s=poll)
     progress = _Progress(enabled=not as_json and sys.stderr.isatty())
 
     def notify(message: str) -> None:
@@ -209,6 +222,8 @@ def run(
                     timeout=timeout,
                     base_url=base_url,
                     max_wait=max_wait,
+                    batch=batch,
+                    batching=batching,
                 )
         except KeyboardInterrupt as exc:
             line = (
@@ -246,13 +261,14 @@ def run(
         timeout=timeout,
         cache=not no_cache,
         logprobs=logprobs,
+        batch=bool(batch),
     )
     if dry_run:
         _show_plan(runner.plan(project, request), as_json)
         return
     try:
         with progress:
-            outcome = runner.label(project, request, progress=progress, notify=notify)
+            outcome = runner.label(project, request, progress=progress, notify=notify, batching=batching)
     except KeyboardInterrupt as exc:
         line = (
             exc.line
@@ -283,6 +299,7 @@ def plan(
     coded_by_all: bool = CODED_BY_ALL,
     truncate: bool = TRUNCATE,
     same_model_as: str | None = SAME_MODEL_AS,
+    batch: bool | None = BATCH,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """What a run would do: one rendered prompt; token, cost and time estimates from a sample of the documents;
@@ -306,6 +323,7 @@ def plan(
         coded_by_all=coded_by_all,
         truncate=truncate,
         same_model_as=same_model_as,
+        batch=bool(batch),
     )
     _show_plan(runner.plan(get_project(write=False), request), as_json)
 
@@ -340,8 +358,10 @@ def _show_plan(info: Plan, as_json: bool) -> None:
         f"prompt tokens per answer (≈, from {info.tokens_sampled} sampled documents): mean "
         f"{info.tokens_in_mean}, max {info.tokens_in_max} (document {info.tokens_in_max_document}); "
         f"answer tokens: {out}.",
-        f"cost {cost}.",
-        f"time ≈ {info.time_s:g} s at concurrency {info.concurrency} ({info.time_note}).",
+        f"cost {cost}" + (" (batch prices: half the live price)." if info.time_basis == "batch" else "."),
+        f"time: {info.time_note}."
+        if info.time_basis == "batch"
+        else f"time ≈ {info.time_s:g} s at concurrency {info.concurrency} ({info.time_note}).",
     ]
     context = info.context
     if context is not None:

@@ -22,7 +22,8 @@ def runs(
 ) -> None:
     """List runs (LLM runs and baselines; --kind human for imports). A run whose process is gone (killed,
     crashed) shows as `stale (process gone)` with the answers it stored; `annotator run --resume N` continues
-    it. Archived runs are left out unless --all."""
+    it. A batch run whose batches are still at the provider shows as `waiting for batch` (`runs show N`: their
+    state); `annotator run --resume N` collects them. Archived runs are left out unless --all."""
     if ctx.invoked_subcommand is not None:
         return
     from annotator.services.runs import list_runs
@@ -73,7 +74,7 @@ def runs(
 
 
 def _status_cell(status: str, archived: str | None = None) -> str:
-    shown = "stale (process gone)" if status == "stale" else status
+    shown = {"stale": "stale (process gone)", "batch": "waiting for batch"}.get(status, status)
     return f"{shown}, archived" if archived else shown
 
 
@@ -150,7 +151,7 @@ def runs_show(
     console.print(
         f"items {info.items}: ok {info.ok}, invalid {info.invalid}, error {info.error}, "
         f"cached {info.cached}; tokens {info.tokens_in} in / {info.tokens_out} out; "
-        f"cost ${info.cost_usd:.4f}; mean latency {info.mean_latency_ms} ms",
+        f"cost ${info.cost_usd:.4f}; mean latency {_ms(info.mean_latency_ms)}",
         markup=False,
     )
     console.print(f"labels {info.labels}", markup=False)
@@ -159,3 +160,7 @@ def runs_show(
         console.print(f"  {problem['count']} x {problem['error']}", markup=False)
     if info.message:
         console.print(f"note: {info.message}", markup=False)
+
+
+def _ms(value: float | None) -> str:
+    return "n/a (no answer of its own was timed)" if value is None else f"{value} ms"

@@ -121,7 +121,8 @@ class AnswerRecorder:
                 "error": error,
                 "tokens_in": tokens[0],
                 "tokens_out": tokens[1],
-                "latency_ms": completion.latency_ms if completion and not cached else None,
+                # an answer from the cache, or from a batch (no latency of its own), has none
+                "latency_ms": (completion.latency_ms or None) if completion and not cached else None,
                 "attempts": attempts,
                 "cached": cached,
                 "created_at": utcnow(),
@@ -141,19 +142,7 @@ class AnswerRecorder:
 
     def remember(self, key: str, completion: Completion) -> None:
         """Keep a response for the cache (written with the next batch of answers)."""
-        content = redact_text(completion.content, self._secrets) or ""
-        # an answer that held a secret keeps no token log-probabilities: their tokens spell it out
-        logprobs = completion.logprobs if content == (completion.content or "") else None
-        self._cache_rows.append(
-            {
-                "key": key,
-                "response": content,
-                "logprobs": logprobs,
-                "usage": {"prompt_tokens": completion.tokens_in, "completion_tokens": completion.tokens_out},
-                "model": completion.model,
-                "created_at": utcnow(),
-            }
-        )
+        self._cache_rows.append(cache_row(key, completion, self._secrets))
 
     def flush(self, wait: bool = False) -> None:
         """Hand the pending answers to the writer thread (the event loop never waits on the database)."""
@@ -184,3 +173,20 @@ class AnswerRecorder:
     def close(self) -> None:
         """Stop the writer thread (after a `flush(wait=True)`)."""
         self._writer.shutdown()
+
+
+def cache_row(
+    key: str, completion: Completion | CachedCompletion, secrets: list[str | None]
+) -> dict[str, Any]:
+    """The answer cache's row for a response, its text redacted (``secrets``: see annotator.redaction)."""
+    content = redact_text(completion.content, secrets) or ""
+    # an answer that held a secret keeps no token log-probabilities: their tokens spell it out
+    logprobs = completion.logprobs if content == (completion.content or "") else None
+    return {
+        "key": key,
+        "response": content,
+        "logprobs": logprobs,
+        "usage": {"prompt_tokens": completion.tokens_in, "completion_tokens": completion.tokens_out},
+        "model": completion.model,
+        "created_at": utcnow(),
+    }

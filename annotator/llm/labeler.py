@@ -31,8 +31,6 @@ from annotator.llm import cache
 from annotator.llm.cache import CachedCompletion
 from annotator.llm.engine_answers import (
     FLUSH_AT,
-    FLUSH_EVERY_S,
-    RENEW_EVERY_S,
     AnswerRecorder,
     ProgressCallback,
     Stats,
@@ -46,20 +44,6 @@ from annotator.redaction import known_secrets
 
 if TYPE_CHECKING:  # the transport and its HTTP client (openai: ~0.4 s to import) load with the pool
     from annotator.llm.transport import AdaptiveLimit, Backoff, ChatClient, Completion, RunAborted
-
-__all__ = [
-    "CACHED_STEP",
-    "FLUSH_AT",
-    "FLUSH_EVERY_S",
-    "ITEMS_PER_SLOT",
-    "PRODUCER_CHUNK",
-    "REASK",
-    "RENEW_EVERY_S",
-    "Engine",
-    "ProgressCallback",
-    "Stats",
-    "Work",
-]
 
 ITEMS_PER_SLOT = 4  # items in progress per request slot: an item waiting out a Retry-After holds no slot
 # prompts rendered per step: small steps keep the event loop responsive while requests are in flight (and a
@@ -75,8 +59,11 @@ REASK = (
 )
 
 
-class _NeedsRequest(Exception):
-    """An item the cache alone cannot answer (see `Engine._label`)."""
+class NeedsRequest(Exception):
+    """An item the cache alone cannot answer (see `Engine._label`): the request it needs next."""
+
+    def __init__(self, messages: list[Message], key: str) -> None:
+        self.messages, self.key = messages, key
 
 
 @dataclass(slots=True)
@@ -182,7 +169,7 @@ class Engine:
 
     async def _label(self, client: ChatClient | None, limit: AdaptiveLimit | None, work: Work) -> None:
         """Ask until the answer validates (re-asks taken from the cache where it has them), and record it.
-        Without a client: from the cache alone, raising `_NeedsRequest`, with nothing recorded, at the first
+        Without a client: from the cache alone, raising `NeedsRequest`, with nothing recorded, at the first
         ask it does not answer."""
         if client is not None:  # only a request raises it: without a client, no except clause is reached
             from annotator.llm.transport import RequestFailed
@@ -194,11 +181,13 @@ class Engine:
         for ask in range(self.r.request.reasks + 1):
             if ask == 0 and work.first is not None:
                 completion = work.first
+                if completion.attempts:  # a batch run's own answer (llm/batch): this run's request
+                    attempts, tokens_in, tokens_out = 1, completion.tokens_in, completion.tokens_out
             else:
                 key = work.key if ask == 0 else self._keys.key(messages, work.params, work.item.repeat)
                 cached = self._cached(key) if ask > 0 else None  # a re-ask answered before
                 if cached is None and (client is None or limit is None):
-                    raise _NeedsRequest
+                    raise NeedsRequest(messages, key)
                 try:
                     if cached is not None:
                         completion = cached
@@ -270,7 +259,11 @@ class Engine:
         if not self.r.request.cache:
             return None
         hit = self.store.cached([key]).get(key)
-        return None if hit is None else CachedCompletion.of(hit)
+        return None if hit is None else self._from_cache(key, hit)
+
+    def _from_cache(self, key: str, hit: Any) -> CachedCompletion:
+        """A cached answer as a completion that cost this run no request (a batch run's own: see llm/batch)."""
+        return CachedCompletion.of(hit)
 
     def _params_for(self, repeat: int) -> dict[str, Any]:
         params = self._params.get(repeat)
@@ -307,7 +300,7 @@ class Engine:
             if hit is None:
                 todo.append(work)
                 continue
-            completion = CachedCompletion.of(hit)
+            completion = self._from_cache(work.key, hit)
             answer = self._validate(completion.content)
             if answer.label is not None or self.r.request.reasks == 0:
                 status = "ok" if answer.label is not None else "invalid"
@@ -318,8 +311,8 @@ class Engine:
                     completion.content,
                     answer.error,
                     completion,
-                    0,
-                    True,
+                    completion.attempts,
+                    completion.attempts == 0,
                     (completion.tokens_in, completion.tokens_out),
                 )
             else:
@@ -367,7 +360,7 @@ class Engine:
             return False
         try:
             await self._label(None, None, work)
-        except _NeedsRequest:
+        except NeedsRequest:
             return False
         return True
 

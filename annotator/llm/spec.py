@@ -64,6 +64,9 @@ class RunRequest:
     # an OpenAI-compatible server that says nothing about its model (no /v1/models): the address of another
     # server known to serve the same model, whose cached answers this run may then use
     same_model_as: str | None = None
+    # through the provider's Batch API (openai/, groq/): half the price, answers within 24 hours; not part of
+    # the spec (a batch run and a live run of the same settings are the same run)
+    batch: bool = False
 
 
 @dataclass(frozen=True)

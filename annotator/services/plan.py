@@ -88,7 +88,7 @@ class Plan(Result):
     cost_usd_max: float | None  # if every prompt were the longest sampled
     seconds_per_item: float
     time_s: float  # to_ask x seconds_per_item / concurrency
-    time_basis: str  # "measured" or "assumed"
+    time_basis: str  # "measured", "assumed", or "batch" (time_s: the Batch API's 24-hour window)
     time_note: str  # the basis in words
     concurrency: int
     context: ContextCheck | None  # local models only
@@ -207,6 +207,11 @@ def make_plan(project: Project, resolved: ResolvedRun) -> Plan:
     tokens_out = resolved.max_tokens if resolved.max_tokens is not None else ANSWER_TOKENS
     to_ask = len(todo) - cached
     prices = price(resolved.model, project.settings.get("prices"))
+    if request.batch:
+        from annotator.services.batch_run import batch_prices, check_batchable
+
+        check_batchable(resolved)
+        prices = batch_prices(prices)
     per_item = cost(prices, tokens_mean, tokens_out)
     per_item_max = cost(prices, max(tokens), tokens_out)
     concurrency = request.concurrency or resolved.model.info.concurrency
@@ -225,6 +230,9 @@ def make_plan(project: Project, resolved: ResolvedRun) -> Plan:
             + ("model load aside, about 85 tokens/s on 2 cores" if local else "a typical hosted API")
             + f"); no earlier answers of {resolved.model} in this project to measure"
         )
+    if request.batch:
+        seconds_per_item, basis = 24 * 3600 / max(1, to_ask) * concurrency, "batch"
+        time_note = "through the provider's Batch API: answered within 24 hours, often much sooner"
     for i in range(len(docs)) if local else ():
         messages(i)  # the context check reads every prompt
     context = _context_check(resolved, rendered)

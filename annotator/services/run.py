@@ -197,8 +197,12 @@ def label(
     progress: ProgressCallback | None = None,
     resume_id: int | None = None,
     notify: Notify | None = None,
+    batching: Batching | None = None,
 ) -> RunOutcome:
     """Label the documents a request selects; returns when the run is done, stopped or failed.
+
+    ``request.batch`` (or an open batch of the run) sends the requests through the provider's Batch API
+    instead (`annotator.services.batch_run`; ``batching``: whether to wait for the batches, how often to ask).
 
     Ctrl-C or SIGTERM stops it (the run is left `interrupted` with every finished answer saved) and raises
     RunInterrupted. An abort (bad key, unknown model, a server that is not running) raises the error; the run
@@ -218,8 +222,14 @@ def label(
         )
     key = api_key(resolved.model, project.root)
     check_renders(resolved)
+    if request.batch:
+        from annotator.services.batch_run import check_batchable
+
+        check_batchable(resolved)
     with _sigterm_as_interrupt():
-        return _label(project, resolved, request, key, concurrency, prices, progress, resume_id, notify)
+        return _label(
+            project, resolved, request, key, concurrency, prices, progress, resume_id, notify, batching
+        )
 
 
 def _label(
@@ -232,6 +242,7 @@ def _label(
     progress: ProgressCallback | None,
     resume_id: int | None,
     notify: Notify,
+    batching: Batching | None = None,
 ) -> RunOutcome:
     store = RunStore(project, resolved)
     try:
@@ -241,6 +252,10 @@ def _label(
         raise
     items = [i for i in resolved.items() if done.get((i.document_id, i.repeat)) not in ("ok", "invalid")]
     stats = Stats(total=len(resolved.items()), before=len(resolved.items()) - len(items))
+    if request.batch or _has_open_batch(project, store.run_id):  # never ask live what a batch is asking
+        return _label_batch(
+            resolved, store, items, stats, key, prices, progress, notify, batching or Batching()
+        )
     start = time.perf_counter()
     status: RunStatus = "done"
     message: str | None = None
@@ -284,6 +299,57 @@ def _label(
     return RunOutcome(final.id or 0, status, stats, time.perf_counter() - start, message, final, complete)
 
 
+@dataclass(frozen=True)
+class Batching:
+    """How a batch command behaves: wait for its batches (else submit, check once, and return), and how often
+    to ask the provider about them."""
+
+    wait: bool = True
+    poll_s: float = 30.0
+
+
+def _has_open_batch(project: Project, run_id: int | None) -> bool:
+    from annotator.services.batch_run import has_open_batch
+
+    return has_open_batch(project, run_id)
+
+
+def _label_batch(
+    resolved: ResolvedRun,
+    store: RunStore,
+    items: list[Item],
+    stats: Stats,
+    key: str | None,
+    prices: Any,
+    progress: ProgressCallback | None,
+    notify: Notify,
+    batching: Batching,
+) -> RunOutcome:
+    """The batch path of `_label`: the same run, its requests through the provider's Batch API."""
+    from annotator.services.batch_run import BatchRun, check_batchable
+
+    start = time.perf_counter()
+    job: BatchRun | None = None
+    try:
+        check_batchable(resolved)
+        job = BatchRun(resolved, store, key, prices, stats, progress, notify, batching.poll_s)
+        outcome = asyncio.run(job.run(items, batching.wait))
+    except KeyboardInterrupt as exc:
+        how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        note = "; submitted batches go on at the provider" if job is not None and job.submitted else ""
+        run = store.finish("interrupted", f"stopped by {how}{note}", None)
+        raise RunInterrupted(run, how) from None
+    except BaseException as exc:
+        if not (isinstance(exc, AnnotatorError) and store.discard()):
+            store.finish("failed", f"{type(exc).__name__}: {exc}", None)
+        raise
+    status: RunStatus = "done" if outcome.status == "done" else "interrupted"
+    final = store.finish(status, outcome.message, job.engine.server_model)
+    elapsed = time.perf_counter() - start
+    complete = outcome.status in ("done", "capped")  # as a live run stopped by --max-cost
+    return RunOutcome(final.id or 0, status, stats, elapsed, outcome.message, final, complete)
+
+
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped a run: a KeyboardInterrupt that carries the run as stored (its id and counts)."""
 
@@ -319,5 +385,6 @@ def resume(
             raise RunError(f"no LLM run {run_id}; `annotator runs` lists them")
         stored = dict(run.params.get("request") or {})
     stored["base_url"] = overrides.pop("base_url", None) or run.params.get("base_url")
+    batching = overrides.pop("batching", None)
     request = replace(RunRequest(**stored), **{k: v for k, v in overrides.items() if v is not None})
-    return label(project, request, progress, resume_id=run_id, notify=notify)
+    return label(project, request, progress, resume_id=run_id, notify=notify, batching=batching)

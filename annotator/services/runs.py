@@ -11,8 +11,17 @@ from sqlmodel import col, func, select
 from annotator.errors import AnnotatorError
 from annotator.project import Project
 from annotator.services.results import Result
+from annotator.store.batches import open_batches
 from annotator.store.lease import lease_alive
-from annotator.store.models import Annotation, CodebookVersion, Coder, CoderKind, PromptVersion, Run
+from annotator.store.models import (
+    Annotation,
+    CodebookVersion,
+    Coder,
+    CoderKind,
+    PromptVersion,
+    ProviderBatch,
+    Run,
+)
 from annotator.store.retire import Retired, archive_run, delete_run, deletion_plan
 
 __all__ = [
@@ -30,7 +39,8 @@ __all__ = [
 
 
 # a run's stored status, or `stale`: marked running, but its process is gone (see `_status`)
-ShownStatus = Literal["running", "done", "interrupted", "failed", "stale"]
+# `batch`: waiting for batches at the provider (`annotator run --batch`) with no process watching them
+ShownStatus = Literal["running", "done", "interrupted", "failed", "stale", "batch"]
 
 
 @dataclass(frozen=True)
@@ -98,20 +108,35 @@ def _live(session: Any, runs: list[Run]) -> dict[int, dict[str, int]]:
     return counts
 
 
-def _status(run: Run) -> tuple[ShownStatus, str | None]:
+def _status(run: Run, batches: list[ProviderBatch] | None = None) -> tuple[ShownStatus, str | None]:
     """The status to show, and a note: a run marked running whose process is gone (kill -9, a crash, a
-    reboot) is `stale` until a resume takes it over."""
-    if run.status == "running" and not lease_alive(run):
+    reboot) is `stale` until a resume takes it over; one with batches open at the provider and no process
+    watching them is `batch`, with their state as last seen."""
+    alive = run.status == "running" and lease_alive(run)
+    if batches:
+        seen = "; ".join(
+            f"{b.remote_id} {b.state}, {b.answered:,} of {b.n_requests:,} answered" for b in batches[:3]
+        )
+        note = f"batches at {batches[0].provider}: {seen} (as last seen)"
+        if alive:
+            return "running", note
+        return "batch", f"{note}; `annotator run --resume {run.id}` collects the answers"
+    if run.status == "running" and not alive:
         return "stale", f"its process is gone; `annotator run --resume {run.id}` continues it"
     return run.status, run.error
 
 
 def _summary(
-    run: Run, coder: str, codebook: str | None, prompt: str | None, live: dict[str, int] | None = None
+    run: Run,
+    coder: str,
+    codebook: str | None,
+    prompt: str | None,
+    live: dict[str, int] | None = None,
+    batches: list[ProviderBatch] | None = None,
 ) -> RunSummary:
     assert run.id is not None  # a stored run
     elapsed = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
-    status, message = _status(run)
+    status, message = _status(run, batches)
     ok, invalid, error = (
         (run.n_ok, run.n_invalid, run.n_error)
         if live is None
@@ -171,8 +196,16 @@ def list_runs(
     with project.transaction() as session:
         rows = session.exec(query).all()
         live = _live(session, [row[0] for row in rows])
+        batches = open_batches(session, [row[0].id for row in rows if row[0].kind == "llm"])
     return [
-        _summary(run, coder, f"{cb}@{v}" if cb else None, p.ref if p else None, live.get(run.id or -1))
+        _summary(
+            run,
+            coder,
+            f"{cb}@{v}" if cb else None,
+            p.ref if p else None,
+            live.get(run.id or -1),
+            batches.get(run.id or -1),
+        )
         for run, coder, cb, v, p in rows
     ]
 
@@ -219,7 +252,10 @@ def show_run(project: Project, run_id: int) -> RunDetail:
             select(func.avg(Annotation.latency_ms)).where(col(Annotation.run_id) == run_id)
         ).one()
         live = _live(session, [run]).get(run_id)
-    info = _summary(run, coder, f"{cb}@{version}" if cb else None, prompt.ref if prompt else None, live)
+        batches = open_batches(session, [run_id]).get(run_id)
+    info = _summary(
+        run, coder, f"{cb}@{version}" if cb else None, prompt.ref if prompt else None, live, batches
+    )
     return RunDetail(
         **{f.name: getattr(info, f.name) for f in fields(info)},
         params=run.params.get("model_params", run.params),

@@ -223,6 +223,33 @@ class LLMCache(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ProviderBatch(SQLModel, table=True):
+    """One file of requests sent to a provider's Batch API for an LLM run (`annotator run --batch`).
+
+    ``keys`` are the answer-cache keys of its requests (each line's ``custom_id``): collecting the batch puts
+    each answer in the cache under its key, and the run then reads them as a live run reads its cache.
+    ``state`` is the provider's word for it (validating, in_progress, finalizing, completed, failed, expired,
+    cancelling, cancelled); ``collected_at`` is set once its answers are stored (an open batch has none).
+    Untrusted text from the provider (``error``) is stored redacted."""
+
+    __tablename__ = "provider_batches"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = _fk("runs.id")
+    provider: str = Field(max_length=32)
+    remote_id: str = Field(max_length=128)  # the provider's batch id
+    input_file_id: str = Field(max_length=128)
+    state: str = Field(max_length=16)
+    n_requests: int = 0
+    keys: list[str] = Field(default_factory=list, sa_type=JSON)
+    answered: int = 0  # requests the provider says it completed
+    failed: int = 0  # requests the provider says failed
+    created_at: datetime = Field(default_factory=utcnow)
+    checked_at: datetime | None = None
+    collected_at: datetime | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+
+
 class Embedding(SQLModel, table=True):
     __tablename__ = "embeddings"
     __table_args__ = (UniqueConstraint("model", "text_sha256"),)
