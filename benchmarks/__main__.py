@@ -12,6 +12,7 @@ BENCHMARKS = [
     "benchmarks.bench_labeling",
     "benchmarks.bench_local",
     "benchmarks.bench_reliability",
+    "benchmarks.bench_coverage",
     "benchmarks.bench_embeddings",
     "benchmarks.bench_finetune",
     "benchmarks.bench_workbench",

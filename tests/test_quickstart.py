@@ -33,10 +33,13 @@ def test_quickstart_runs_every_step_and_ends_with_the_leaderboard(cli, tmp_path:
         "$ annotator validate",
         "$ annotator compare",
         "$ annotator export",
+        "$ annotator estimate --run",
+        "$ annotator estimate --across-runs",
+        "$ annotator plan-gold",
         "$ annotator report",
     ):
         assert command in out
-    assert "[17/17] write the methods report" in out and "leaderboard on the held-out test split" in out
+    assert "[20/20] write the methods report" in out and "leaderboard on the held-out test split" in out
     project = load_project(tmp_path / "demo")
     with project.transaction() as s:
         kinds = dict(s.exec(select(Run.kind, func.count()).group_by(col(Run.kind))).all())
@@ -46,7 +49,7 @@ def test_quickstart_runs_every_step_and_ends_with_the_leaderboard(cli, tmp_path:
     assert kinds["llm"] == 3 and kinds["baseline"] == 3
     assert len(frozen) == 1 and frozen[0].ref in out
     assert len(test_runs) == 1 and test_runs[0].prompt_id == frozen[0].id and test_runs[0].n_items == 30
-    assert {"agreement", "validation", "compare"} <= metrics
+    assert {"agreement", "validation", "compare", "estimate", "estimate_runs"} <= metrics
     report = tmp_path / "demo" / "report.html"
     assert f"methods report: {report}" in out and report.stat().st_size > 10_000
     exported = pd.read_csv(tmp_path / "demo" / "exports" / f"run-{test_runs[0].id}.csv")

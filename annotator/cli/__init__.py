@@ -17,6 +17,7 @@ from annotator.cli import (
     codebook_cmds,
     compare_cmds,
     data_cmds,
+    estimate_cmds,
     export_cmds,
     metrics_cmds,
     models_cmds,
@@ -80,6 +81,7 @@ runs_cmds.register(app)
 models_cmds.register(app)
 metrics_cmds.register(app)
 validate_cmds.register(app)
+estimate_cmds.register(app)
 baseline_cmds.register(app)
 compare_cmds.register(app)
 export_cmds.register(app)

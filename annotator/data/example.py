@@ -36,6 +36,8 @@ class ExampleImported:
     files_copied: list[str]
 
 
+LONG_FROM_WORDS = 21  # the example's `length` column: "long" from this many words on
+
 def rating_label(rating: int, codebook: Codebook) -> str:
     if rating > 0:
         return "positive"
@@ -73,6 +75,8 @@ def import_example(
                 "crowd_mean": round(float(mean), 4),
                 "crowd_sd": round(float(sd), 4),
                 "n_ratings": int(nr),
+                # a grouping a paper might compare (`annotator estimate --by length`): up to 20 words, or more
+                "length": "long" if len(str(text).split()) >= LONG_FROM_WORDS else "short",
             }
             | ({"critics": data.critics[i]} if data.critics else {}),
         )

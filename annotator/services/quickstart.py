@@ -63,7 +63,7 @@ def run_quickstart(
     prepare_folder(folder, force)
     project = ["--project", str(folder)]
     steps: list[tuple[str, list[str]]] = []
-    total = 12 + len(PROMPTS) + len(BASELINES)
+    total = 15 + len(PROMPTS) + len(BASELINES)
 
     def step(title: str, args: list[str], project_scoped: bool = True) -> None:
         steps.append((title, args))
@@ -133,6 +133,21 @@ def run_quickstart(
     exported.parent.mkdir(exist_ok=True)
     step("compare runs and baselines on the test split", ["compare", "--gold", "critics"])
     step("export the LLM's test labels with provenance", ["export", str(llm_run), "--out", str(exported)])
+    gold_n = max(10, n // 10)  # a third of the test split: the critics' other codes are the truth to compare
+    drawn = ["--gold", "critics", "--split", "test", "--gold-sample", str(gold_n), "--seed", "1"]
+    step(
+        f"estimate each label's share in the test split three ways ({gold_n} critics' codes as the gold "
+        "sample), and by sentence length",
+        ["estimate", "--run", str(llm_run), *drawn, "--by", "length"],
+    )
+    step(
+        "the same estimate under every run: does the finding depend on the coding choices?",
+        ["estimate", "--across-runs", *drawn, "--label", "positive", "--by", "length"],
+    )
+    step(
+        "how many critics' codes a 0.05-wide interval would need",
+        ["plan-gold", "--run", str(llm_run), "--gold", "critics", "--split", "test", "--target-width", "0.05"],
+    )
     report = folder / "report.html"
     step("write the methods report", ["report", "--out", str(report)])
     return QuickstartResult(folder, best, llm_run, report, exported)

@@ -25,6 +25,8 @@ SCHEMAS = {
     "validation": VALIDATION_SCHEMA,
     "compare": COMPARE_SCHEMA,
     "compare_prompts": COMPARE_SCHEMA,
+    "estimate": 1,  # annotator estimate: three-way shares on the run's asked set, with the design assumed
+    "estimate_runs": 1,  # annotator estimate --across-runs
 }
 
 
