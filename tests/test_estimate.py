@@ -49,7 +49,9 @@ def _label(result: dict, label: str) -> dict:
 
 
 def test_three_ways_with_a_gold_sample_drawn_by_annotator(cli, corpus) -> None:
-    out = _estimate(cli, "--run", str(corpus["run"]), "--gold", "critics", "--gold-sample", "60", "--seed", "1")
+    out = _estimate(
+        cli, "--run", str(corpus["run"]), "--gold", "critics", "--gold-sample", "60", "--seed", "1"
+    )
     assert out["design"] == "sample" and out["n_gold"] == 60 and out["n_documents"] == N
     assert "simple random sample of 60 gold items drawn by annotator (seed 1)" in out["design_statement"]
     neg = _label(out, "negative")
@@ -120,10 +122,14 @@ def test_plan_gold_and_the_files_it_writes(cli, corpus, tmp_path) -> None:
     assert 0 < neg["n_gold"] <= neg["n_gold_only"]
     assert neg["n_gold_only"] == pytest.approx(4 * 1.96**2 * 0.3 * 0.7 / 0.1**2, rel=0.02)
     out_csv, out_json = tmp_path / "est.csv", tmp_path / "est.json"
-    assert cli("estimate", "--run", str(corpus["run"]), "--gold-sample", "60", "--out", str(out_csv)).code == 0
+    assert (
+        cli("estimate", "--run", str(corpus["run"]), "--gold-sample", "60", "--out", str(out_csv)).code == 0
+    )
     header = out_csv.read_text().splitlines()[0]
     assert header.startswith("run,group,label,method,estimate,lower,upper")
-    assert cli("estimate", "--run", str(corpus["run"]), "--gold-sample", "60", "--out", str(out_json)).code == 0
+    assert (
+        cli("estimate", "--run", str(corpus["run"]), "--gold-sample", "60", "--out", str(out_json)).code == 0
+    )
     assert json.loads(out_json.read_text())["design"] == "sample"
 
 

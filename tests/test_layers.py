@@ -28,7 +28,12 @@ PACKAGE = ROOT / "annotator"
 
 # Import names that are not their distribution's name (after PEP 503 normalisation, so
 # sentence_transformers -> sentence-transformers and vaderSentiment -> vadersentiment need no entry).
-DISTRIBUTION = {"yaml": "pyyaml", "sklearn": "scikit-learn", "dotenv": "python-dotenv"}
+DISTRIBUTION = {
+    "yaml": "pyyaml",
+    "sklearn": "scikit-learn",
+    "dotenv": "python-dotenv",
+    "google": "google-genai",
+}
 # Declared but never imported: another package loads them at run time.
 LOADED_BY_OTHERS = {
     "pyarrow": "pandas reads and writes Parquet with it",
@@ -38,7 +43,13 @@ LOADED_BY_OTHERS = {
     "itsdangerous": "Starlette's SessionMiddleware signs the session cookie with it",
 }
 # An extra's packages may be imported only by the modules of its layer.
-EXTRA_LAYER = {"local": ("annotator/llm/local.py",), "baselines": ("annotator/baselines/",), "postgres": ()}
+EXTRA_LAYER = {
+    "local": ("annotator/llm/local.py",),
+    "baselines": ("annotator/baselines/",),
+    "postgres": (),
+    # the providers reached through their own SDKs, structured by instructor: one module imports them
+    **{extra: ("annotator/llm/instructed.py",) for extra in ("anthropic", "gemini", "mistral", "ollama")},
+}
 TOOL_EXTRAS = {"dev", "all"}  # tools and test-only packages; "all" names the other extras
 
 

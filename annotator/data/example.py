@@ -38,6 +38,7 @@ class ExampleImported:
 
 LONG_FROM_WORDS = 21  # the example's `length` column: "long" from this many words on
 
+
 def rating_label(rating: int, codebook: Codebook) -> str:
     if rating > 0:
         return "positive"

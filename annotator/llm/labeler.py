@@ -366,18 +366,13 @@ class Engine:
 
     def _start_pool(self) -> None:
         """Start the request pool, the HTTP client and the workers: on the first item that needs a request."""
-        from annotator.llm.transport import AdaptiveLimit, Backoff, ChatClient
+        from annotator.llm.transport import AdaptiveLimit, Backoff, chat_client
 
         req = self.r.request
         self.backoff = Backoff(retries=req.retries, max_wait_s=req.max_wait)
         self._queue = asyncio.Queue(maxsize=self.workers)
-        self._client = ChatClient(
-            self.base_url,
-            self.api_key,
-            self.timeout,
-            self.concurrency,
-            self.r.model.info.key_env,
-            sdk=self.r.model.info.sdk,
+        self._client = chat_client(
+            self.r.model, self.base_url, self.api_key, self.timeout, self.concurrency, self.r.answer_model
         )
         limit = AdaptiveLimit(self.concurrency)
         self._pool = [

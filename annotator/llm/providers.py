@@ -1,14 +1,17 @@
 """The one module that names providers: where each one lives, how it authenticates, what it supports, and
 what it costs.
 
-Every provider speaks the OpenAI chat-completions protocol (OpenAI, Groq, vLLM, Ollama, LM Studio,
-llama.cpp's server, and the embedded local model), each through its official client (``sdk``: openai's for
-all but Groq, groq's for Groq; llm/transport.py). Keys come from the
-environment or the project's ``.env``; they are read when a request is made and never stored.
+Most providers speak the OpenAI chat-completions protocol (OpenAI, Groq, vLLM, Ollama, LM Studio, llama.cpp's
+server, and the embedded local model), each through its official client (``sdk``: openai's for all but Groq,
+groq's for Groq; llm/transport.py). Anthropic, Gemini and Mistral are reached through their official SDKs,
+structured by instructor, and Ollama through its own API and client (llm/instructed.py); each of these needs
+its optional extra (``pip install 'annotator[anthropic]'``), checked when the model is named. Keys come from the environment or
+the project's ``.env``; they are read when a request is made and never stored.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +35,15 @@ class ProviderInfo:
     timeout_s: float
     doc: str
     embedded: bool = False  # served by annotator itself, offline (started for the run, stopped after)
-    sdk: str = "openai"  # the official client that talks to it (llm/transport.py)
+    sdk: str = "openai"  # the distribution of the official client that talks to it (llm/transport.py)
+    extra: str | None = None  # the optional extra that brings that client: pip install 'annotator[EXTRA]'
+    instructed: bool = False  # structured by instructor over ``sdk`` (llm/instructed.py)
+    key_env_also: tuple[str, ...] = ()  # further variables that may hold the key, read after key_env
+
+    @property
+    def key_names(self) -> str:
+        """The variable(s) that hold the key, for messages ("GEMINI_API_KEY or GOOGLE_API_KEY")."""
+        return " or ".join(n for n in (self.key_env, *self.key_env_also) if n)
 
 
 PROVIDERS: dict[str, ProviderInfo] = {
@@ -62,7 +73,62 @@ PROVIDERS: dict[str, ProviderInfo] = {
         "the embedded offline model (annotator models pull)",
         embedded=True,
     ),
+    # native APIs through their official SDKs (llm/instructed.py); --base-url is the server's root, as the SDK
+    # takes it (the SDK adds /v1/messages, /v1/models/MODEL:generateContent, /v1/chat/completions, /api/chat)
+    "anthropic": ProviderInfo(
+        "https://api.anthropic.com",
+        "ANTHROPIC_API_KEY",
+        True,
+        False,
+        8,
+        120.0,
+        "Anthropic (Claude)",
+        sdk="anthropic",
+        extra="anthropic",
+        instructed=True,
+    ),
+    # google-genai itself reads GOOGLE_API_KEY, then GEMINI_API_KEY; annotator names GEMINI_API_KEY first
+    "gemini": ProviderInfo(
+        "https://generativelanguage.googleapis.com",
+        "GEMINI_API_KEY",
+        True,
+        False,
+        8,
+        120.0,
+        "Google Gemini (Gemini API)",
+        sdk="google-genai",
+        extra="gemini",
+        instructed=True,
+        key_env_also=("GOOGLE_API_KEY",),
+    ),
+    "mistral": ProviderInfo(
+        "https://api.mistral.ai",
+        "MISTRAL_API_KEY",
+        True,
+        False,
+        4,
+        120.0,
+        "Mistral AI",
+        sdk="mistralai",
+        extra="mistral",
+        instructed=True,
+    ),
+    # a local Ollama server (its own /api/chat, which constrains decoding to a JSON schema); OLLAMA_HOST, as the
+    # ollama client reads it, else localhost. A key (OLLAMA_API_KEY) only for a hosted Ollama.
+    "ollama": ProviderInfo(
+        "http://localhost:11434",
+        "OLLAMA_API_KEY",
+        False,
+        False,
+        2,
+        300.0,
+        "a local Ollama server",
+        sdk="ollama",
+        extra="ollama",
+    ),
 }
+# the modules each optional client needs, by the name they are imported as (when not the distribution's)
+SDK_MODULES = {"google-genai": ("google.genai", "jsonref")}  # instructor's Gemini support needs jsonref
 # the model a project uses when none is named: offline, no key
 DEFAULT_MODEL = "local/smollm2"
 
@@ -78,6 +144,19 @@ PRICES: dict[str, tuple[float, float]] = {
     "groq/llama-3.3-70b-versatile": (0.59, 0.79),
     "groq/meta-llama/llama-4-scout-17b-16e-instruct": (0.11, 0.34),
     "groq/meta-llama/llama-4-maverick-17b-128e-instruct": (0.20, 0.60),
+    "anthropic/claude-haiku-4-5": (1.00, 5.00),
+    "anthropic/claude-3-5-haiku-latest": (0.80, 4.00),
+    "anthropic/claude-sonnet-4-5": (3.00, 15.00),
+    "anthropic/claude-sonnet-4-0": (3.00, 15.00),
+    "anthropic/claude-opus-4-1": (15.00, 75.00),
+    "gemini/gemini-2.5-flash-lite": (0.10, 0.40),
+    "gemini/gemini-2.5-flash": (0.30, 2.50),
+    "gemini/gemini-2.5-pro": (1.25, 10.00),  # prompts up to 200k tokens; longer ones cost more
+    "gemini/gemini-2.0-flash": (0.10, 0.40),
+    "mistral/mistral-small-latest": (0.10, 0.30),
+    "mistral/mistral-medium-latest": (0.40, 2.00),
+    "mistral/mistral-large-latest": (2.00, 6.00),
+    "mistral/ministral-8b-latest": (0.10, 0.10),
 }
 
 
@@ -147,9 +226,13 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
             f"unknown provider {provider!r} in {spec!r}; use one of {', '.join(PROVIDERS)} "
             f"(openai-compatible/MODEL with {arg('base_url', 'URL')} reaches any OpenAI-compatible server)"
         )
+    _require_extra(spec, info)
     if base_url is not None:
         _check_url(base_url)
     url = base_url or info.base_url
+    if provider == "ollama" and not base_url and os.environ.get("OLLAMA_HOST"):
+        url = _ollama_host(os.environ["OLLAMA_HOST"])
+        _check_url(url, "OLLAMA_HOST")
     if provider == "openai-compatible":
         url = base_url or os.environ.get("OPENAI_BASE_URL")
         if url and not base_url:
@@ -163,6 +246,35 @@ def parse_model(spec: str, base_url: str | None = None) -> ModelRef:
             f"local models run on a server annotator starts itself; {arg('base_url', base_url)} does not apply"
         )
     return ModelRef(provider=provider, model=model, base_url=url.rstrip("/") if url else None, info=info)
+
+
+def _require_extra(spec: str, info: ProviderInfo) -> None:
+    """Refuse a provider whose optional client is not installed, saying which extra brings it (looked up, not
+    imported: naming a model must not load an SDK)."""
+    if info.extra is None:
+        return
+    modules = (*(("instructor",) if info.instructed else ()), *SDK_MODULES.get(info.sdk, (info.sdk,)))
+    for module in modules:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a parent package missing, or a module without a spec
+            found = False
+        if not found:
+            raise ProviderError(
+                f"{spec} needs {info.sdk}{' and instructor' if info.instructed else ''}, which are not "
+                f"installed: pip install 'annotator[{info.extra}]'"
+            )
+
+
+def _ollama_host(value: str) -> str:
+    """OLLAMA_HOST as the ollama client reads it: a bare host or host:port means http, port 11434."""
+    value = value.strip()
+    url = value if "://" in value else f"http://{value}"
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0]
+    if host and not host.rsplit("]", 1)[-1].count(":"):  # no port given ([::1] keeps its colons)
+        url = f"{scheme}://{host}:{443 if scheme == 'https' else 11434}{rest[len(host) :]}"
+    return url
 
 
 SERVED_DROPPED = ("created", "object")  # vLLM's "created" is when the server started, not the model
@@ -243,18 +355,19 @@ def _check_url(url: str, source: str | None = None, param: str = "base_url") -> 
 
 def api_key(ref: ModelRef, project_root: Path | None = None) -> str | None:
     """The key from the environment, else from the project's .env file; never logged or stored."""
-    env = ref.info.key_env
-    if env is None:
+    names = [n for n in (ref.info.key_env, *ref.info.key_env_also) if n]
+    if not names:
         return None
-    key = os.environ.get(env)
+    key = next((os.environ[n] for n in names if os.environ.get(n)), None)
     if not key and project_root is not None and (project_root / ".env").is_file():
         from dotenv import dotenv_values
 
-        key = dotenv_values(project_root / ".env").get(env) or None
+        values = dotenv_values(project_root / ".env")
+        key = next((values[n] for n in names if values.get(n)), None)
     if not key and ref.info.key_required:
         raise ProviderError(
-            f"{ref} needs an API key: set {env} in the environment or in {project_root or '.'}/.env "
-            f"(the key is never written to the database, logs or exports)"
+            f"{ref} needs an API key: set {ref.info.key_names} in the environment or in "
+            f"{project_root or '.'}/.env (the key is never written to the database, logs or exports)"
         )
     return key
 

@@ -58,8 +58,9 @@ PACKAGES = ("annotator", "pydantic", "jinja2", "sqlalchemy")
 
 def run_packages(model: ModelRef) -> tuple[str, ...]:
     """The packages whose versions a run of ``model`` records: those that produced its answers (the client
-    that sent its requests, openai or groq, and for a local model the llama.cpp server)."""
-    client = (model.info.sdk,)
+    that sent its requests: openai, groq or the provider's own SDK, with instructor where it structured them;
+    and for a local model the llama.cpp server)."""
+    client = (*(("instructor",) if model.info.instructed else ()), model.info.sdk)
     return (*PACKAGES[:1], *client, *PACKAGES[1:], *(("xllamacpp",) if model.embedded else ()))
 
 

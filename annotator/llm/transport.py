@@ -18,7 +18,8 @@ Retries: a 429 is waited through (honouring Retry-After) for up to --max-wait se
 timeouts and dropped connections are retried --retries times, with exponential backoff and jitter. The number
 of requests in flight adapts to 429s (AdaptiveLimit: a cut at most once per window, never below the goodput
 the server has shown, doubling back each window without a 429). 401/403/404 stop the run: every other item
-would fail the same way.
+would fail the same way. Anthropic, Gemini, Mistral and Ollama's native API go through their own SDKs
+(llm/instructed.py: a ChatClient with its own ``once``); `chat_client` picks the client for a model.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from annotator.errors import AnnotatorError
+from annotator.llm.providers import ModelRef
 from annotator.redaction import redact_text
 
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -318,20 +322,10 @@ class ChatClient:
             body = await self._client.post("/chat/completions", body=payload, cast_to=str)
         except errors.APIStatusError as exc:
             self.reached = True
-            raise self._status_error(exc) from None
+            answer = exc.response
+            raise self._http_error(exc.status_code, answer.headers.get("Retry-After"), answer.text) from None
         except errors.APIConnectionError as exc:  # APITimeoutError is one too
-            cause = _connect_failure(exc)
-            if cause is None and isinstance(exc, errors.APITimeoutError):
-                raise RetryableError(f"no answer within {self.timeout_s:g} s") from None
-            cause = cause or exc.__cause__ or exc
-            if not self.reached:  # never answered: a wrong URL or a server that is not running
-                raise RunAborted(
-                    f"cannot connect to {self.url} ({self._clean(cause)}); is the server running and the "
-                    "base URL right?"
-                ) from None
-            raise RetryableError(
-                f"connection failed ({type(cause).__name__}: {self._clean(cause)})"
-            ) from None
+            raise self._connection_error(exc, isinstance(exc, errors.APITimeoutError)) from None
         self.reached = True
         latency = (time.perf_counter() - start) * 1000
         try:
@@ -352,12 +346,23 @@ class ChatClient:
             model=data.get("model"),
         )
 
-    def _status_error(self, exc: Any) -> Exception:
-        """An HTTP error answer as what the engine does with it."""
-        status = int(exc.status_code)
-        response = exc.response
-        retry_after = _retry_after(response.headers.get("Retry-After"))
-        text = redact_text(response.text, self._secrets) or ""
+    def _connection_error(self, exc: BaseException, timed_out: bool) -> Exception:
+        """No answer (``timed_out``: the timeout ran out): a server never reached stops the run, else retried."""
+        cause = _connect_failure(exc)
+        if cause is None and timed_out:
+            return RetryableError(f"no answer within {self.timeout_s:g} s")
+        cause = cause or exc.__cause__ or exc
+        if not self.reached:  # never answered: a wrong URL or a server that is not running
+            return RunAborted(
+                f"cannot connect to {self.url} ({self._clean(cause)}); is the server running and the "
+                "base URL right?"
+            )
+        return RetryableError(f"connection failed ({type(cause).__name__}: {self._clean(cause)})")
+
+    def _http_error(self, status: int, retry_after_header: str | None, body: str) -> Exception:
+        """An HTTP error answer (its status, Retry-After and body) as what the engine does with it."""
+        retry_after = _retry_after(retry_after_header)
+        text = redact_text(body, self._secrets) or ""
         snippet = text[:300].replace("\n", " ")
         if status in RETRY_STATUSES or status >= 500:
             return RetryableError(f"HTTP {status}: {snippet}", retry_after, rate_limited=status == 429)
@@ -418,6 +423,25 @@ class ChatClient:
             completion.attempts = attempts
             completion.waited_s = waited_s + (time.monotonic() - since if since is not None else 0.0)
             return completion
+
+
+def chat_client(
+    model: ModelRef,
+    base_url: str,
+    api_key: str | None,
+    timeout_s: float,
+    connections: int,
+    answer_model: type[BaseModel] | None = None,
+) -> ChatClient:
+    """The client for ``model``'s provider: ChatClient for the OpenAI protocol (openai, groq), else the client
+    over the provider's own SDK (llm/instructed.py, imported only then), structured by ``answer_model``."""
+    info = model.info
+    if info.sdk in ("openai", "groq"):
+        return ChatClient(base_url, api_key, timeout_s, connections, info.key_env, sdk=info.sdk)
+    from annotator.llm.instructed import InstructedClient
+
+    assert answer_model is not None, f"{model} needs the run's answer model"
+    return InstructedClient(model, base_url, api_key, timeout_s, connections, answer_model)
 
 
 def _seconds(value: float) -> str:

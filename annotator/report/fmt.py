@@ -1,10 +1,10 @@
 """Formatting and redaction shared by the HTML and Markdown reports.
 
-Numbers: coefficients with two decimals and intervals as "0.81 [0.77, 0.85]"; a figure that could not be
-computed is "n/a". Redaction: the report is meant to be shared with reviewers, so anything that looks like a
-credential is removed twice: from the stored JSON before rendering (keys named like secrets, user:password
-in URLs, key-shaped strings) and from the rendered text (the values of secret-looking environment variables
-and of the project's ``.env``).
+Numbers: coefficients with two decimals and intervals as "0.81 [0.77, 0.85]" (estimated shares with three, as
+`annotator estimate` prints them); a figure that could not be computed is "n/a". Redaction: the report is
+meant to be shared with reviewers, so anything that looks like a credential is removed twice: from the
+stored JSON before rendering (keys named like secrets, user:password in URLs, key-shaped strings) and from
+the rendered text (the values of secret-looking environment variables and of the project's ``.env``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,17 @@ def ci(e: dict[str, Any] | None, digits: int = 2) -> str:
     uncomputed on too small an overlap; "n/a" when it could not be computed for another reason. An interval
     whose bootstrap left too many replicates undefined is marked."""
     return interval(e, digits, NA, too_few=True, brief=True)
+
+
+def est(e: dict[str, Any] | None, digits: int = 3) -> str:
+    """A stored estimate of a share, a difference or a coefficient (``annotator.stats.ppi.Estimate.to_dict``:
+    estimate, lower, upper) as "0.305 [0.262, 0.348]", three decimals as `annotator estimate` prints them;
+    "n/a" when there is none."""
+    if not isinstance(e, dict):
+        return NA
+    return interval(
+        {"estimate": e.get("estimate"), "low": e.get("lower"), "high": e.get("upper")}, digits, NA
+    )
 
 
 def when(t: datetime | str | None) -> str:

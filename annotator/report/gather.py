@@ -33,6 +33,7 @@ from .fmt import redact, scrub_text, utc
 RUN_KIND_ORDER = ("gold", "human", "llm", "baseline")
 # agreement rows that differ only in these parameters are the same analysis: the latest is shown
 AGREEMENT_SAME = ("n_boot", "seed", "compare", "ci")
+MAX_ESTIMATES = 5  # the most recent distinct estimates shown (the latest of each run, split, by and gold)
 
 
 def _database(project: Project) -> dict[str, Any]:
@@ -179,6 +180,48 @@ def _validation(rows: list[Metric], runs: dict[int, Run]) -> list[dict[str, Any]
     return sorted(
         out, key=lambda t: (order.get(t["split"], 3), str(t["codebook"]), str(t["gold"]), str(t["by"]))
     )
+
+
+def _estimates(rows: list[Metric], runs: dict[int, Run]) -> dict[str, Any]:
+    """The latest stored `annotator estimate` of each (run, split, by, gold coder), the ``MAX_ESTIMATES`` most
+    recent first, and the latest `estimate --across-runs`; rows of a schema this version does not read are
+    left out (listed among the unreadable results)."""
+    latest: dict[tuple[Any, ...], Metric] = {}
+    counts: dict[tuple[Any, ...], int] = defaultdict(int)
+    for row in rows:
+        if row.kind == "estimate" and readable("estimate", row.result):
+            r = row.result or {}
+            key = (
+                row.run_id if row.run_id is not None else r.get("run_id"),
+                row.split,
+                r.get("by"),
+                r.get("gold"),
+            )
+            counts[key] += 1
+            latest[key] = row  # rows come in id order: the last one wins
+    newest = sorted(latest.items(), key=lambda kv: kv[1].id or 0, reverse=True)
+    shown = [
+        _stored(row, [key[0]], runs) | {"earlier": counts[key] - 1} for key, row in newest[:MAX_ESTIMATES]
+    ]
+    across = [m for m in rows if m.kind == "estimate_runs" and readable("estimate_runs", m.result)]
+    cited = [f.get("run_id") for f in (across[-1].result or {}).get("runs") or []] if across else []
+    return {
+        "shown": shown,
+        "not_shown": len(newest) - len(shown),
+        "across": _stored(across[-1], cited, runs) | {"earlier": len(across) - 1} if across else None,
+    }
+
+
+def _stored(row: Metric, run_ids: list[Any], runs: dict[int, Run]) -> dict[str, Any]:
+    """A stored result as the report shows it: redacted, when it was computed, and the runs it cites that
+    changed after that."""
+    created = utc(row.created_at)
+    changed = [
+        i
+        for i in run_ids
+        if i in runs and (t := last_change(runs[i])) is not None and created and t > created
+    ]
+    return {"metric_id": row.id, "created_at": created, "result": redact(row.result), "stale_runs": changed}
 
 
 def _freezing(runs: list[Run], prompts: dict[int, PromptVersion]) -> dict[str, Any]:
@@ -366,6 +409,7 @@ def gather(project: Project) -> dict[str, Any]:
         "validation": validation,
         "headlines": _headlines(validation),
         "comparisons": comparisons(project, [m for m in metrics if m.kind == "compare"], by_id, validation),
+        "estimates": _estimates([m for m in metrics if m.kind in ("estimate", "estimate_runs")], by_id),
         "codebook_use": _codebook_use(runs, codebooks),
         "freezing": _freezing(runs, prompt_by_id),
         "costs": _costs(summaries),

@@ -26,6 +26,7 @@ SECTIONS = [
     ("reliability", "Reliability: human–human and human–LLM agreement"),
     ("validation", "Validation against gold"),
     ("comparison", "Comparison of runs"),
+    ("estimates", "Estimates"),
     ("freezing", "Prompt freezing and the test split"),
     ("costs", "Cost and time"),
     ("coding", "Human coding: workbench, review and adjudication"),
@@ -34,11 +35,20 @@ SECTIONS = [
 
 # model parameters shown as columns (the full parameters follow each run as JSON)
 KEY_PARAMS = ("temperature", "top_p", "max_tokens", "seed")
+# where the Estimates section sends a reader who doubts the intervals
+COVERAGE_BENCHMARK = "python -m benchmarks bench_coverage"
 
 
 def _verdict(entry: dict[str, Any] | None) -> str:
     yardstick = entry.get("yardstick") if isinstance(entry, dict) else None
     return str(yardstick.get("verdict") or fmt.NA) if isinstance(yardstick, dict) else fmt.NA
+
+
+def _level(alpha: Any) -> str:
+    """An error level as the intervals' confidence: 0.05 -> "95%" ("n/a" when there is none)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        return fmt.NA
+    return f"{100 * (1 - alpha):g}%"
 
 
 def _metric_items(entries: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -114,6 +124,8 @@ def _environment(autoescape: bool, strict: bool) -> Environment:
     filters: dict[str, Callable[..., Any]] = {
         "num": fmt.num,
         "ci": fmt.ci,
+        "est": fmt.est,
+        "level": _level,
         "pct": fmt.pct,
         "count": fmt.count,
         "usd": fmt.usd,
@@ -132,6 +144,7 @@ def _environment(autoescape: bool, strict: bool) -> Environment:
         sections=SECTIONS,
         number={key: i + 1 for i, (key, _) in enumerate(SECTIONS)},
         key_params=KEY_PARAMS,
+        coverage_benchmark=COVERAGE_BENCHMARK,
         confusion_svg=svg.confusion_svg,
         interval_svg=svg.interval_svg,
         metric_items=_metric_items,

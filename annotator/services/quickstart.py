@@ -146,7 +146,17 @@ def run_quickstart(
     )
     step(
         "how many critics' codes a 0.05-wide interval would need",
-        ["plan-gold", "--run", str(llm_run), "--gold", "critics", "--split", "test", "--target-width", "0.05"],
+        [
+            "plan-gold",
+            "--run",
+            str(llm_run),
+            "--gold",
+            "critics",
+            "--split",
+            "test",
+            "--target-width",
+            "0.05",
+        ],
     )
     report = folder / "report.html"
     step("write the methods report", ["report", "--out", str(report)])
