@@ -97,7 +97,12 @@ def test_groups_their_differences_and_a_regression(cli, corpus) -> None:
     assert 0 < diff["ppi"]["lower"] <= 0.2 <= diff["ppi"]["upper"]
     reg = _estimate(cli, *args, "--regress", "label=negative ~ party")
     terms = [t["term"] for t in reg["regression"]["ppi"]]
-    assert terms[0] == "intercept" and terms[1].startswith("party=")
+    assert terms == [
+        "intercept",
+        "party=B",
+    ]  # A and B tie (100 each): the reference is A, for gold and corpus
+    # B is 20% negative, A 40%: the log-odds differ by logit(0.2) - logit(0.4) = -0.98
+    assert reg["regression"]["ppi"][1]["estimate"] < 0 and reg["regression"]["gold_only"][1]["estimate"] < 0
     stratified = _estimate(cli, *args, "--strata", "party")
     assert stratified["design"] == "stratified sample" and "N_h / n_h" in stratified["design_statement"]
 

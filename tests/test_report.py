@@ -234,10 +234,11 @@ def test_html_documents_the_whole_pipeline(full: dict[str, Any]) -> None:
         "8. Reliability",
         "9. Validation against gold",
         "10. Comparison of runs",
-        "11. Prompt freezing and the test split",
-        "12. Cost and time",
-        "13. Human coding: workbench, review and adjudication",
-        "14. Software versions",
+        "11. Estimates",
+        "12. Prompt freezing and the test split",
+        "13. Cost and time",
+        "14. Human coding: workbench, review and adjudication",
+        "15. Software versions",
     ):
         assert title in text
     # data and splits: documents per split and both split events, the second one forced

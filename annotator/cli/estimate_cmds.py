@@ -94,13 +94,15 @@ def estimate(
     project = get_project()
     labels = [x.strip() for x in label.split(",")] if label else None
     design = {"gold_sample": gold_sample, "seed": seed, "strata": strata, "assume_random": assume_random}
+    settings = {"run": run, "runs": runs, "gold": gold, "split": split, "by": by, "labels": labels, "alpha": alpha,
+                "regress": regress, "linear": linear, **design}  # fmt: skip
     if across_runs:
         from annotator.services.estimate_runs import across_runs as across
 
         result: Any = across(
             project, run_ids(runs), labels[0] if labels else None, gold, split, by, alpha, **design
         )
-        service.record(project, "estimate_runs", result.to_json(), None, split)
+        service.record(project, "estimate_runs", result.to_json(), None, split, settings)
         _write(out, result.to_json(), _across_rows(result))
         print_json(result.to_json()) if as_json else _show_across(result)
         return
@@ -123,7 +125,7 @@ def estimate(
         regress,
         linear,
     )
-    service.record(project, "estimate", result.to_json(), run, split)
+    service.record(project, "estimate", result.to_json(), run, split, settings)
     _write(out, result.to_json(), _flat_rows(result))
     print_json(result.to_json()) if as_json else _show(result)
 
@@ -175,7 +177,9 @@ def _write(out: Path | None, data: dict[str, Any], rows: list[dict[str, Any]]) -
 def _show(result: Any) -> None:
     level = round(100 * (1 - result.alpha))
     console.print(
-        f"run {result.run_id} ({result.model}, {result.prompt}) on the {result.split} documents it was asked: "
+        f"run {result.run_id} ({result.model}, {result.prompt}) on the "
+        + ("documents it was asked" if result.split == "all" else f"{result.split} documents it was asked")
+        + ": "
         f"{result.n_documents} documents, {result.n_gold} gold items ({result.gold}); {level}% intervals",
         markup=False,
     )

@@ -2,8 +2,9 @@
 
 The report reads the database and documents what was actually run: data and splits, codebook and prompt
 versions (full text), models and parameters, every run, the stored agreement and validation results (the
-latest of each, with the time it was computed), baselines, prompt freezing relative to the test runs, cost
-and time, and software versions. It computes nothing new and writes nothing to the database.
+latest of each, with the time it was computed), baselines, the stored estimates (`annotator estimate`: the
+three-way shares with the design assumed, and the across-runs check), prompt freezing relative to the test
+runs, cost and time, and software versions. It computes nothing new and writes nothing to the database.
 
 The HTML file is self-contained (inline CSS and SVG figures, no script, no external address) and forbids
 scripts and network loads through its Content-Security-Policy. The file is written as every file annotator

@@ -363,10 +363,18 @@ def _difference(ppi: Any, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any
         return None
 
 
-def record(project: Project, kind: str, result: dict[str, Any], run_id: int | None, split: str) -> None:
-    """Store an estimate (``kind`` estimate or estimate_runs) for the report and for `export`."""
+def record(
+    project: Project,
+    kind: str,
+    result: dict[str, Any],
+    run_id: int | None,
+    split: str,
+    params: dict[str, Any],
+) -> None:
+    """Store an estimate (``kind`` estimate or estimate_runs) with the settings that made it, for the report."""
     from annotator.services.results import stamped
     from annotator.store.models import Metric
 
+    row = Metric(kind=kind, run_id=run_id, split=split, params=params, result=stamped(kind, result))
     with project.transaction() as session:
-        session.add(Metric(kind=kind, run_id=run_id, split=split, params={}, result=stamped(kind, result)))
+        session.add(row)

@@ -37,21 +37,39 @@ def _value(x: Any) -> Any:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def _columns(data: EstimationData, docs: list[int], terms: list[str]) -> tuple[np.ndarray, list[str]]:
-    """The design matrix (without intercept) of ``terms`` for ``docs``, and its column names."""
-    blocks: list[np.ndarray] = []
-    names: list[str] = []
+def _coding(data: EstimationData, docs: list[int], terms: list[str]) -> dict[str, list[str] | None]:
+    """How each term enters, decided once on every document (so the gold items and the corpus are coded
+    alike): None for a numeric column, else its values, the most frequent first (the reference; ties by
+    value)."""
+    coding: dict[str, list[str] | None] = {}
     for term in terms:
         values = [data.metas[d].get(term) for d in docs]
         try:
-            blocks.append(np.array([float(v) for v in values if v is not None])[:, None])
-            names.append(term)
+            [float(v) for v in values]  # type: ignore[arg-type]
+            coding[term] = None
             continue
         except (TypeError, ValueError):
             pass
-        levels = [lev for lev, _ in Counter(str(v) for v in values).most_common()]
+        counts = Counter(str(v) for v in values)
+        levels = sorted(counts, key=lambda lev: (-counts[lev], lev))
         if len(levels) < 2:
             raise InputError(f"{arg('regress', term)}: {term!r} has one value only here ({levels[0]!r})")
+        coding[term] = levels
+    return coding
+
+
+def _columns(
+    data: EstimationData, docs: list[int], coding: dict[str, list[str] | None]
+) -> tuple[np.ndarray, list[str]]:
+    """The design matrix (without intercept) of the coded terms for ``docs``, and its column names."""
+    blocks: list[np.ndarray] = []
+    names: list[str] = []
+    for term, levels in coding.items():
+        values = [data.metas[d].get(term) for d in docs]
+        if levels is None:
+            blocks.append(np.array([float(v) for v in values if v is not None])[:, None])  # usable: none None
+            names.append(term)
+            continue
         for level in levels[1:]:
             blocks.append(np.array([1.0 if str(v) == level else 0.0 for v in values])[:, None])
             names.append(f"{term}={level}")
@@ -74,8 +92,9 @@ def regression_estimates(
     keep = [i for i, d in enumerate(design.gold_ids) if d in inside]
     gold_ids = [design.gold_ids[i] for i in keep]
     weights = None if design.weights is None else [design.weights[i] for i in keep]
-    x_all, names = _columns(data, usable, terms)
-    x_gold, _ = _columns(data, gold_ids, terms)
+    coding = _coding(data, usable, terms)
+    x_all, names = _columns(data, usable, coding)
+    x_gold, _ = _columns(data, gold_ids, coding)
     y = np.array([1.0 if data.gold_codes[d] == outcome else 0.0 for d in gold_ids])
     yhat = np.array([1.0 if data.answers[d] == outcome else 0.0 for d in gold_ids])
     yhat_all = np.array([1.0 if data.answers[d] == outcome else 0.0 for d in usable])

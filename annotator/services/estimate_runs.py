@@ -47,6 +47,8 @@ class AcrossRuns(Result):
     runs: list[RunFigure]
     spread: list[float] | None  # [min, max] of the share's estimates
     verdict: str
+    alpha: float = 0.05
+    design: str | None = None  # the design each run's estimate assumed (the first estimated run's statement)
     notes: list[str] = field(default_factory=list)
 
 
@@ -86,6 +88,7 @@ def across_runs(
     figures: list[RunFigure] = []
     chosen_label = label
     groups: list[str] = []
+    statement: str | None = None
     for run_id in ids:
         try:
             result = estimate(project, run_id, gold, split, by, [label] if label else None, alpha, **design)
@@ -95,7 +98,7 @@ def across_runs(
         except AnnotatorError as exc:
             figures.append(RunFigure(run_id, None, None, 0, 0, None, None, skipped=str(exc)))
             continue
-        gold_name = result.gold
+        gold_name, statement = result.gold, statement or result.design_statement
         chosen_label = chosen_label or result.labels[0].label
         mine = next((e for e in result.labels if e.label == chosen_label), None)
         diff = next((d for d in result.differences if d["label"] == chosen_label), None)
@@ -117,7 +120,7 @@ def across_runs(
     shares = [f.share["estimate"] for f in figures if f.share and f.share["estimate"] is not None]
     spread = [min(shares), max(shares)] if shares else None
     verdict = _verdict(figures, chosen_label, groups, spread)
-    return AcrossRuns(chosen_label, gold_name, split, by, groups, figures, spread, verdict)
+    return AcrossRuns(chosen_label, gold_name, split, by, groups, figures, spread, verdict, alpha, statement)
 
 
 def _verdict(figures: list[RunFigure], label: str, groups: list[str], spread: list[float] | None) -> str:
@@ -126,6 +129,13 @@ def _verdict(figures: list[RunFigure], label: str, groups: list[str], spread: li
         diffs = [f.difference for f in done if f.difference and f.difference["estimate"] is not None]
         signs = [_sign(d) for d in diffs]
         positive, negative = signs.count(1), signs.count(-1)
+        if not diffs:
+            return f"no run gave a difference between {groups[0]!r} and {groups[1]!r}"
+        if not positive and not negative:
+            return (
+                f"no run finds a significant difference in {label!r} between {groups[0]!r} and {groups[1]!r} "
+                f"({len(diffs)} runs)"
+            )
         lead = 1 if positive >= negative else -1
         holds, reverses = (positive, negative) if lead == 1 else (negative, positive)
         word = "higher" if lead == 1 else "lower"
