@@ -15,7 +15,8 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
-from scripted_server import Broken, Fail, Label, Ok, ScriptedServer, Sleep
+
+from tests.scripted_server import Broken, Fail, Label, Ok, ScriptedServer, Sleep
 
 
 @pytest.fixture
