@@ -155,3 +155,12 @@ def test_bad_inputs_say_what_to_do(cli, corpus, args, message) -> None:
     result = cli("estimate", *[str(corpus["run"]) if a == "RUN" else a for a in args])
     assert result.code == 2, result
     assert message in result.err
+
+
+def test_a_share_interval_stays_within_0_and_1() -> None:
+    from annotator.services.estimate import _share
+
+    near_one = _share({"estimate": 0.972, "lower": 0.933, "upper": 1.010, "se": 0.02})
+    assert near_one["upper"] == 1.0 and near_one["clipped"] and near_one["estimate"] == 0.972
+    inside = _share({"estimate": 0.5, "lower": 0.4, "upper": 0.6, "se": 0.05})
+    assert (inside["lower"], inside["upper"], inside["clipped"]) == (0.4, 0.6, False)

@@ -205,6 +205,18 @@ def _stratum_weights(data: EstimationData, gold: list[int], strata: str) -> list
     return [big[_stratum(data, d, strata)] / small[_stratum(data, d, strata)] for d in gold]
 
 
+def _share(e: dict[str, Any]) -> dict[str, Any]:
+    """A share's normal interval cut to [0, 1] (a share cannot leave it; near 0 or 1 the normal interval
+    does); ``clipped`` says whether it was. The estimate and its standard error are left as they are."""
+    lower, upper = e.get("lower"), e.get("upper")
+    clipped = (lower is not None and lower < 0) or (upper is not None and upper > 1)
+    if lower is not None:
+        e["lower"] = max(0.0, lower)
+    if upper is not None:
+        e["upper"] = min(1.0, upper)
+    return {**e, "clipped": clipped}
+
+
 def label_estimates(
     data: EstimationData, design: Design, label: str, population: list[int], alpha: float
 ) -> LabelEstimate:
@@ -216,16 +228,16 @@ def label_estimates(
     gold_ids = [design.gold_ids[i] for i in keep]
     weights = None if design.weights is None else [design.weights[i] for i in keep]
     yhat_all = _indicator([data.answers[d] for d in population], label)
-    llm = ppi.naive_share(yhat_all, alpha).to_dict()
+    llm = _share(ppi.naive_share(yhat_all, alpha).to_dict())
     census = None
     if design.kind in ("sample", "stratified sample") and len(data.gold_codes) == len(data.population):
         census = float(np.mean(_indicator([data.gold_codes[d] for d in population], label)))
     y = _indicator([data.gold_codes[d] for d in gold_ids], label)
     yhat = _indicator([data.answers[d] for d in gold_ids], label)
     try:
-        gold = ppi.classical_share(y, alpha, weights).to_dict()
+        gold = _share(ppi.classical_share(y, alpha, weights).to_dict())
         bias = ppi.measured_bias(y, yhat, alpha, weights).to_dict()
-        corrected = ppi.ppi_share(y, yhat, yhat_all, alpha, weights=weights).to_dict()
+        corrected = _share(ppi.ppi_share(y, yhat, yhat_all, alpha, weights=weights).to_dict())
     except DataError as exc:
         return LabelEstimate(label, None, llm, None, None, census, str(exc))
     return LabelEstimate(label, gold, llm, bias, corrected, census)
