@@ -155,6 +155,9 @@ def test_a_run_labels_through_the_providers_sdk_and_stores_invalid_answers_raw(
     params = _params(provider, first.body)
     assert params["temperature"] == 0 and params["max_tokens"] == 64
     assert params["seed"] == (None if provider == "anthropic" else 42)
+    # what an API does not take is not recorded either (Anthropic: no sampling parameters)
+    recorded = run.params["model_params"]
+    assert ("temperature" in recorded and "seed" in recorded) == (provider != "anthropic")
     assert _key_sent(provider, first.headers) == SECRET
     # what answered is recorded, and the key is nowhere
     assert run.versions[SDKS[provider]] and ("instructor" in run.versions) == (provider != "ollama")
@@ -322,3 +325,12 @@ def test_models_list_shows_built_in_prices(cli, provider: str) -> None:
     assert priced_models(provider)
     result = cli("models", "list", "--provider", provider, "--json")
     assert result.code == 0 and f'"{provider}/' in result.out
+
+
+def test_a_parameter_the_provider_does_not_take_is_refused(project, docs, cli, monkeypatch) -> None:
+    monkeypatch.setenv(KEYS["anthropic"], SECRET)
+    before = db_snapshot(project)
+    result = cli("run", "--prompt", "sentiment/zero-shot.v1", "--model", "anthropic/claude-x",
+                 "--base-url", "http://127.0.0.1:9", "--temperature", "0.5")  # fmt: skip
+    assert result.code == 2 and "anthropic/ models take no temperature: drop --temperature 0.5" in result.err
+    assert db_snapshot(project) == before

@@ -30,7 +30,7 @@ up. Parameters go to each provider under its own names: max_tokens (Anthropic re
 ``DEFAULT_MAX_TOKENS`` when the prompt sets none), stop; temperature, top_p and the penalties to Gemini,
 Mistral and Ollama, and the seed too (Mistral's ``random_seed``). anthropic 2.x (API version 2026-10-21) has
 no sampling parameters, and the API is reported to refuse them: a prompt's temperature, top_p and seed are
-recorded with the run but not sent to Anthropic. No provider here returns log-probabilities. SDK errors map onto
+left out of an Anthropic run (``ProviderInfo.unsent``: the run records only what is sent) and not sent. No provider here returns log-probabilities. SDK errors map onto
 the transport's classes as ChatClient's do, with the key redacted; instructor's own log (every failed attempt,
 with the server's text) is silenced.
 

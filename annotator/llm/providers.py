@@ -39,6 +39,8 @@ class ProviderInfo:
     extra: str | None = None  # the optional extra that brings that client: pip install 'annotator[EXTRA]'
     instructed: bool = False  # structured by instructor over ``sdk`` (llm/instructed.py)
     key_env_also: tuple[str, ...] = ()  # further variables that may hold the key, read after key_env
+    # parameters its API does not take: left out of the run (and of what it records), never sent
+    unsent: tuple[str, ...] = ()
 
     @property
     def key_names(self) -> str:
@@ -86,6 +88,7 @@ PROVIDERS: dict[str, ProviderInfo] = {
         sdk="anthropic",
         extra="anthropic",
         instructed=True,
+        unsent=("temperature", "top_p", "seed"),  # anthropic 2.x (API 2026-10-21) has no sampling parameters
     ),
     # google-genai itself reads GOOGLE_API_KEY, then GEMINI_API_KEY; annotator names GEMINI_API_KEY first
     "gemini": ProviderInfo(

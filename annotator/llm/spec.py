@@ -312,6 +312,17 @@ def resolve(
             "to do with a prompt longer than its context"
         )
     params = _params(template, request)
+    # the options that set model parameters (--seed is the sample's seed, not the model's)
+    unsent = [
+        n for n in model.info.unsent if n in ("temperature", "top_p") and getattr(request, n) is not None
+    ]
+    if unsent:
+        raise RunError(
+            f"{model.provider}/ models take no {', '.join(unsent)}: drop "
+            + ", ".join(arg(name, getattr(request, name)) for name in unsent)
+        )
+    # what the provider's API does not take is left out, so that the run records only what was sent
+    params = {k: v for k, v in params.items() if k not in model.info.unsent}
     logprobs = model.info.logprobs if request.logprobs is None else request.logprobs
     answer_model = response_model(codebook, template.meta.reasoning)
     schema = json_schema(answer_model)
