@@ -136,6 +136,19 @@ def test_plan_gold_and_the_files_it_writes(cli, corpus, tmp_path) -> None:
         cli("estimate", "--run", str(corpus["run"]), "--gold-sample", "60", "--out", str(out_json)).code == 0
     )
     assert json.loads(out_json.read_text())["design"] == "sample"
+    again = cli("estimate", "--run", str(corpus["run"]), "--gold-sample", "60", "--out", str(out_json))
+    assert again.code == 2 and "exists" in again.err and "--force" in again.err
+    forced = (
+        "estimate",
+        "--run",
+        str(corpus["run"]),
+        "--gold-sample",
+        "60",
+        "--out",
+        str(out_json),
+        "--force",
+    )
+    assert cli(*forced).code == 0
 
 
 @pytest.mark.parametrize(

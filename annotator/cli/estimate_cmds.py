@@ -82,6 +82,7 @@ def estimate(
     runs: str | None = typer.Option(None, "--runs", help="--across-runs: these runs, e.g. 3,5,9."),
     alpha: float = typer.Option(0.05, "--alpha", help="1 - the intervals' level (0.05: 95%)."),
     out: Path | None = typer.Option(None, "--out", help="Also write the estimates to a .csv or .json file."),
+    force: bool = typer.Option(False, "--force", help="--out: replace the file if it exists."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """The share of each label in a run's documents three ways, with 95% intervals and their n: gold only; the
@@ -92,6 +93,8 @@ def estimate(
     from annotator.services import estimate as service
 
     project = get_project()
+    if out is not None:
+        service.check_out(out, force)  # before anything is computed or stored
     labels = [x.strip() for x in label.split(",")] if label else None
     design = {"gold_sample": gold_sample, "seed": seed, "strata": strata, "assume_random": assume_random}
     settings = {"run": run, "runs": runs, "gold": gold, "split": split, "by": by, "labels": labels, "alpha": alpha,
@@ -102,8 +105,8 @@ def estimate(
         result: Any = across(
             project, run_ids(runs), labels[0] if labels else None, gold, split, by, alpha, **design
         )
+        _write(out, result.to_json(), _across_rows(result), force)
         service.record(project, "estimate_runs", result.to_json(), None, split, settings)
-        _write(out, result.to_json(), _across_rows(result))
         print_json(result.to_json()) if as_json else _show_across(result)
         return
     if run is None:
@@ -125,8 +128,8 @@ def estimate(
         regress,
         linear,
     )
+    _write(out, result.to_json(), _flat_rows(result), force)
     service.record(project, "estimate", result.to_json(), run, split, settings)
-    _write(out, result.to_json(), _flat_rows(result))
     print_json(result.to_json()) if as_json else _show(result)
 
 
@@ -153,25 +156,12 @@ def _across_rows(result: Any) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _write(out: Path | None, data: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    if out is None:
-        return
-    import json
+def _write(out: Path | None, data: dict[str, Any], rows: list[dict[str, Any]], force: bool) -> None:
+    from annotator.services.estimate import write_estimates
 
-    from annotator.errors import InputError
-
-    if out.suffix.lower() not in (".csv", ".json"):
-        raise InputError(f"--out {out}: write a .csv or a .json file")
-    if out.suffix.lower() == ".json":
-        out.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    else:
-        import csv
-
-        with out.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["run"])
-            writer.writeheader()
-            writer.writerows(rows)
-    console.print(f"wrote {out}")
+    if out is not None:
+        write_estimates(out, data, rows, force)
+        console.print(f"wrote {out}")
 
 
 def _show(result: Any) -> None:

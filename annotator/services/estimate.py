@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -390,3 +391,32 @@ def record(
     row = Metric(kind=kind, run_id=run_id, split=split, params=params, result=stamped(kind, result))
     with project.transaction() as session:
         session.add(row)
+
+
+def check_out(out: Path, force: bool) -> None:
+    """Refuse an --out file that cannot be written, before anything is computed."""
+    if out.suffix.lower() not in (".csv", ".json"):
+        raise InputError(f"{arg('out', str(out))}: write a .csv or a .json file")
+    if out.exists() and not force:
+        raise InputError(f"{out} exists: choose another file, or add {arg('force')} to replace it")
+
+
+def write_estimates(out: Path, data: dict[str, Any], rows: list[dict[str, Any]], force: bool) -> None:
+    """Write estimates as JSON (the whole result) or CSV (a row per figure), as every shared file is written
+    (annotator.services.export.files: atomic, umask mode, replaced only with ``force``)."""
+    import csv
+    import io
+    import json
+
+    from annotator.services.export.files import write_text
+
+    check_out(out, force)
+    if out.suffix.lower() == ".json":
+        text = json.dumps(data, indent=2, default=str)
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["run"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    write_text(out, text, force)
