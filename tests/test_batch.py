@@ -270,3 +270,23 @@ def test_max_cost_holds_back_what_would_exceed_it(project, tmp_path, cli, keyed)
         run = session.get(Run, 1)
         assert run is not None and run.status == "interrupted" and run.cost_usd <= 0.00006
         assert run.n_ok == sent
+
+
+def test_a_batch_the_provider_lost_ends_as_errors_that_resume_sends_again(
+    project, tmp_path, cli, keyed
+) -> None:
+    import_docs(project, tmp_path, film_texts([f"w{i}" for i in range(4)]))
+    with BatchServer(label_for=LABELS) as server:
+        server.hold = True
+        assert cli(*_args(server, "--batch", "--no-wait")).code == 1
+        server.batches.clear()  # deleted at the provider
+        lost = cli("run", "--resume", "1", "--poll", "0.02")
+        assert lost.code == 0, lost
+        rows = _rows(project, 1)
+        assert {r[1] for r in rows.values()} == {"error"}
+        assert all("openai no longer knows batch batch_1" in r[3] for r in rows.values())
+        server.release()
+        again = cli("run", "--resume", "1", "--poll", "0.02")
+        assert again.code == 0, again
+        assert len(server.uploads) == 2
+    assert {r[1] for r in _rows(project, 1).values()} == {"ok"}

@@ -28,7 +28,12 @@ GROQ_PATH = "/openai/v1"
 
 
 class BatchError(AnnotatorError):
-    """The provider refused or lost a batch call (the key, the batch, the server)."""
+    """The provider refused or lost a batch call (the key, the batch, the server); ``status``: its HTTP
+    status, when it answered."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Remote:
 
     @property
     def done(self) -> bool:
-        return self.state in TERMINAL
+        return self.state in (*TERMINAL, "lost")  # lost: the provider no longer knows it (services/batch_run)
 
 
 class BatchAPI:
@@ -85,7 +90,7 @@ class BatchAPI:
                         f"{what}: the server refused the credentials (HTTP {status}){hint}: {text}"
                     ) from None
                 if (status != 429 and status < 500) or attempt == TRIES - 1:
-                    raise BatchError(f"{what}: HTTP {status} from {self.base_url}: {text}") from None
+                    raise BatchError(f"{what}: HTTP {status} from {self.base_url}: {text}", status) from None
             except errors.APIConnectionError as exc:
                 if attempt == TRIES - 1:
                     raise BatchError(

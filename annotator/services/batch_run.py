@@ -191,7 +191,7 @@ class BatchRun:
         while True:
             still_open = []
             for batch in self._batches(open_only=True):
-                remote = await self.api.check(batch.remote_id)
+                remote = await self._check(batch)
                 if shown.get(batch.remote_id) != (remote.state, remote.answered):
                     shown[batch.remote_id] = (remote.state, remote.answered)
                     self.notify(
@@ -212,6 +212,21 @@ class BatchRun:
             self.store.renew()
             await asyncio.sleep(self.poll_s)
 
+    async def _check(self, batch: ProviderBatch) -> Remote:
+        """The batch as the provider describes it; one it no longer knows (deleted, or gone long after it
+        ended) is taken as ended without answers, so that its requests are stored as errors and a resume sends
+        them again, rather than a run that waits for it forever."""
+        from annotator.llm.batch_api import BatchError, Remote
+
+        assert self.api is not None
+        try:
+            return await self.api.check(batch.remote_id)
+        except BatchError as exc:
+            if exc.status != 404:
+                raise
+            why = f"{self.r.model.provider} no longer knows batch {batch.remote_id}"
+            return Remote(batch.remote_id, "lost", 0, 0, batch.n_requests, None, None, why)
+
     async def _collect(self, batch: ProviderBatch, remote: Remote) -> None:
         """Store a finished batch's answers in the cache (and their cost on the run); remember what failed."""
         assert self.api is not None
@@ -220,9 +235,13 @@ class BatchRun:
         for file_id in (remote.output_file_id, remote.error_file_id):
             if file_id:
                 read_output(await self.api.download(file_id), asked, self.secrets, collected)
-        why = f"the batch ended {remote.state} without answering this request" + (
-            f" ({remote.error})" if remote.error else ""
-        )
+        if remote.state == "lost":
+            why = f"{remote.error}: its requests have no answer"
+        else:
+            why = f"the batch ended {remote.state} without answering this request" + (
+                f" ({remote.error})" if remote.error else ""
+            )
+        why += f"; `annotator run --resume {self.store.run_id}` sends it again"
         for key in asked - collected.answers.keys() - collected.errors.keys():
             collected.errors[key] = why
         rows, spent = [], 0.0
