@@ -47,8 +47,10 @@ class BatchServer(ScriptedServer):
         for root in ("/v1", "/openai/v1"):  # OpenAI's paths, and Groq's
             app.router.add_post(f"{root}/files", self._upload)
             app.router.add_post(f"{root}/batches", self._create)
+            app.router.add_get(f"{root}/batches", self._list)
             app.router.add_get(f"{root}/batches/{{id}}", self._retrieve)
             app.router.add_get(f"{root}/files/{{id}}/content", self._content)
+            app.router.add_get(f"{root}/files/{{id}}", self._file)
         app.router.add_post("/openai/v1/chat/completions", self._chat)
 
     def _refused(self, request: web.Request) -> web.Response | None:
@@ -110,6 +112,13 @@ class BatchServer(ScriptedServer):
             self.batches[batch_id] = state
         return web.json_response(_public(state))
 
+    async def _list(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        data = [_public(state) for state in self.batches.values()]
+        return web.json_response({"object": "list", "data": data, "has_more": False})
+
     async def _retrieve(self, request: web.Request) -> web.Response:
         refused = self._refused(request)
         if refused is not None:
@@ -161,6 +170,17 @@ class BatchServer(ScriptedServer):
             state["error_file_id"] = f"file-err-{n}"
         state["status"] = "expired" if expire is not None else "completed"
         state["request_counts"] = {"total": len(lines), "completed": len(answered), "failed": len(failed)}
+
+    async def _file(self, request: web.Request) -> web.Response:
+        refused = self._refused(request)
+        if refused is not None:
+            return refused
+        file_id = request.match_info["id"]
+        if file_id not in self.files:
+            return web.json_response({"error": {"message": "No such file"}}, status=404)
+        return web.json_response({"id": file_id, "object": "file", "bytes": len(self.files[file_id]),
+                                  "created_at": 0, "filename": f"{file_id}.jsonl", "purpose": "batch",
+                                  "status": "processed"})  # fmt: skip
 
     async def _content(self, request: web.Request) -> web.Response:
         refused = self._refused(request)

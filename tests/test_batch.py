@@ -279,7 +279,13 @@ def test_a_batch_the_provider_lost_ends_as_errors_that_resume_sends_again(
     with BatchServer(label_for=LABELS) as server:
         server.hold = True
         assert cli(*_args(server, "--batch", "--no-wait")).code == 1
-        server.batches.clear()  # deleted at the provider
+        with BatchServer(label_for=LABELS) as elsewhere:  # another address (or key): nothing is abandoned
+            moved = cli("run", "--resume", "1", "--base-url", elsewhere.base_url, "--poll", "0.02")
+            assert moved.code == 2 and "knows neither batch batch_1 nor its input file" in moved.err
+        assert json.loads(cli("runs", "--json").out)[0]["status"] == "batch"
+        refused = cli("runs", "delete", "1", "--yes")
+        assert refused.code == 2 and "batches still open" in refused.err
+        server.batches.clear()  # deleted at the provider; its input file is still there
         lost = cli("run", "--resume", "1", "--poll", "0.02")
         assert lost.code == 0, lost
         rows = _rows(project, 1)
@@ -290,3 +296,17 @@ def test_a_batch_the_provider_lost_ends_as_errors_that_resume_sends_again(
         assert again.code == 0, again
         assert len(server.uploads) == 2
     assert {r[1] for r in _rows(project, 1).values()} == {"ok"}
+
+
+def test_documents_sharing_a_request_count_it_once(project, tmp_path, cli, keyed) -> None:
+    texts = {"a1": "the same lovely film", "a2": "the same lovely film", "b": "an awful film"}
+    import_docs(project, tmp_path, texts)
+    with BatchServer(label_for=LABELS) as server:
+        assert cli(*_args(server, "--batch")).code == 0
+        assert [len(lines) for lines in server.uploads.values()] == [2]  # one request for a1 and a2
+    rows = _rows(project, 1)
+    shared = sorted((rows["a1"][4], rows["a1"][5]), reverse=True), sorted((rows["a2"][4], rows["a2"][5]))
+    assert {(rows[k][4], rows[k][5]) for k in ("a1", "a2")} == {(1, False), (0, True)}, shared
+    with project.transaction() as session:
+        run = session.get(Run, 1)
+        assert run is not None and run.tokens_in == rows["b"][6] + max(rows["a1"][6], rows["a2"][6])

@@ -177,3 +177,21 @@ def test_a_share_interval_stays_within_0_and_1() -> None:
     assert near_one["upper"] == 1.0 and near_one["clipped"] and near_one["estimate"] == 0.972
     inside = _share({"estimate": 0.5, "lower": 0.4, "upper": 0.6, "se": 0.05})
     assert (inside["lower"], inside["upper"], inside["clipped"]) == (0.4, 0.6, False)
+
+
+def test_a_stratum_without_gold_items_is_refused(cli, corpus, project, tmp_path) -> None:
+    pairs = list(zip(corpus["keys"], corpus["gold"], strict=True))[::2][:40]  # party A only (even documents)
+    rows = "".join(f"{k},{g}\n" for k, g in pairs)
+    import_codes(project, write(tmp_path / "only_a.csv", "id,label\n" + rows), coder="only_a", kind="gold")
+    args = (
+        "estimate",
+        "--run",
+        str(corpus["run"]),
+        "--gold",
+        "only_a",
+        "--assume-random",
+        "--strata",
+        "party",
+    )
+    result = cli(*args)
+    assert result.code == 2 and "no gold item in 1 of its groups ('B', 100 documents)" in result.err

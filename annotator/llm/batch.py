@@ -44,11 +44,16 @@ class Needed:
 class BatchEngine(Engine):
     """The run engine without a request pool: it answers from the cache, and says what else it needs."""
 
-    owned: set[str]  # cache keys this run's batches asked for: answers this run paid for
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owned: set[str] = set()  # cache keys this run's batches asked for: answers this run paid for
+        # of those, the item (document, repeat) whose request each was: documents sharing a request are cached
+        self._payers: dict[str, tuple[int, int]] = {}
 
-    def _from_cache(self, key: str, hit: Any) -> CachedCompletion:
+    def _from_cache(self, key: str, hit: Any, item: Item) -> CachedCompletion:
         completion = CachedCompletion.of(hit)
-        if key in self.owned:  # asked by this run's batch: its request, its tokens, its cost
+        me = (item.document_id, item.repeat)
+        if key in self.owned and self._payers.setdefault(key, me) == me:  # its request, tokens and cost
             completion.attempts = 1
         return completion
 
@@ -61,6 +66,7 @@ class BatchEngine(Engine):
                     await self._label(None, None, work)
                 except NeedsRequest as need:
                     entry = needed.get(need.key)
+                    self._payers.setdefault(need.key, (work.item.document_id, work.item.repeat))
                     if entry is None:
                         entry = needed[need.key] = Needed(self.r.payload(need.messages, work.params))
                     entry.items.append(work.item)
@@ -115,7 +121,7 @@ def read_output(text: str, asked: set[str], secrets: list[str | None], into: Col
     """Read a batch output or error file (JSONL) into ``into``: a line answers a key this run asked for
     (any other ``custom_id`` is ignored: the file is the provider's, not trusted), with a chat completion
     (status 200) or an error, whose text is redacted."""
-    for raw in text.splitlines():
+    for raw in text.split("\n"):  # not splitlines(): JSON strings may hold U+2028 and its kind unescaped
         if not raw.strip():
             continue
         try:

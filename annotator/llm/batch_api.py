@@ -19,7 +19,7 @@ from typing import Any
 from annotator.errors import AnnotatorError
 from annotator.llm.batch import ENDPOINT
 from annotator.llm.providers import ModelRef
-from annotator.redaction import redact_text
+from annotator.redaction import redact_text, safe_url
 
 TERMINAL = ("completed", "failed", "expired", "cancelled")  # the provider is done with the batch
 TRIES = 4  # attempts of one call on 429, 5xx and dropped connections
@@ -75,9 +75,12 @@ class BatchAPI:
     def _clean(self, text: Any) -> str:
         return (redact_text(str(text), self._secrets) or "")[:300].replace("\n", " ")
 
-    async def _call(self, what: str, call: Any) -> Any:
-        """``await call()``, retried on what passes (429, 5xx, a dropped connection after the first answer)."""
+    async def _call(self, what: str, call: Any, idempotent: bool = True) -> Any:
+        """``await call()``, retried on what passes (429, 5xx, a dropped connection). A call that creates
+        something (``idempotent=False``: creating a batch) is retried on 429 only: after a 5xx or a lost answer
+        the batch may exist, and a second one would be paid for too."""
         errors = self._errors
+        where = safe_url(self.base_url)
         for attempt in range(TRIES):
             try:
                 return await call()
@@ -89,12 +92,13 @@ class BatchAPI:
                     raise BatchError(
                         f"{what}: the server refused the credentials (HTTP {status}){hint}: {text}"
                     ) from None
-                if (status != 429 and status < 500) or attempt == TRIES - 1:
-                    raise BatchError(f"{what}: HTTP {status} from {self.base_url}: {text}", status) from None
+                retry = status == 429 or (status >= 500 and idempotent)
+                if not retry or attempt == TRIES - 1:
+                    raise BatchError(f"{what}: HTTP {status} from {where}: {text}", status) from None
             except errors.APIConnectionError as exc:
-                if attempt == TRIES - 1:
+                if not idempotent or attempt == TRIES - 1:
                     raise BatchError(
-                        f"{what}: cannot reach {self.base_url} ({self._clean(exc.__cause__ or exc)}); is the "
+                        f"{what}: cannot reach {where} ({self._clean(exc.__cause__ or exc)}); is the "
                         "address right and the network up? `annotator run --resume` tries again"
                     ) from None
             await asyncio.sleep(self.pause_s * 2**attempt)
@@ -112,6 +116,7 @@ class BatchAPI:
             lambda: self._client.batches.create(
                 input_file_id=uploaded.id, endpoint=ENDPOINT, completion_window="24h", metadata=metadata
             ),
+            idempotent=False,
         )
         return str(uploaded.id), self._remote(batch)
 
@@ -120,6 +125,15 @@ class BatchAPI:
             f"asking about batch {remote_id}", lambda: self._client.batches.retrieve(remote_id)
         )
         return self._remote(batch)
+
+    async def knows_file(self, file_id: str) -> bool:
+        """Whether the provider, with this key and address, still knows an uploaded file (a batch it no longer
+        knows while it knows the batch's input file was deleted; neither: another key or address)."""
+        try:
+            await self._call(f"asking about file {file_id}", lambda: self._client.files.retrieve(file_id))
+        except BatchError:
+            return False
+        return True
 
     async def download(self, file_id: str) -> str:
         """A file's text (an output or error file: JSONL)."""

@@ -185,7 +185,7 @@ class Engine:
                     attempts, tokens_in, tokens_out = 1, completion.tokens_in, completion.tokens_out
             else:
                 key = work.key if ask == 0 else self._keys.key(messages, work.params, work.item.repeat)
-                cached = self._cached(key) if ask > 0 else None  # a re-ask answered before
+                cached = self._cached(key, work.item) if ask > 0 else None  # a re-ask answered before
                 if cached is None and (client is None or limit is None):
                     raise NeedsRequest(messages, key)
                 try:
@@ -255,13 +255,13 @@ class Engine:
         if self.stop_reason is None:
             self.stop_reason = reason
 
-    def _cached(self, key: str) -> CachedCompletion | None:
+    def _cached(self, key: str, item: Item) -> CachedCompletion | None:
         if not self.r.request.cache:
             return None
         hit = self.store.cached([key]).get(key)
-        return None if hit is None else self._from_cache(key, hit)
+        return None if hit is None else self._from_cache(key, hit, item)
 
-    def _from_cache(self, key: str, hit: Any) -> CachedCompletion:
+    def _from_cache(self, key: str, hit: Any, item: Item) -> CachedCompletion:
         """A cached answer as a completion that cost this run no request (a batch run's own: see llm/batch)."""
         return CachedCompletion.of(hit)
 
@@ -300,7 +300,7 @@ class Engine:
             if hit is None:
                 todo.append(work)
                 continue
-            completion = self._from_cache(work.key, hit)
+            completion = self._from_cache(work.key, hit, work.item)
             answer = self._validate(completion.content)
             if answer.label is not None or self.r.request.reasks == 0:
                 status = "ok" if answer.label is not None else "invalid"

@@ -29,7 +29,8 @@ from annotator.store.models import ProviderBatch
 if TYPE_CHECKING:
     from annotator.llm.batch_api import BatchAPI, Remote
 
-POLL_S = 30.0  # seconds between two questions to the provider about an open batch (--poll)
+POLL_S = 30.0
+RENEW_S = 20.0  # the run's lease is renewed at least this often while it waits  # seconds between two questions to the provider about an open batch (--poll)
 BATCH_PROVIDERS = ("openai", "groq")
 BATCH_DISCOUNT = 0.5  # OpenAI's and Groq's batch prices: half the live price (2025)
 
@@ -209,8 +210,12 @@ class BatchRun:
                 still_open.append(batch)
             if not still_open or not wait:
                 return still_open
-            self.store.renew()
-            await asyncio.sleep(self.poll_s)
+            waited = 0.0
+            while waited < self.poll_s:  # the lease (60 s) renewed while waiting, however long --poll is
+                self.store.renew()
+                step = min(RENEW_S, self.poll_s - waited)
+                await asyncio.sleep(step)
+                waited += step
 
     async def _check(self, batch: ProviderBatch) -> Remote:
         """The batch as the provider describes it; one it no longer knows (deleted, or gone long after it
@@ -224,6 +229,11 @@ class BatchRun:
         except BatchError as exc:
             if exc.status != 404:
                 raise
+            if not await self.api.knows_file(batch.input_file_id):  # another key or address: not lost
+                raise BatchError(
+                    f"{self.r.model.provider} knows neither batch {batch.remote_id} nor its input file "
+                    f"{batch.input_file_id}: is this the key and the address the batch was sent with?"
+                ) from None
             why = f"{self.r.model.provider} no longer knows batch {batch.remote_id}"
             return Remote(batch.remote_id, "lost", 0, 0, batch.n_requests, None, None, why)
 

@@ -194,7 +194,8 @@ def _draw(
 
 
 def _stratum_weights(data: EstimationData, gold: list[int], strata: str) -> list[float]:
-    """w_i = N_h / n_h: the population's documents in item i's stratum over the gold items in it."""
+    """w_i = N_h / n_h: the population's documents in item i's stratum over the gold items in it. Every
+    stratum needs gold items: one without any would silently drop out of the estimate."""
     big: dict[str, int] = {}
     for d in data.population:
         h = _stratum(data, d, strata)
@@ -203,6 +204,12 @@ def _stratum_weights(data: EstimationData, gold: list[int], strata: str) -> list
     for d in gold:
         h = _stratum(data, d, strata)
         small[h] = small.get(h, 0) + 1
+    empty = sorted(h for h in big if h not in small)
+    if empty:
+        raise InputError(
+            f"{arg('strata', strata)}: no gold item in {len(empty)} of its groups ({', '.join(map(repr, empty[:5]))}, "
+            f"{sum(big[h] for h in empty)} documents); a stratified design needs gold items in every group"
+        )
     return [big[_stratum(data, d, strata)] / small[_stratum(data, d, strata)] for d in gold]
 
 
@@ -229,7 +236,10 @@ def label_estimates(
     gold_ids = [design.gold_ids[i] for i in keep]
     weights = None if design.weights is None else [design.weights[i] for i in keep]
     yhat_all = _indicator([data.answers[d] for d in population], label)
-    llm = _share(ppi.naive_share(yhat_all, alpha).to_dict())
+    try:
+        llm = _share(ppi.naive_share(yhat_all, alpha).to_dict())
+    except DataError as exc:
+        raise InputError(f"{label!r}: {exc}") from None
     census = None
     if design.kind in ("sample", "stratified sample") and len(data.gold_codes) == len(data.population):
         census = float(np.mean(_indicator([data.gold_codes[d] for d in population], label)))
@@ -331,6 +341,10 @@ def _by(
         members.setdefault(str(value), []).append(d)
     if not members:
         raise InputError(f"{arg('by', by)}: no document of the run has a {by!r} value")
+    small = sorted(name for name, ids in members.items() if len(ids) < 2)
+    if small:
+        notes.append(f"groups of {by!r} with fewer than 2 documents left out: {', '.join(small)}")
+        members = {name: ids for name, ids in members.items() if len(ids) >= 2}
     if len(members) > MAX_GROUPS:
         raise InputError(f"{arg('by', by)}: {len(members)} groups; use a column with at most {MAX_GROUPS}")
     left_out = len(data.population) - sum(len(m) for m in members.values())

@@ -20,6 +20,7 @@ from annotator.errors import AnnotatorError, InputError, arg
 from annotator.project import Project
 from annotator.services.estimate import estimate
 from annotator.services.results import Result
+from annotator.stats.errors import DataError
 from annotator.store.estimation import NotAsked
 from annotator.store.models import CodebookVersion, Run
 from annotator.store.scored import RUN_KINDS, _codebook_name, _gold_coder, default_gold
@@ -95,7 +96,7 @@ def across_runs(
         except NotAsked:
             figures.append(RunFigure(run_id, None, None, 0, 0, None, None, f"asked no {split} document"))
             continue
-        except AnnotatorError as exc:
+        except (AnnotatorError, DataError) as exc:
             figures.append(RunFigure(run_id, None, None, 0, 0, None, None, skipped=str(exc)))
             continue
         gold_name, statement = result.gold, statement or result.design_statement

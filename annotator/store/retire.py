@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from annotator.errors import AnnotatorError
 from annotator.project import Project
+from annotator.store.batches import open_batches
 from annotator.store.lease import lease_alive
 from annotator.store.models import Annotation, Metric, Run, RunDocument, utcnow
 
@@ -97,6 +98,11 @@ def deletion_plan(project: Project, run_id: int) -> dict[str, Any]:
         if run.status == "running" and lease_alive(run):
             raise AnnotatorError(
                 f"run {run_id} is being labeled by a live process (pid {run.lease_pid}); stop it first"
+            )
+        if open_batches(session, [run_id]):
+            raise AnnotatorError(
+                f"run {run_id} has batches still open at its provider (paid for, not collected yet): "
+                f"`annotator run --resume {run_id}` collects them first"
             )
         cited = citing_results(session, run_id)
         if cited:
