@@ -103,11 +103,18 @@ def test_a_coder_codes_ten_documents_with_the_keyboard(project: Project, tmp_pat
 
 def _go(driver, element) -> None:
     """Click ``element`` and wait until the page it leads to has replaced the one it was on."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def replaced(_driver: object) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:  # stale; or chromium's "node does not belong to the document" mid-swap
+            return True
+        return False
+
     element.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(element))
+    WebDriverWait(driver, 20).until(replaced)
 
 
 def _wait_for_progress(driver, done: int) -> None:
