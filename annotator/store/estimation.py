@@ -19,8 +19,7 @@ from annotator.errors import InputError, arg
 from annotator.store.asked import asked_sets
 from annotator.store.codes import SPLITS
 from annotator.store.models import Annotation, CodebookVersion, Coder, Document, PromptVersion, Run
-from annotator.store.registry import stored_codebook
-from annotator.store.scored import GOLD_KINDS, RUN_KINDS, _gold_coder
+from annotator.store.scored import GOLD_KINDS, RUN_KINDS, _gold_coder, single_label_versions
 
 
 class NotAsked(InputError):
@@ -56,14 +55,10 @@ def load_estimation(session: Session, run_id: int, gold: str | None, split: str)
     if version is None:
         raise InputError(f"run {run_id} has no codebook")
     versions = session.exec(select(CodebookVersion).where(col(CodebookVersion.name) == version.name)).all()
-    books = [stored_codebook(session, v.name, v.version) for v in sorted(versions, key=lambda v: v.version)]
-    if books[-1].kind == "multilabel":
-        raise InputError(f"codebook {books[-1].ref} is multilabel: estimate needs one label per document")
-    labels: list[str] = []
-    for book in reversed(books):
-        labels += [name for name in book.label_names if name not in labels]
-    if books[-1].uncertain is not None and books[-1].uncertain.name not in labels:
-        labels.append(books[-1].uncertain.name)
+    ordered = sorted(versions, key=lambda v: v.version)
+    latest, labels = single_label_versions(session, ordered, "estimate needs one label per document")
+    if latest.uncertain is not None and latest.uncertain.name not in labels:
+        labels.append(latest.uncertain.name)
     coder = _gold_coder(session, gold) if gold else _only_gold(session)
     assert coder.id is not None
 

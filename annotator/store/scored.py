@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from annotator.codebook import Codebook
 from annotator.errors import InputError, Listed, arg
 from annotator.store.asked import asked_sets
 from annotator.store.codes import RUN_KINDS, SPLITS
@@ -153,13 +154,7 @@ def load_gold_and_runs(
         raise InputError(
             f"no codes under codebook {name!r} (codebooks with codes: {', '.join(known) or 'none'})"
         )
-    books = [stored_codebook(session, v.name, v.version) for v in versions]
-    latest = books[-1]
-    if latest.kind == "multilabel":
-        raise InputError(f"codebook {latest.ref} is multilabel: validate needs one label per text")
-    labels: list[str] = []
-    for book in reversed(books):
-        labels += [n for n in book.label_names if n not in labels]
+    latest, labels = single_label_versions(session, versions, "validate needs one label per text")
     uncertain = latest.uncertain.name if latest.uncertain else None
     version_ids = [v.id for v in versions]
 
@@ -248,6 +243,21 @@ def load_gold_and_runs(
         "metas": {d: (m or {}) for d, m in metas.items()},
         "runs": infos,
     }
+
+
+def single_label_versions(
+    session: Session, versions: list[CodebookVersion], why: str
+) -> tuple[Codebook, list[str]]:
+    """A codebook's latest version (``versions`` oldest first) and the labels every version defines, the
+    latest version's first; a multilabel codebook is refused with ``why``."""
+    books = [stored_codebook(session, v.name, v.version) for v in versions]
+    latest = books[-1]
+    if latest.kind == "multilabel":
+        raise InputError(f"codebook {latest.ref} is multilabel: {why}")
+    labels: list[str] = []
+    for book in reversed(books):
+        labels += [n for n in book.label_names if n not in labels]
+    return latest, labels
 
 
 def meta_columns(session: Session) -> list[str]:
